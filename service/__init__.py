@@ -1,0 +1,1 @@
+"""Wiring of the whole process: settings, logging, and the running service."""

@@ -1,0 +1,82 @@
+"""Settings of the running service, as immutable values.
+
+Every timing lives here so tests can shrink them (a 0.2 s heartbeat) instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_WS_URL = "wss://wss-goofish.dingtalk.com/"
+DEFAULT_API_URL = "https://h5api.m.goofish.com/h5/"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential back-off with jitter: ``min(cap, base * 2**n) * (1 + jitter*rand)``."""
+
+    base_s: float
+    cap_s: float
+    jitter: float = 0.3
+
+    def delay(self, attempt: int, rand: float) -> float:
+        """Delay before retry number ``attempt`` (0-based); ``rand`` is uniform in [0, 1)."""
+        raw = min(self.cap_s, self.base_s * (2 ** min(attempt, 30)))
+        return raw * (1.0 + self.jitter * rand)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How fast things happen. Defaults follow the fact sheet and the design document."""
+
+    heartbeat_s: float = 15.0
+    # a connection is dead when heartbeat replies are missing for this many intervals ...
+    heartbeat_misses: int = 2
+    # ... or when no frame at all arrived for this many intervals
+    silence_intervals: int = 3
+    connect_timeout_s: float = 10.0
+    request_timeout_s: float = 10.0
+    token_timeout_s: float = 30.0
+    # the new session must reach `registered` within this after an update
+    probation_s: float = 20.0
+    # a graceful stop that takes longer than this is cut off (timeout-kill)
+    stop_timeout_s: float = 10.0
+    # re-register when a cached token is older than this
+    token_refresh_s: float = 20 * 3600.0
+    # retention of processed message ids
+    processed_retention_s: float = 7 * 24 * 3600.0
+    network_backoff: Backoff = field(default_factory=lambda: Backoff(base_s=1.0, cap_s=60.0))
+    auth_backoff: Backoff = field(default_factory=lambda: Backoff(base_s=5.0, cap_s=300.0))
+    # captcha / punish: never hammer the token API
+    risk_backoff: Backoff = field(default_factory=lambda: Backoff(base_s=300.0, cap_s=3600.0))
+    # children crashing: restart back-off and intensity (max restarts within a window)
+    restart_backoff: Backoff = field(default_factory=lambda: Backoff(base_s=0.5, cap_s=30.0))
+    restart_intensity: int = 5
+    restart_window_s: float = 60.0
+    # boot: accounts started per second, so 1,000 accounts do not stampede the token API
+    start_rate_per_s: float = 500.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str | None = None  # None: SQLite at <data_dir>/xianyu.db
+    ws_url: str = DEFAULT_WS_URL
+    api_url: str = DEFAULT_API_URL
+    log_format: str = "auto"  # auto | console | json
+    cookie_history: int = 10
+    # "supervised": make-before-break swap (ours). "naive": the original restart
+    # sequence, re-created for the benchmark's side-by-side figure.
+    swap_strategy: str = "supervised"
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / "control.sock"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'xianyu.db').resolve()}"

@@ -1,0 +1,38 @@
+"""Fixtures shared by every test module.
+
+Time: tests never sleep to wait for an effect; they wait on events or poll with
+``wait_for`` (a deadline helper). ``MS`` scales the rare real wait.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pykka
+import pytest
+
+T = TypeVar("T")
+
+MS = 0.001
+
+
+def wait_for(
+    predicate: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.01, what: str = ""
+) -> T:
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def _stop_all_actors() -> Iterator[None]:
+    yield
+    pykka.ActorRegistry.stop_all(timeout=5)
