@@ -15,6 +15,8 @@ import pytest
 
 T = TypeVar("T")
 
+pytest_plugins = ["tests.plugins.simulator", "tests.plugins.storage"]
+
 MS = 0.001
 
 

@@ -1,0 +1,1 @@
+"""pytest plugins with the shared fixtures (loaded from tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fixtures that open a Store on SQLite (and PostgreSQL when configured)."""
