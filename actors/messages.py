@@ -65,6 +65,17 @@ class SwapCookie:
     cookie: str
 
 
+@dataclass(frozen=True)
+class Freeze:
+    """Test and demo hook: block this generation's handler for ``seconds``.
+
+    It simulates a stuck handler (a hung call inside the actor), which is what
+    timeout-kill exists for. Nothing in production sends it.
+    """
+
+    seconds: float
+
+
 # --- child -> supervisor (notify) -----------------------------------------------------
 
 
