@@ -17,7 +17,27 @@ from goofish.constants import (
     TOKEN_API,
 )
 from goofish.cookies import Cookie
+from goofish.decode import (
+    decode_content_json,
+    decode_history,
+    decode_history_message,
+    decode_push,
+    decode_push_items,
+    is_push,
+    page_cursor,
+    parse_conversations,
+)
+from goofish.history import is_flow_controlled
 from goofish.ids import new_did, new_mid, new_uuid, plain_id, wire_id
+from goofish.messages import (
+    ChatMessage,
+    ConversationRef,
+    Message,
+    ReadReceipt,
+    SystemEvent,
+    TradeCard,
+    Typing,
+)
 from goofish.sign import mtop_sign
 
 __all__ = [
@@ -29,12 +49,28 @@ __all__ = [
     "MTOP_APP_KEY",
     "REG_UA",
     "TOKEN_API",
+    "ChatMessage",
+    "ConversationRef",
     "Cookie",
+    "Message",
+    "ReadReceipt",
+    "SystemEvent",
+    "TradeCard",
+    "Typing",
+    "decode_content_json",
+    "decode_history",
+    "decode_history_message",
+    "decode_push",
+    "decode_push_items",
     "frames",
+    "is_flow_controlled",
+    "is_push",
     "mtop_sign",
     "new_did",
     "new_mid",
     "new_uuid",
+    "page_cursor",
+    "parse_conversations",
     "plain_id",
     "wire_id",
 ]
