@@ -1,1 +1,45 @@
-"""storage package."""
+"""Storage: every database operation of the service, behind one thread-safe ``Store``.
+
+SQLite (embedded default) or PostgreSQL through a URL; peewee underneath, but only
+frozen dataclasses and ``common.errors`` types come out of this package.
+"""
+
+from storage.records import (
+    ACTIVE,
+    FAILED,
+    PENDING,
+    ROLLED_BACK,
+    SOURCE_ADMIN,
+    SOURCE_IMPORT,
+    SOURCE_ROLLBACK,
+    SOURCE_TOKEN_REFRESH,
+    SUPERSEDED,
+    AccountRecord,
+    CookieVersion,
+    DefaultReply,
+    EventRecord,
+    Rule,
+    RuleSet,
+    TokenRecord,
+)
+from storage.store import Store
+
+__all__ = [
+    "ACTIVE",
+    "FAILED",
+    "PENDING",
+    "ROLLED_BACK",
+    "SOURCE_ADMIN",
+    "SOURCE_IMPORT",
+    "SOURCE_ROLLBACK",
+    "SOURCE_TOKEN_REFRESH",
+    "SUPERSEDED",
+    "AccountRecord",
+    "CookieVersion",
+    "DefaultReply",
+    "EventRecord",
+    "Rule",
+    "RuleSet",
+    "Store",
+    "TokenRecord",
+]

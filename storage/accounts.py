@@ -1,0 +1,130 @@
+"""Account operations: add, read, partial update, cascade remove.
+
+Cookie values live in their own table (``cookie_version``), so writing a cookie is an
+INSERT/UPDATE there plus an UPDATE of ``account.active_version`` alone. Account fields are
+only ever written by ``update_account`` as an UPDATE of the named columns it was given:
+there is no full-row save and no INSERT OR REPLACE anywhere, so a cookie update can never
+reset remark, pause minutes or enabled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.errors import AlreadyExistsError
+from storage.clock import now_ms
+from storage.core import StoreCore, account_record, fingerprint
+from storage.records import ACTIVE, SOURCE_ADMIN, SOURCES, AccountRecord
+
+
+def cookie_text(cookie: Any) -> str:
+    """The stored form of a cookie: a ``str`` as is, or ``goofish.Cookie.serialize()``."""
+    text = cookie if isinstance(cookie, str) else cookie.serialize()
+    if not text.strip():
+        raise ValueError("the cookie is empty; paste the whole Cookie header of a logged-in page")
+    return text
+
+
+def check_source(source: str) -> None:
+    if source not in SOURCES:
+        raise ValueError(f"unknown cookie source {source!r}; use one of {sorted(SOURCES)}")
+
+
+class AccountOps(StoreCore):
+    def add_account(
+        self,
+        account_id: str,
+        cookie: Any,
+        user_id: str,
+        *,
+        enabled: bool = True,
+        remark: str = "",
+        nick: str = "",
+        pause_minutes: int = 10,
+        source: str = SOURCE_ADMIN,
+    ) -> AccountRecord:
+        """Create an account with its cookie as version 1, active."""
+        if not account_id:
+            raise ValueError("the account id is empty; pick a short name such as 'shop-1'")
+        if pause_minutes < 0:
+            raise ValueError(f"pause_minutes must be 0 (never) or more, got {pause_minutes}")
+        check_source(source)
+        value = cookie_text(cookie)
+        exists = AlreadyExistsError(
+            f"account {account_id!r} already exists; use 'ctl update' to change its cookie "
+            "or pick another id"
+        )
+        with self._write(f"adding account {account_id!r}", on_integrity=lambda: exists) as m:
+            if m.Account.select().where(m.Account.account_id == account_id).exists():
+                raise exists
+            now = now_ms()
+            m.Account.insert(
+                account_id=account_id,
+                user_id=user_id,
+                nick=nick,
+                enabled=enabled,
+                remark=remark,
+                pause_minutes=pause_minutes,
+                active_version=1,
+                created_ms=now,
+                updated_ms=now,
+            ).execute()
+            m.CookieRow.insert(
+                account=account_id,
+                number=1,
+                value=value,
+                fingerprint=fingerprint(value),
+                source=source,
+                status=ACTIVE,
+                reason="",
+                created_ms=now,
+            ).execute()
+            m.SyncCursor.insert(account=account_id, cursor_ms=0).execute()
+            return account_record(self._account_row(account_id))
+
+    def get_account(self, account_id: str) -> AccountRecord:
+        with self._read(f"reading account {account_id!r}"):
+            return account_record(self._account_row(account_id))
+
+    def list_accounts(self) -> list[AccountRecord]:
+        """Every account, ordered by id."""
+        with self._read("listing accounts") as m:
+            return [
+                account_record(row) for row in m.Account.select().order_by(m.Account.account_id)
+            ]
+
+    def update_account(
+        self,
+        account_id: str,
+        *,
+        remark: str | None = None,
+        pause_minutes: int | None = None,
+        enabled: bool | None = None,
+        nick: str | None = None,
+    ) -> AccountRecord:
+        """Write only the fields given (``None`` = leave as is); returns the updated account."""
+        if pause_minutes is not None and pause_minutes < 0:
+            raise ValueError(f"pause_minutes must be 0 (never) or more, got {pause_minutes}")
+        with self._write(f"updating account {account_id!r}") as m:
+            given = {
+                m.Account.remark: remark,
+                m.Account.pause_minutes: pause_minutes,
+                m.Account.enabled: enabled,
+                m.Account.nick: nick,
+            }
+            changes = {column: value for column, value in given.items() if value is not None}
+            changes[m.Account.updated_ms] = now_ms()
+            updated = m.Account.update(changes).where(m.Account.account_id == account_id).execute()
+            if not updated:
+                self._require_account(account_id)
+            return account_record(self._account_row(account_id))
+
+    def remove_account(self, account_id: str) -> None:
+        """Delete the account and every row that belongs to it (its events stay: audit log)."""
+        with self._write(f"removing account {account_id!r}") as m:
+            self._require_account(account_id)
+            # explicit deletes as well as ON DELETE CASCADE: nothing is left behind even on a
+            # connection that was opened without SQLite's foreign_keys pragma
+            for table in m.account_tables:
+                table.delete().where(table.account == account_id).execute()
+            m.Account.delete().where(m.Account.account_id == account_id).execute()

@@ -1,0 +1,155 @@
+"""The Store's shared machinery: one connection, one lock, short transactions, error translation.
+
+Concurrency model. Up to ~1,000 actor threads call the Store at once. They share **one**
+database connection, and every operation holds the Store's lock for one short transaction:
+
+- SQLite allows one writer at a time anyway; with one connection our own threads queue on
+  a Python lock instead of racing for the file lock, so "database is locked" can never come
+  from our own threads, and there are no 1,000 connections to open.
+- Write transactions on SQLite start with ``BEGIN IMMEDIATE``: the write lock is taken up
+  front, so a transaction never fails halfway when it upgrades from reading to writing.
+  Another *process* holding the lock is waited for up to ``busy_timeout_s`` and then turns
+  into a ``StorageError`` saying so; nothing hangs forever.
+- PostgreSQL works the same way (one psycopg2 connection, serialised by the lock). The
+  operations are a few indexed statements each, so the lock is held for well under a
+  millisecond and one connection carries thousands of operations per second.
+
+Driver errors stop here: every peewee/driver exception becomes a ``StorageError`` (or
+``NotFoundError``/``AlreadyExistsError``) naming the operation that failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+
+import peewee as pw
+
+from common.errors import NotFoundError, StorageError
+from storage.clock import from_ms
+from storage.models import Models, build_models
+from storage.records import AccountRecord, CookieVersion
+
+DriverError = (pw.PeeweeException, sqlite3.Error)
+
+
+def fingerprint(value: str) -> str:
+    """``sha256(value)[:8]``: what logs and history show instead of a cookie value."""
+    return hashlib.sha256(value.encode()).hexdigest()[:8]
+
+
+def account_not_found(account_id: str) -> NotFoundError:
+    return NotFoundError(f"account {account_id!r} not found; run 'ctl status' to list accounts")
+
+
+class StoreCore:
+    """Connection, lock, transactions and row conversion shared by every operation group."""
+
+    def __init__(
+        self, db: pw.Database, *, cookie_history: int, busy_timeout_s: float, name: str
+    ) -> None:
+        if cookie_history < 1:
+            raise ValueError(f"cookie_history must be at least 1, got {cookie_history}")
+        self._db = db
+        self._m: Models = build_models(db)
+        self._lock = threading.RLock()
+        self._is_sqlite = isinstance(db, pw.SqliteDatabase)
+        self._cookie_history = cookie_history
+        self._busy_timeout_s = busy_timeout_s
+        self._name = name
+        self._closed = False
+
+    @contextmanager
+    def _write(
+        self, what: str, *, on_integrity: Callable[[], StorageError] | None = None
+    ) -> Iterator[Models]:
+        """One write transaction under the lock; driver errors become StorageError."""
+        with self._lock:
+            self._check_open(what)
+            try:
+                with self._db.atomic("IMMEDIATE") if self._is_sqlite else self._db.atomic():
+                    yield self._m
+            except pw.IntegrityError as exc:
+                if on_integrity is None:
+                    raise self._translate(what, exc) from exc
+                raise on_integrity() from exc
+            except DriverError as exc:
+                raise self._translate(what, exc) from exc
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[Models]:
+        """Reads under the lock (the connection is shared), without a transaction."""
+        with self._lock:
+            self._check_open(what)
+            try:
+                yield self._m
+            except DriverError as exc:
+                raise self._translate(what, exc) from exc
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise StorageError(f"{what} failed: the store is closed")
+
+    def _translate(self, what: str, exc: BaseException) -> StorageError:
+        self._drop_broken_connection()
+        text = str(exc).strip() or type(exc).__name__
+        if "locked" in text or "busy" in text:
+            return StorageError(
+                f"{what} failed: the database {self._name} is locked by another process "
+                f"(waited {self._busy_timeout_s:g}s); stop the other process or try again"
+            )
+        return StorageError(f"{what} failed on {self._name}: {text}")
+
+    def _drop_broken_connection(self) -> None:
+        # A lost PostgreSQL connection stays "open" in peewee; closing it lets the next
+        # operation reconnect (autoconnect) instead of failing forever.
+        if self._is_sqlite or self._db.is_closed():
+            return
+        try:
+            usable = self._db.is_connection_usable()
+        except DriverError:
+            usable = False
+        if not usable:
+            with suppress(DriverError):
+                self._db.close()
+
+    def _account_row(self, account_id: str) -> pw.Model:
+        row = self._m.Account.get_or_none(self._m.Account.account_id == account_id)
+        if row is None:
+            raise account_not_found(account_id)
+        return row
+
+    def _require_account(self, account_id: str) -> None:
+        query = self._m.Account.select(self._m.Account.account_id)
+        if not query.where(self._m.Account.account_id == account_id).exists():
+            raise account_not_found(account_id)
+
+
+def account_record(row: pw.Model) -> AccountRecord:
+    return AccountRecord(
+        account_id=row.account_id,
+        user_id=row.user_id,
+        nick=row.nick,
+        enabled=bool(row.enabled),
+        remark=row.remark,
+        pause_minutes=row.pause_minutes,
+        created_at=from_ms(row.created_ms),
+        updated_at=from_ms(row.updated_ms),
+        active_version=row.active_version,
+    )
+
+
+def cookie_version(row: pw.Model, account_id: str) -> CookieVersion:
+    return CookieVersion(
+        account_id=account_id,
+        number=row.number,
+        value=row.value,
+        fingerprint=row.fingerprint,
+        source=row.source,
+        status=row.status,
+        reason=row.reason,
+        created_at=from_ms(row.created_ms),
+    )

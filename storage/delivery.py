@@ -1,0 +1,140 @@
+"""Delivery state: processed message ids, chat pauses, the sync cursor, the token cache.
+
+These sit on the reply hot path (every reply does about one ``mark_processed`` and one
+``advance_cursor``), so each is a single indexed statement: ``mark_processed`` is an
+INSERT that ignores duplicates and reports whether it inserted, ``advance_cursor`` an
+UPDATE guarded by ``cursor_ms < new``; neither reads first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from storage.clock import from_ms, now_ms, to_ms
+from storage.core import StoreCore, account_not_found
+from storage.records import TokenRecord
+
+# stay well below SQLite's limit on bound parameters per statement
+_IN_CHUNK = 500
+
+
+class DeliveryOps(StoreCore):
+    def mark_processed(self, account_id: str, message_id: str) -> bool:
+        """Record that a message was handled; True if it was new (idempotent)."""
+        with self._write(
+            f"marking message {message_id!r} of {account_id!r} processed",
+            on_integrity=lambda: account_not_found(account_id),
+        ) as m:
+            query = m.ProcessedMessage.insert(
+                account=account_id, message_id=message_id, processed_ms=now_ms()
+            ).on_conflict_ignore()
+            return bool(query.as_rowcount().execute())
+
+    def is_processed(self, account_id: str, message_id: str) -> bool:
+        with self._read(f"checking message {message_id!r} of {account_id!r}") as m:
+            return (
+                m.ProcessedMessage.select(m.ProcessedMessage.message_id)
+                .where(
+                    (m.ProcessedMessage.account == account_id)
+                    & (m.ProcessedMessage.message_id == message_id)
+                )
+                .exists()
+            )
+
+    def processed_ids(self, account_id: str, message_ids: Iterable[str]) -> set[str]:
+        """The subset of ``message_ids`` already processed (one query per 500 ids)."""
+        wanted = list(dict.fromkeys(message_ids))
+        found: set[str] = set()
+        with self._read(f"checking {len(wanted)} messages of {account_id!r}") as m:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                rows = m.ProcessedMessage.select(m.ProcessedMessage.message_id).where(
+                    (m.ProcessedMessage.account == account_id)
+                    & (m.ProcessedMessage.message_id.in_(chunk))
+                )
+                found.update(row.message_id for row in rows)
+        return found
+
+    def prune_processed(self, older_than: datetime | float) -> int:
+        """Forget message ids processed before ``older_than`` (datetime or epoch seconds)."""
+        with self._write("pruning processed messages") as m:
+            return (
+                m.ProcessedMessage.delete()
+                .where(m.ProcessedMessage.processed_ms < to_ms(older_than))
+                .execute()
+            )
+
+    def pause_chat(self, account_id: str, chat_id: str, until: datetime | float) -> None:
+        """No auto-replies in this chat until ``until`` (the seller answered by hand)."""
+        until_ms = to_ms(until)
+        with self._write(
+            f"pausing chat {chat_id!r} of {account_id!r}",
+            on_integrity=lambda: account_not_found(account_id),
+        ) as m:
+            m.ChatPause.insert(account=account_id, chat_id=chat_id, until_ms=until_ms).on_conflict(
+                conflict_target=[m.ChatPause.account, m.ChatPause.chat_id],
+                update={m.ChatPause.until_ms: until_ms},
+            ).execute()
+
+    def unpause_chat(self, account_id: str, chat_id: str) -> None:
+        with self._write(f"unpausing chat {chat_id!r} of {account_id!r}") as m:
+            m.ChatPause.delete().where(
+                (m.ChatPause.account == account_id) & (m.ChatPause.chat_id == chat_id)
+            ).execute()
+
+    def paused_until(self, account_id: str, chat_id: str) -> datetime | None:
+        """When the chat's pause ends, or None if it is not paused (or the pause is over)."""
+        with self._read(f"reading the pause of chat {chat_id!r} of {account_id!r}") as m:
+            row = m.ChatPause.get_or_none(
+                (m.ChatPause.account == account_id) & (m.ChatPause.chat_id == chat_id)
+            )
+        if row is None or row.until_ms <= now_ms():
+            return None
+        return from_ms(row.until_ms)
+
+    def get_cursor(self, account_id: str) -> int:
+        """Epoch ms of the newest handled message (0 if none): a restart fetches from here."""
+        with self._read(f"reading the sync cursor of {account_id!r}") as m:
+            row = m.SyncCursor.get_or_none(m.SyncCursor.account == account_id)
+            if row is None:
+                self._require_account(account_id)
+                return 0
+            return row.cursor_ms
+
+    def advance_cursor(self, account_id: str, created_at_ms: int) -> None:
+        """Move the cursor forward to ``created_at_ms``; never moves it back."""
+        with self._write(f"advancing the sync cursor of {account_id!r}") as m:
+            moved = (
+                m.SyncCursor.update(cursor_ms=created_at_ms)
+                .where(
+                    (m.SyncCursor.account == account_id) & (m.SyncCursor.cursor_ms < created_at_ms)
+                )
+                .execute()
+            )
+            if not moved:
+                self._require_account(account_id)
+
+    def save_token(
+        self, account_id: str, token: str, did: str, *, issued_at: datetime | float
+    ) -> None:
+        """Cache the IM access token so a restart can re-register without the token API."""
+        issued_ms = to_ms(issued_at)
+        with self._write(
+            f"saving the token of {account_id!r}",
+            on_integrity=lambda: account_not_found(account_id),
+        ) as m:
+            fields = {m.TokenCache.token: token, m.TokenCache.did: did}
+            fields[m.TokenCache.issued_ms] = issued_ms
+            m.TokenCache.insert({m.TokenCache.account: account_id, **fields}).on_conflict(
+                conflict_target=[m.TokenCache.account], update=fields
+            ).execute()
+
+    def load_token(self, account_id: str) -> TokenRecord | None:
+        with self._read(f"loading the token of {account_id!r}") as m:
+            row = m.TokenCache.get_or_none(m.TokenCache.account == account_id)
+        if row is None:
+            return None
+        return TokenRecord(
+            account_id=account_id, token=row.token, did=row.did, issued_at=from_ms(row.issued_ms)
+        )

@@ -1,0 +1,84 @@
+"""Open a peewee database from a URL (``sqlite:///abs/path.db`` or ``postgresql://...``).
+
+The database is opened with ``thread_safe=False``: peewee then keeps *one* connection for
+the whole process instead of one per thread, and the Store serialises access to it with its
+own lock (see ``storage.store``). SQLite's connection must therefore allow use from other
+threads (``check_same_thread=False``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import peewee as pw
+from playhouse.db_url import connect
+
+from common.errors import StorageError
+
+SQLITE_SCHEMES = frozenset({"sqlite"})
+POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
+
+# WAL: readers never block the writer; NORMAL: a commit survives a process crash (the WAL
+# is written before COMMIT returns), only a power loss may drop the last transactions.
+SQLITE_PRAGMAS = (
+    ("journal_mode", "wal"),
+    ("foreign_keys", 1),
+    ("synchronous", "normal"),
+)
+
+
+def describe(url: str) -> str:
+    """The URL without its password, safe to put in logs and error messages."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
+    return parsed._replace(netloc=netloc).geturl()
+
+
+def open_database(url: str, *, busy_timeout_s: float) -> pw.Database:
+    """A connected peewee database for ``url``; raises StorageError saying what is wrong."""
+    scheme = urlparse(url).scheme
+    if scheme in SQLITE_SCHEMES:
+        db = _open_sqlite(url, busy_timeout_s=busy_timeout_s)
+    elif scheme in POSTGRES_SCHEMES:
+        db = _open_postgres(url)
+    else:
+        raise StorageError(
+            f"unsupported database URL {describe(url)!r}; use sqlite:///path/to/file.db "
+            "or postgresql://user@host:port/dbname"
+        )
+    try:
+        db.connect()
+    except (pw.PeeweeException, OSError) as exc:
+        raise StorageError(f"cannot open the database {describe(url)}: {exc}") from exc
+    return db
+
+
+def _open_sqlite(url: str, *, busy_timeout_s: float) -> pw.Database:
+    path = urlparse(url).path
+    if path and path != ":memory:":
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the directory of the database file {path!r}: {exc}"
+            ) from exc
+    return connect(
+        url,
+        thread_safe=False,
+        check_same_thread=False,
+        # sqlite3's busy handler: wait this long for another process's lock, then fail
+        timeout=busy_timeout_s,
+        pragmas=SQLITE_PRAGMAS,
+    )
+
+
+def _open_postgres(url: str) -> pw.Database:
+    try:
+        return connect(url, thread_safe=False)
+    except ImportError as exc:
+        raise StorageError(
+            "PostgreSQL needs the psycopg2 driver; install xianyu-supervisor[postgres]"
+        ) from exc
