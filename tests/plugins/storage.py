@@ -1,1 +1,79 @@
-"""Fixtures that open a Store on SQLite (and PostgreSQL when configured)."""
+"""Fixtures that open a Store on SQLite (and PostgreSQL when configured).
+
+- ``store_url``: parametrized over the engines. SQLite is a fresh file under ``tmp_path``;
+  PostgreSQL (only when ``XIANYU_TEST_POSTGRES_URL`` is set, e.g. by ``.ci/run``) is a fresh
+  schema per test, selected through ``search_path`` and dropped afterwards.
+- ``store``: a ``Store`` opened on ``store_url``, closed after the test.
+- ``sqlite_store``: SQLite only, for tests of other layers that need a real store but
+  not both engines.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from storage import Store
+
+POSTGRES_ENV = "XIANYU_TEST_POSTGRES_URL"
+ENGINES = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+def sqlite_url(directory: Path) -> str:
+    return f"sqlite:///{directory / 'data' / 'xianyu.db'}"
+
+
+def _postgres_admin(url: str):  # -> psycopg2 connection
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose ``search_path`` is a fresh, empty schema (dropped afterwards)."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set (.ci/run starts a PostgreSQL server)")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = _postgres_admin(base)
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE SCHEMA "{schema}"')
+        separator = "&" if "?" in base else "?"
+        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+        with admin.cursor() as cur:
+            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        admin.close()
+
+
+@pytest.fixture(params=ENGINES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path)
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store.open(store_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store.open(sqlite_url(tmp_path))
+    yield opened
+    opened.close()
