@@ -1,0 +1,106 @@
+"""Delivery state: processed messages, chat pauses, the sync cursor, the token cache."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from common.errors import NotFoundError
+from storage import Store
+
+
+@pytest.fixture
+def shop(store: Store) -> Store:
+    store.add_account("shop", "unb=2201; c=1", "2201")
+    return store
+
+
+def test_mark_processed_says_whether_the_message_was_new(shop: Store) -> None:
+    assert shop.mark_processed("shop", "1.PNM") is True
+    assert shop.mark_processed("shop", "1.PNM") is False
+    assert shop.is_processed("shop", "1.PNM")
+    assert not shop.is_processed("shop", "2.PNM")
+
+
+def test_processed_messages_are_per_account(shop: Store) -> None:
+    shop.add_account("other", "unb=2202; c=1", "2202")
+    shop.mark_processed("shop", "1.PNM")
+
+    assert shop.mark_processed("other", "1.PNM") is True
+
+
+def test_processed_ids_returns_the_known_subset(shop: Store) -> None:
+    known = [f"{n}.PNM" for n in range(0, 1200, 2)]
+    for message_id in known:
+        shop.mark_processed("shop", message_id)
+
+    asked = [f"{n}.PNM" for n in range(1200)]
+
+    assert shop.processed_ids("shop", asked) == set(known)
+
+
+def test_prune_processed_forgets_only_older_ids(shop: Store) -> None:
+    shop.mark_processed("shop", "old.PNM")
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+
+    assert shop.prune_processed(older_than=cutoff) == 1
+    assert shop.prune_processed(older_than=cutoff.timestamp()) == 0
+    assert shop.mark_processed("shop", "old.PNM") is True
+    assert shop.prune_processed(older_than=0) == 0
+
+
+def test_marking_for_an_unknown_account_raises_not_found(shop: Store) -> None:
+    with pytest.raises(NotFoundError, match="'nobody' not found"):
+        shop.mark_processed("nobody", "1.PNM")
+
+
+def test_pause_and_unpause_a_chat(shop: Store) -> None:
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+
+    shop.pause_chat("shop", "chat-1", until)
+
+    assert shop.paused_until("shop", "chat-1") == until
+    assert shop.paused_until("shop", "chat-2") is None
+    shop.pause_chat("shop", "chat-1", until + timedelta(minutes=5))
+    assert shop.paused_until("shop", "chat-1") == until + timedelta(minutes=5)
+    shop.unpause_chat("shop", "chat-1")
+    assert shop.paused_until("shop", "chat-1") is None
+
+
+def test_an_expired_pause_reads_as_not_paused(shop: Store) -> None:
+    shop.pause_chat("shop", "chat-1", datetime.now(UTC) - timedelta(seconds=1))
+
+    assert shop.paused_until("shop", "chat-1") is None
+
+
+def test_cursor_starts_at_zero_and_never_moves_back(shop: Store) -> None:
+    assert shop.get_cursor("shop") == 0
+
+    shop.advance_cursor("shop", 1_700_000_000_500)
+    shop.advance_cursor("shop", 1_700_000_000_100)
+
+    assert shop.get_cursor("shop") == 1_700_000_000_500
+
+
+def test_cursor_of_an_unknown_account_raises_not_found(shop: Store) -> None:
+    with pytest.raises(NotFoundError):
+        shop.get_cursor("nobody")
+    with pytest.raises(NotFoundError):
+        shop.advance_cursor("nobody", 5)
+
+
+def test_token_cache_round_trips_and_overwrites(shop: Store) -> None:
+    issued = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert shop.load_token("shop") is None
+
+    shop.save_token("shop", "t1", "did-1", issued_at=issued)
+    shop.save_token("shop", "t2", "did-1", issued_at=issued + timedelta(hours=1))
+
+    record = shop.load_token("shop")
+    assert (record.token, record.did, record.issued_at) == (
+        "t2",
+        "did-1",
+        issued + timedelta(hours=1),
+    )
+    assert "t2" not in repr(record)
