@@ -51,7 +51,10 @@ def postgres_url() -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'CREATE SCHEMA "{schema}"')
         separator = "&" if "?" in base else "?"
-        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+        # synchronous_commit=off: tests need no durability across a server crash, and
+        # fsync per commit would make the concurrency tests slow
+        options = f"-csearch_path={schema} -csynchronous_commit=off"
+        yield f"{base}{separator}options={quote(options)}"
         with admin.cursor() as cur:
             cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
