@@ -1,0 +1,513 @@
+"""The simulated IM WebSocket server (fact sheet sections 1, 3, 4, 5, 6, 7).
+
+One ``ImServer`` serves every connection on the simulator's event loop with the
+``websockets`` asyncio server. Frames from one connection are handled in order (like the
+real server, a slow ``/reg`` holds up the frames behind it); pushes come from the admin API.
+
+One registered session per seller: a new ``/reg`` for a seller closes that seller's
+previously registered connection with code 1000. This is a conservative model: the real
+server's arbitration between two live sessions is not documented (section 10.4), and
+assuming the harsher behaviour keeps clients honest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import weakref
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+from websockets.asyncio.server import Request, ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from common.errors import CookieError
+from goofish.constants import (
+    CONTENT_IMAGE,
+    LWP_ACK_DIFF,
+    LWP_CREATE_CHAT,
+    LWP_HEARTBEAT,
+    LWP_LIST_MESSAGES,
+    LWP_LIST_NEWEST,
+    LWP_REG,
+    LWP_SEND,
+)
+from goofish.cookies import Cookie
+from goofish.ids import plain_id
+from simulator import wire
+from simulator.knobs import Knobs
+from simulator.world import Chat, StoredMessage, User, World, now_ms
+
+log = structlog.get_logger(__name__)
+
+# most recent chats announced in the /s/vulcan batch after /reg
+_VULCAN_CHATS = 3
+
+
+class BadRequest(Exception):
+    """A request frame whose body does not have the documented shape (answered with 400)."""
+
+
+class Conn:
+    """One WebSocket connection and what the server knows about it."""
+
+    __slots__ = (
+        "blackholed",
+        "cookie2",
+        "reg_delay_s",
+        "registered",
+        "seq",
+        "sid",
+        "ua",
+        "user_id",
+        "ws",
+        "zombie",
+    )
+
+    def __init__(self, ws: ServerConnection) -> None:
+        self.ws = ws
+        self.user_id: str | None = None
+        self.cookie2 = ""
+        self.sid = ""
+        self.ua = ""
+        self.seq = 1
+        self.registered = False
+        self.zombie = False  # heartbeats answered, pushes withheld, create refused
+        self.blackholed = False  # nothing read, nothing answered, TCP kept open
+        self.reg_delay_s = 0.0
+
+    @property
+    def ip(self) -> str:
+        address = self.ws.remote_address
+        return str(address[0]) if address else ""
+
+    @property
+    def pushable(self) -> bool:
+        return self.registered and not (self.zombie or self.blackholed)
+
+
+class ImServer:
+    """Handles IM connections and delivers pushes to registered sellers."""
+
+    def __init__(self, world: World, knobs: Knobs) -> None:
+        self._world = world
+        self._knobs = knobs
+        self._conns: dict[str, set[Conn]] = {}
+        self._registered: dict[str, Conn] = {}
+        self._all: set[Conn] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._cookie_users: weakref.WeakKeyDictionary[ServerConnection, str] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._reg_delays: weakref.WeakKeyDictionary[ServerConnection, float] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._routes: dict[str, Callable[[Conn, str, Any], Coroutine[Any, Any, None]]] = {
+            LWP_ACK_DIFF: self._on_ack_diff,
+            LWP_SEND: self._on_send,
+            LWP_CREATE_CHAT: self._on_create,
+            LWP_LIST_NEWEST: self._on_list_newest,
+            LWP_LIST_MESSAGES: self._on_list_messages,
+        }
+
+    # counts for the admin state ---------------------------------------------------------------
+
+    def connections(self, user_id: str) -> int:
+        return len(self._conns.get(user_id, ()))
+
+    def registered(self, user_id: str) -> int:
+        return int(user_id in self._registered)
+
+    # handshake and connection loop ------------------------------------------------------------
+
+    async def process_request(self, connection: ServerConnection, request: Request) -> None:
+        """Note the seller named by the Cookie header; apply an armed slow_handshake."""
+        try:
+            unb = Cookie.parse(request.headers.get("Cookie", "")).unb
+        except CookieError:
+            return  # the Cookie header is optional: /reg's token is what authenticates
+        user = self._world.users.get(unb)
+        if user is None:
+            return
+        self._cookie_users[connection] = unb
+        delay = user.faults.slow_handshake_s
+        if delay > 0:
+            user.faults.slow_handshake_s = 0.0
+            await asyncio.sleep(delay)
+            # the same connection's /reg answer is delayed too
+            self._reg_delays[connection] = delay
+
+    async def handler(self, ws: ServerConnection) -> None:
+        conn = Conn(ws)
+        self._all.add(conn)
+        conn.reg_delay_s = self._reg_delays.pop(ws, 0.0)
+        unb = self._cookie_users.pop(ws, None)
+        if unb is not None:
+            self._attach(conn, unb)
+        try:
+            async for raw in ws:
+                if isinstance(raw, str):
+                    await self._on_frame_safely(conn, raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._detach(conn)
+
+    def _attach(self, conn: Conn, user_id: str) -> None:
+        conn.user_id = user_id
+        self._conns.setdefault(user_id, set()).add(conn)
+
+    def _detach(self, conn: Conn) -> None:
+        self._all.discard(conn)
+        if conn.user_id is None:
+            return
+        self._conns.get(conn.user_id, set()).discard(conn)
+        if self._registered.get(conn.user_id) is conn:
+            del self._registered[conn.user_id]
+        log.debug("sim_connection_closed", account=conn.user_id)
+
+    async def _on_frame_safely(self, conn: Conn, raw: str) -> None:
+        # survival boundary: a bug in one request must not take the connection down
+        try:
+            await self._on_frame(conn, raw)
+        except ConnectionClosed:
+            raise
+        except Exception:
+            log.exception("sim_frame_failed", account=conn.user_id)
+
+    async def _on_frame(self, conn: Conn, raw: str) -> None:
+        try:
+            frame = json.loads(raw)
+        except ValueError:
+            return
+        if not isinstance(frame, dict):
+            return
+        lwp = frame.get("lwp")
+        headers = frame.get("headers") if isinstance(frame.get("headers"), dict) else {}
+        if lwp is None:
+            if "code" in frame:
+                self._count_ack(conn)
+            return
+        mid = str(headers.get("mid", ""))
+        if lwp == LWP_HEARTBEAT:
+            await self._send(conn, wire.response(mid, sid=conn.sid))
+        elif lwp == LWP_REG:
+            await self._on_reg(conn, mid, headers)
+        elif not conn.registered:
+            await self._send(conn, wire.response(mid, {"reason": "not registered"}, code=401))
+        else:
+            await self._on_request(conn, str(lwp), mid, frame.get("body"))
+
+    async def _on_request(self, conn: Conn, lwp: str, mid: str, body: Any) -> None:
+        route = self._routes.get(lwp)
+        if route is None:  # e.g. recallMessage: answered, not modelled
+            await self._send(conn, wire.response(mid, {}, sid=conn.sid))
+            return
+        try:
+            await route(conn, mid, body)
+        except BadRequest as exc:
+            answer = wire.response(mid, {"reason": str(exc)}, code=400, sid=conn.sid)
+            await self._send(conn, answer)
+
+    def _count_ack(self, conn: Conn) -> None:
+        user = self._world.users.get(conn.user_id or "")
+        if user is not None:
+            user.stats.acks += 1
+
+    # /reg -------------------------------------------------------------------------------------
+
+    async def _on_reg(self, conn: Conn, mid: str, headers: dict[str, Any]) -> None:
+        grant = self._world.check_token(
+            str(headers.get("token", "")), str(headers.get("did", "")), self._knobs.token_lifetime_s
+        )
+        delay = conn.reg_delay_s
+        conn.reg_delay_s = 0.0
+        if grant is not None and conn.user_id is None:
+            user = self._world.users[grant.user_id]
+            delay, user.faults.slow_handshake_s = max(delay, user.faults.slow_handshake_s), 0.0
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if grant is None or conn.user_id not in (None, grant.user_id):
+            await self._send(conn, wire.reg_refused(mid, "token invalid or expired"))
+            await conn.ws.close(1000, "token invalid")
+            return
+        if conn.user_id is None:
+            self._attach(conn, grant.user_id)
+        user = self._world.users[grant.user_id]
+        previous = self._registered.get(user.user_id)
+        if previous is not None and previous is not conn:
+            self._evict(previous, "replaced by a newer registration")
+        self._registered[user.user_id] = conn
+        conn.registered = True
+        conn.cookie2 = grant.cookie2
+        conn.sid = wire.new_sid()
+        conn.ua = str(headers.get("ua", ""))
+        now = now_ms()
+        await self._send(
+            conn, wire.reg_reply(mid, sid=conn.sid, user_id=user.user_id, ip=conn.ip, now=now)
+        )
+        log.debug("sim_registered", account=user.user_id)
+        await self._after_reg(conn, user, now)
+
+    async def _after_reg(self, conn: Conn, user: User, now: int) -> None:
+        if self._knobs.vulcan_after_reg:
+            chats = sorted(self._world.chats_of(user.user_id), key=lambda c: -c.modify_time)
+            frame = wire.vulcan_push(
+                user.user_id, chats[:_VULCAN_CHATS], sid=conn.sid, ua=conn.ua, now=now
+            )
+            await self._send(conn, frame)
+        if user.faults.garbage_pending:
+            user.faults.garbage_pending = False
+            await self._push_items(conn, [wire.garbage_item()])
+
+    def _evict(self, conn: Conn, reason: str) -> None:
+        conn.registered = False
+        if conn.blackholed:  # it reads nothing, so a close handshake would never finish
+            conn.ws.transport.abort()
+        else:
+            self._spawn(conn.ws.close(1000, reason))
+
+    # requests ---------------------------------------------------------------------------------
+
+    async def _on_ack_diff(self, conn: Conn, mid: str, body: Any) -> None:
+        now = now_ms()
+        answer = {
+            "pipeline": "sync",
+            "tooLong2Tag": "PNM,1",
+            "channel": "sync",
+            "topic": "sync",
+            "highPts": 0,
+            "pts": now * 1000,
+            "seq": 0,
+            "timestamp": now,
+        }
+        await self._send(conn, wire.response(mid, answer, sid=conn.sid))
+
+    async def _on_create(self, conn: Conn, mid: str, body: Any) -> None:
+        if conn.zombie:  # PR #290: a zombie session's create is refused with 400
+            await self._send(conn, wire.response(mid, {"reason": "session invalid"}, code=400))
+            return
+        args = _first_dict(body)
+        pair = {plain_id(str(args.get("pairFirst", ""))), plain_id(str(args.get("pairSecond", "")))}
+        assert conn.user_id is not None
+        if conn.user_id not in pair or len(pair) != 2 or "" in pair:
+            raise BadRequest("pairFirst/pairSecond must name the caller and one peer")
+        extension = args.get("extension") if isinstance(args.get("extension"), dict) else {}
+        item_id = str(extension.get("itemId") or self._world.new_item_id())
+        peer = next(iter(pair - {conn.user_id}))
+        chat = self._world.chat_for(buyer_id=peer, seller_id=conn.user_id, item_id=item_id)
+        answer = wire.created_conversation(chat, self_id=conn.user_id)
+        await self._send(conn, wire.response(mid, answer, sid=conn.sid))
+
+    async def _on_list_newest(self, conn: Conn, mid: str, body: Any) -> None:
+        cursor, limit = _int_args(body, 0, 1)
+        assert conn.user_id is not None
+        chats, has_more, next_cursor = self._world.conversation_page(conn.user_id, cursor, limit)
+        answer = {
+            "hasMore": int(has_more),
+            "nextCursor": next_cursor,
+            "userConvs": [wire.conversation_ref(chat) for chat in chats],
+        }
+        await self._send(conn, wire.response(mid, answer, sid=conn.sid))
+
+    async def _on_list_messages(self, conn: Conn, mid: str, body: Any) -> None:
+        if not isinstance(body, list) or not body or not isinstance(body[0], str):
+            raise BadRequest('body must be ["<cid>@goofish", false, cursor, limit, false]')
+        chat = self._chat_of(conn, body[0])
+        cursor, limit = _int_args(body, 2, 3)
+        messages, has_more, next_cursor = self._world.message_page(chat, cursor, limit)
+        answer = {
+            "hasMore": int(has_more),
+            "nextCursor": next_cursor,
+            "userMessageModels": [wire.history_message(m) for m in messages],
+        }
+        await self._send(conn, wire.response(mid, answer, sid=conn.sid))
+
+    async def _on_send(self, conn: Conn, mid: str, body: Any) -> None:
+        args = _first_dict(body)
+        chat = self._chat_of(conn, str(args.get("cid", "")))
+        text = _sent_text(args.get("content"))
+        uuid = str(args.get("uuid", ""))
+        if any(word in text for word in self._knobs.forbidden_words):
+            refusal = {"reason": "content security", "moreInfo": "CSI_FORBID||安全拦截"}
+            await self._send(conn, wire.response(mid, refusal, sid=conn.sid))
+            return
+        assert conn.user_id is not None
+        message = self._world.add_message(chat, conn.user_id, text)
+        peer = chat.peer_of(conn.user_id)
+        self._world.record_sent(conn.user_id, message, peer)
+        if conn.user_id == chat.seller_id:
+            chat.unread_by_buyer = message
+        if self._knobs.send_response_delay_s > 0:
+            self._spawn(self._answer_send_later(conn, mid, uuid, message, chat))
+        else:
+            await self._answer_send(conn, mid, uuid, message, chat)
+
+    async def _answer_send_later(
+        self, conn: Conn, mid: str, uuid: str, message: StoredMessage, chat: Chat
+    ) -> None:
+        await asyncio.sleep(self._knobs.send_response_delay_s)
+        await self._answer_send(conn, mid, uuid, message, chat)
+
+    async def _answer_send(
+        self, conn: Conn, mid: str, uuid: str, message: StoredMessage, chat: Chat
+    ) -> None:
+        await self._send(conn, wire.send_reply(mid, sid=conn.sid, message=message, uuid=uuid))
+        assert conn.user_id is not None
+        # the echo: the sender sees its own message come back with needPush "false"
+        await self.deliver(conn.user_id, message, chat, counter="echoed")
+        peer = chat.peer_of(conn.user_id)
+        if peer in self._registered:  # the peer is a simulated seller too: it gets the message
+            await self.deliver(peer, message, chat, counter="pushed")
+
+    def _chat_of(self, conn: Conn, wire_cid: str) -> Chat:
+        chat = self._world.chats.get(plain_id(wire_cid))
+        if chat is None or conn.user_id not in (chat.buyer_id, chat.seller_id):
+            raise BadRequest(f"no conversation {wire_cid!r} for this user")
+        return chat
+
+    # pushes -----------------------------------------------------------------------------------
+
+    async def deliver(
+        self, user_id: str, message: StoredMessage, chat: Chat, *, counter: str
+    ) -> bool:
+        """Push ``message`` to ``user_id``'s registered connection; count it under ``counter``.
+
+        Own messages go with needPush "false". A buyer's message to the seller is preceded by
+        a read receipt for the seller's last unread message (one frame, two items) and, when
+        the knob says so, by a typing signal. Returns False (and counts ``withheld``) when no
+        connection takes pushes now; the message stays in history either way.
+        """
+        user = self._world.users[user_id]
+        conn = self._registered.get(user_id)
+        if conn is None or not conn.pushable:
+            user.stats.withheld += 1
+            return False
+        own = message.sender_id == user_id
+        items = []
+        if not own and user_id == chat.seller_id:
+            if self._knobs.typing_before_message:
+                await self._send(
+                    conn,
+                    wire.typing_push(chat.chat_id, message.sender_id, sid=conn.sid, ua=conn.ua),
+                )
+            read = chat.unread_by_buyer
+            if self._knobs.read_receipts and read is not None:
+                chat.unread_by_buyer = None
+                items.append(wire.read_item(read, at_ms=message.created_at_ms))
+        items.append(wire.chat_item(message, need_push=not own))
+        if not await self._push_items(conn, items):
+            user.stats.withheld += 1
+            return False
+        setattr(user.stats, counter, getattr(user.stats, counter) + 1)
+        return True
+
+    async def _push_items(self, conn: Conn, items: list[dict[str, Any]]) -> bool:
+        frame = wire.sync_push(items, sid=conn.sid, ua=conn.ua, seq=conn.seq, now=now_ms())
+        conn.seq += len(items)
+        return await self._send(conn, frame)
+
+    async def push_garbage(self, user_id: str) -> bool:
+        """One malformed push now, or after the next /reg when nobody is registered."""
+        conn = self._registered.get(user_id)
+        if conn is None or not conn.pushable:
+            self._world.users[user_id].faults.garbage_pending = True
+            return False
+        return await self._push_items(conn, [wire.garbage_item()])
+
+    async def _send(self, conn: Conn, frame: dict[str, Any]) -> bool:
+        try:
+            await conn.ws.send(wire.dumps(frame))
+        except ConnectionClosed:
+            return False
+        return True
+
+    # faults and revocation --------------------------------------------------------------------
+
+    def _user_conns(self, user_id: str) -> list[Conn]:
+        return list(self._conns.get(user_id, ()))
+
+    def close_user(self, user_id: str) -> int:
+        conns = self._user_conns(user_id)
+        for conn in conns:
+            self._evict(conn, "closed by the server")
+        return len(conns)
+
+    def drop_user(self, user_id: str) -> int:
+        conns = self._user_conns(user_id)
+        for conn in conns:
+            conn.ws.transport.abort()  # no close frame: the client sees a dead TCP stream
+        return len(conns)
+
+    def zombify_user(self, user_id: str) -> int:
+        conns = self._user_conns(user_id)
+        for conn in conns:
+            conn.zombie = True
+        return len(conns)
+
+    def blackhole_user(self, user_id: str) -> int:
+        conns = self._user_conns(user_id)
+        for conn in conns:
+            conn.blackholed = True
+            # nothing is read any more, so not even protocol PINGs get their PONG
+            conn.ws.transport.pause_reading()
+        return len(conns)
+
+    def close_sessions(self, cookie2s: set[str]) -> int:
+        conns = [c for c in self._all if c.registered and c.cookie2 in cookie2s]
+        for conn in conns:
+            self._evict(conn, "session revoked")
+        return len(conns)
+
+    # lifecycle --------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def shutdown(self) -> None:
+        """Cut every connection at once (a close handshake could wait on a blackholed peer)."""
+        for task in list(self._tasks):
+            task.cancel()
+        for conn in list(self._all):
+            conn.ws.transport.abort()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _first_dict(body: Any) -> dict[str, Any]:
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return body[0]
+    raise BadRequest("body must be a list whose first element is an object")
+
+
+def _int_args(body: Any, *indexes: int) -> tuple[int, ...]:
+    try:
+        values = tuple(body[i] for i in indexes)
+    except (TypeError, IndexError, KeyError):
+        raise BadRequest(f"body needs integers at positions {indexes}") from None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise BadRequest(f"body needs integers at positions {indexes}")
+    return values
+
+
+def _sent_text(content: Any) -> str:
+    """The text of a sent message: base64 content JSON inside ``content.custom.data``."""
+    try:
+        data = content["custom"]["data"]
+        inner = json.loads(base64.b64decode(data, validate=True))
+    except (TypeError, KeyError, ValueError, binascii.Error):
+        raise BadRequest("content.custom.data must be base64 of the content JSON") from None
+    if not isinstance(inner, dict):
+        raise BadRequest("content JSON must be an object")
+    if inner.get("contentType") == CONTENT_IMAGE:
+        return "[图片]"
+    text = inner.get("text", {}).get("text") if isinstance(inner.get("text"), dict) else None
+    if not isinstance(text, str):
+        raise BadRequest('text content must be {"contentType": 1, "text": {"text": "..."}}')
+    return text

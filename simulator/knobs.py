@@ -1,0 +1,26 @@
+"""The simulator's behaviour switches, as one immutable value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """How the simulated servers behave. Defaults model the real service; tests shrink them."""
+
+    # an issued _m_h5_tk older than this is stale: token calls answer FAIL_SYS_TOKEN_EXOIRED
+    mh5tk_lifetime_s: float = 3600.0
+    # an IM access token older than this is refused by /reg (code 401)
+    token_lifetime_s: float = 86400.0
+    # delay between a sendByReceiverScope and its answer (the echo push follows the answer)
+    send_response_delay_s: float = 0.0
+    # a buyer message is preceded, in the same /s/sync frame, by a 40103 read receipt for the
+    # seller's last message the buyer had not read yet (two items in one frame)
+    read_receipts: bool = True
+    # a buyer message is preceded by a 40006 typing signal on /s/para
+    typing_before_message: bool = False
+    # send the /s/vulcan batch right after a successful /reg
+    vulcan_after_reg: bool = True
+    # a send whose text contains one of these is refused with moreInfo CSI_FORBID||安全拦截
+    forbidden_words: tuple[str, ...] = ()
