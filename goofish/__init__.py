@@ -39,6 +39,14 @@ from goofish.messages import (
     Typing,
 )
 from goofish.sign import mtop_sign
+from goofish.token import (
+    TokenClient,
+    TokenOutcome,
+    TokenRequest,
+    TokenResult,
+    build_token_request,
+    classify_token_response,
+)
 
 __all__ = [
     "BROWSER_UA",
@@ -55,8 +63,14 @@ __all__ = [
     "Message",
     "ReadReceipt",
     "SystemEvent",
+    "TokenClient",
+    "TokenOutcome",
+    "TokenRequest",
+    "TokenResult",
     "TradeCard",
     "Typing",
+    "build_token_request",
+    "classify_token_response",
     "decode_content_json",
     "decode_history",
     "decode_history_message",
