@@ -83,12 +83,12 @@ class AccountOps(StoreCore):
             return account_record(self._account_row(account_id))
 
     def get_account(self, account_id: str) -> AccountRecord:
-        with self._read(f"reading account {account_id!r}"):
+        with self._locked(f"reading account {account_id!r}"):
             return account_record(self._account_row(account_id))
 
     def list_accounts(self) -> list[AccountRecord]:
         """Every account, ordered by id."""
-        with self._read("listing accounts") as m:
+        with self._locked("listing accounts") as m:
             return [
                 account_record(row) for row in m.Account.select().order_by(m.Account.account_id)
             ]

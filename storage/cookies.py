@@ -43,7 +43,7 @@ def version_not_found(account_id: str, number: int) -> NotFoundError:
 class CookieOps(StoreCore):
     def active_cookie(self, account_id: str) -> CookieVersion | None:
         """The active version, or None when there is no such account."""
-        with self._read(f"reading the active cookie of {account_id!r}") as m:
+        with self._locked(f"reading the active cookie of {account_id!r}") as m:
             row = m.CookieRow.get_or_none(
                 (m.CookieRow.account == account_id) & (m.CookieRow.status == ACTIVE)
             )
@@ -100,7 +100,7 @@ class CookieOps(StoreCore):
 
     def rollback_target(self, account_id: str, to_number: int | None = None) -> CookieVersion:
         """The version a rollback should re-activate: ``to_number``, or the newest superseded."""
-        with self._read(f"finding a rollback target for {account_id!r}") as m:
+        with self._locked(f"finding a rollback target for {account_id!r}") as m:
             if to_number is not None:
                 row = self._version_row(account_id, to_number)
                 if row.status not in DEMOTIONS:
@@ -126,7 +126,7 @@ class CookieOps(StoreCore):
 
     def history(self, account_id: str, limit: int = 20) -> list[CookieVersion]:
         """The newest ``limit`` versions, newest first."""
-        with self._read(f"reading the cookie history of {account_id!r}") as m:
+        with self._locked(f"reading the cookie history of {account_id!r}") as m:
             rows = list(
                 m.CookieRow.select()
                 .where(m.CookieRow.account == account_id)

@@ -80,14 +80,32 @@ class StoreCore:
                 raise self._translate(what, exc) from exc
 
     @contextmanager
-    def _read(self, what: str) -> Iterator[Models]:
-        """Reads under the lock (the connection is shared), without a transaction."""
+    def _locked(
+        self, what: str, *, on_integrity: Callable[[], StorageError] | None = None
+    ) -> Iterator[Models]:
+        """Under the lock (the connection is shared), without an explicit transaction.
+
+        For reads, and for writes that are one statement (atomic on its own in autocommit
+        mode), which saves the BEGIN/COMMIT round trips on the hot path.
+        """
         with self._lock:
             self._check_open(what)
             try:
                 yield self._m
+            except pw.IntegrityError as exc:
+                if on_integrity is None:
+                    raise self._translate(what, exc) from exc
+                raise on_integrity() from exc
             except DriverError as exc:
                 raise self._translate(what, exc) from exc
+
+    def _sql(self, sql: str) -> str:
+        """Hand-written SQL with ``?`` placeholders, in this driver's placeholder style."""
+        return sql if self._db.param == "?" else sql.replace("?", self._db.param)
+
+    def _execute(self, sql: str, params: tuple[object, ...]) -> int:
+        """Run hand-written SQL (``?`` placeholders); returns the affected row count."""
+        return self._db.execute_sql(self._sql(sql), params).rowcount
 
     def _check_open(self, what: str) -> None:
         if self._closed:

@@ -30,7 +30,7 @@ class EventOps(StoreCore):
 
         ``since`` (datetime or epoch seconds) keeps only events at or after that moment.
         """
-        with self._read("reading events") as m:
+        with self._locked("reading events") as m:
             query = m.Event.select()
             if account_id is not None:
                 query = query.where(m.Event.account_id == account_id)

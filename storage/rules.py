@@ -29,7 +29,7 @@ def as_default_reply(default: DefaultReply | Mapping[str, Any] | str | None) -> 
 class RuleOps(StoreCore):
     def get_rules(self, account_id: str) -> RuleSet:
         """The account's rules, ordered by ``order`` then as given; one consistent snapshot."""
-        with self._read(f"reading the reply rules of {account_id!r}") as m:
+        with self._locked(f"reading the reply rules of {account_id!r}") as m:
             head = m.RuleSetRow.get_or_none(m.RuleSetRow.account == account_id)
             if head is None:
                 self._require_account(account_id)

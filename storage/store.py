@@ -53,7 +53,7 @@ class Store(AccountOps, CookieOps, RuleOps, DeliveryOps, EventOps):
 
     @property
     def schema_version(self) -> int:
-        with self._read("reading the schema version"):
+        with self._locked("reading the schema version"):
             return migrations.schema_version(self._db)
 
     def close(self) -> None:
