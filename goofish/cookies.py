@@ -7,10 +7,12 @@ Cookie values are secrets. ``str()``/``repr()`` show only ``unb`` and a fingerpr
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator
 
 from common.errors import CookieError
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _WHERE_TO_GET = (
     "copy the whole cookie from the logged-in message page https://www.goofish.com/im "
     "(browser devtools, Network tab, any request's Cookie header)"
@@ -25,9 +27,16 @@ def _split_pairs(text: str) -> Iterator[tuple[str, str]]:
     """
     for segment in text.split(";"):
         name, sep, value = segment.partition("=")
-        name = name.strip()
-        if sep and name:
-            yield name, value.strip()
+        name, value = name.strip(), value.strip()
+        if not (sep and name):
+            continue
+        if _CONTROL_CHARS.search(name + value):
+            # It would corrupt the HTTP headers it is sent in; happens with wrapped copies.
+            raise CookieError(
+                f"cookie {name!r} contains a line break or control character; "
+                "copy the cookie again as one line"
+            )
+        yield name, value
 
 
 def _updated(
@@ -84,6 +93,7 @@ class Cookie:
         """A new cookie with each ``Set-Cookie`` header's ``name=value`` applied.
 
         Attributes after the first ``;`` are ignored; a deleting Set-Cookie becomes ``name=``.
+        Raises ``CookieError`` if that empties ``unb`` (the server ended the login).
         """
         new = []
         for header in headers:

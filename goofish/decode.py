@@ -151,7 +151,7 @@ def _content(message: Mapping[str, Any]) -> tuple[int, Mapping[str, Any], str]:
     return content_type, content, optional_str(inner, "2")
 
 
-def _chat_or_card(payload: Mapping[str, Any], *, self_id: str) -> ChatMessage | TradeCard:
+def _chat_or_card(payload: Mapping[str, Any], *, self_id: str) -> Message:
     message = payload["1"]
     extension = mapping_at(message, "10")
     chat_id = plain_id(require(payload, ("1", "2"), str))
@@ -169,6 +169,9 @@ def _chat_or_card(payload: Mapping[str, Any], *, self_id: str) -> ChatMessage | 
     title = optional_str(extension, "senderNick") or optional_str(extension, "reminderTitle")
     item_id = item_id_from(extension)
     ext_json = json_object(optional_str(extension, "extJson"))
+    if optional_str(ext_json, "msgArg1") == "MsgTips":
+        # Platform tips and marketing look like chat messages but nobody is asking anything.
+        return SystemEvent(payload)
     if content_type == CONTENT_TRADE_CARD or optional_str(ext_json, "contentType") == "26":
         return TradeCard(
             chat_id=chat_id,

@@ -97,3 +97,14 @@ def test_str_and_repr_show_unb_and_fingerprint_but_no_values():
 
 def test_cookie_is_hashable_and_compares_by_content():
     assert {Cookie.parse("unb=1; a=2"), Cookie.parse("unb=1;a=2")} == {Cookie.parse("unb=1; a=2")}
+
+
+def test_line_breaks_between_pairs_are_fine_but_inside_a_value_are_refused():
+    assert Cookie.parse("unb=1;\n a=2").serialize() == "unb=1; a=2"
+    with pytest.raises(CookieError, match="one line"):
+        Cookie.parse("unb=1; a=2\n3")
+
+
+def test_merge_that_empties_unb_is_refused():
+    with pytest.raises(CookieError, match="unb"):
+        Cookie.parse(RAW).merge_set_cookie(["unb=; Max-Age=0"])

@@ -344,3 +344,10 @@ def test_random_bytes_never_raise_anything_but_protocol_error():
     for raw in payloads:
         with contextlib.suppress(ProtocolError):
             decode_item({"data": b64(raw)}, self_id=SELLER)
+
+
+def test_platform_tips_are_system_events_not_chat():
+    payload = chat_payload(text="AI正在帮你回复消息")
+    payload[1][10]["extJson"] = json.dumps({"msgArg1": "MsgTips"})
+    [decoded] = decode_push(push(item(payload)), self_id=SELLER)
+    assert isinstance(decoded, SystemEvent)
