@@ -1,0 +1,242 @@
+"""Nothing lost, nothing twice: what happens to each message an account receives.
+
+``Delivery`` is a plain class the account actor drives from its (single) thread. It decides
+per message: duplicate, echo of our own reply, hand-typed seller message (pause the chat),
+paused chat, rule or default reply, or silence; it asks the actor's ``send`` callable to
+send a reply and learns the outcome later through ``reply_sent``/``reply_failed`` (the actor
+thread never blocks on the network).
+
+Exactly once: the server message id (``"<n>.PNM"``) is the key. In flight ids live in memory;
+handled ids are persisted with ``Store.mark_processed`` once the send's code-200 response
+arrived. The window between "sent" and "recorded" (a crash in between) is settled by the
+conversation history on backfill: a buyer message followed by a message of ours is answered.
+
+Fencing: every store write and every send checks the generation's fence first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from actors.echoes import EchoTracker
+from actors.messages import Fence
+from actors.replies import Incoming, ReplyChoice, ReplyKind, choose_reply
+from goofish.constants import CONTENT_TRADE_CARD
+from goofish.messages import ChatMessage, Message, ReadReceipt, SystemEvent, TradeCard, Typing
+
+log = structlog.get_logger(__name__)
+
+# backfill re-reads this much before the cursor: server clocks and push order are not exact,
+# and re-reading is cheap because processed ids are skipped
+BACKFILL_MARGIN_MS = 60_000
+# an account that never handled a message answers at most this far back on its first start
+FIRST_START_WINDOW_MS = 10 * 60_000
+
+
+@dataclass(frozen=True)
+class SendTag:
+    """Rides along a send request so its answer finds the message it replies to."""
+
+    message_id: str
+    chat_id: str
+    created_at_ms: int
+    ticket: int
+
+
+@dataclass
+class Counters:
+    received: int = 0
+    replied: int = 0
+
+
+# send(chat_id, peer_id, text, tag) -> False when no registered session can take it now
+SendReply = Callable[[str, str, str, SendTag], bool]
+
+
+class Delivery:
+    """Per-account message handling; not thread-safe (the actor's thread only)."""
+
+    def __init__(
+        self,
+        *,
+        account_id: str,
+        user_id: str,
+        store: Any,
+        fence: Fence,
+        send: SendReply,
+        pause_minutes: Callable[[], int],
+    ) -> None:
+        self._account_id = account_id
+        self._user_id = user_id
+        self._store = store
+        self._fence = fence
+        self._send = send
+        self._pause_minutes = pause_minutes
+        self._echoes = EchoTracker()
+        self._in_flight: set[str] = set()
+        self.counters = Counters()
+        self._log = log.bind(account=account_id)
+
+    # --- entry points -----------------------------------------------------------------
+
+    def backfill_since(self) -> int:
+        """Where the backfill after a registration starts (ms)."""
+        cursor = self._store.get_cursor(self._account_id)
+        if cursor <= 0:
+            return int(time.time() * 1000) - FIRST_START_WINDOW_MS
+        return cursor - BACKFILL_MARGIN_MS
+
+    def on_push(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            if isinstance(message, ChatMessage):
+                self._on_chat(message, live=True, answered_in_history=False)
+            elif isinstance(message, TradeCard):
+                self._on_trade_card(message)
+            elif isinstance(message, ReadReceipt | Typing | SystemEvent):
+                self._log.debug("push_ignored", kind=type(message).__name__)
+
+    def on_backfill(self, messages: Iterable[ChatMessage]) -> None:
+        """Handle missed buyer messages oldest first; our later message means answered."""
+        ordered = sorted(messages, key=lambda m: (m.created_at_ms, m.message_id))
+        last_own: dict[str, int] = {}
+        for message in ordered:
+            if self._is_own(message):
+                last_own[message.chat_id] = message.created_at_ms
+        for message in ordered:
+            if self._is_own(message):
+                continue
+            answered = last_own.get(message.chat_id, -1) > message.created_at_ms
+            self._on_chat(message, live=False, answered_in_history=answered)
+
+    def reply_sent(self, tag: SendTag, response: dict[str, Any]) -> None:
+        """The send's response arrived: record the message as handled (or refused)."""
+        self._in_flight.discard(tag.message_id)
+        body = response.get("body") if isinstance(response.get("body"), dict) else {}
+        server_id = body.get("messageId")
+        if response.get("code") != 200 or body.get("reason") or not server_id:
+            self._echoes.cancel(tag.ticket)
+            reason = f"{body.get('reason', '')} {body.get('moreInfo', '')}".strip()
+            self._log.warning("reply_refused", chat=tag.chat_id, code=response.get("code"))
+            # refused for its content: retrying would be refused again, so it counts as handled
+            self._write(
+                self._store.record_event,
+                "reply_refused",
+                self._account_id,
+                chat_id=tag.chat_id,
+                message_id=tag.message_id,
+                reason=reason or f"code {response.get('code')}",
+            )
+            self._done(tag.message_id, tag.created_at_ms)
+            return
+        self._echoes.sent(tag.ticket, str(server_id))
+        self.counters.replied += 1
+        self._log.debug("replied", chat=tag.chat_id, message=tag.message_id)
+        self._done(tag.message_id, tag.created_at_ms)
+
+    def reply_failed(self, tag: SendTag, error: str) -> None:
+        """The send got no answer: leave the message unhandled for the next backfill."""
+        self._in_flight.discard(tag.message_id)
+        self._echoes.cancel(tag.ticket)
+        self._log.warning("reply_not_confirmed", chat=tag.chat_id, error=error)
+
+    # --- decisions --------------------------------------------------------------------
+
+    def _is_own(self, message: ChatMessage) -> bool:
+        return message.is_own or message.sender_id == self._user_id
+
+    def _on_chat(self, message: ChatMessage, *, live: bool, answered_in_history: bool) -> None:
+        if self._fence.tripped:
+            return
+        if self._is_own(message):
+            if live:
+                self._on_own(message)
+            return
+        if message.content_type == CONTENT_TRADE_CARD:
+            return
+        if message.message_id in self._in_flight or self._store.is_processed(
+            self._account_id, message.message_id
+        ):
+            self._log.debug("duplicate_ignored", message=message.message_id)
+            return
+        self.counters.received += 1
+        self._log.debug("message_received", chat=message.chat_id, message=message.message_id)
+        if answered_in_history:
+            self._log.debug("answered_before_crash", message=message.message_id)
+            self._done(message.message_id, message.created_at_ms)
+            return
+        if self._store.paused_until(self._account_id, message.chat_id) is not None:
+            self._log.debug("chat_paused", chat=message.chat_id)
+            self._done(message.message_id, message.created_at_ms)
+            return
+        self._reply(message)
+
+    def _reply(self, message: ChatMessage) -> None:
+        rule_set = self._store.get_rules(self._account_id)
+        incoming = Incoming(
+            text=message.text,
+            buyer_id=message.sender_id,
+            buyer_name=message.sender_nick,
+            item_id=message.item_id,
+        )
+        choice = choose_reply(rule_set, incoming)
+        if (
+            choice.kind is ReplyKind.DEFAULT
+            and choice.once_per_chat
+            and not choice.silent
+            and not self._write(self._store.claim_default_reply, self._account_id, message.chat_id)
+        ):
+            choice = ReplyChoice(ReplyKind.NONE)
+        if choice.silent:
+            self._done(message.message_id, message.created_at_ms)
+            return
+        ticket = self._echoes.expect(message.chat_id, choice.text, now=time.monotonic())
+        tag = SendTag(message.message_id, message.chat_id, message.created_at_ms, ticket)
+        if self._send(message.chat_id, message.sender_id, choice.text, tag):
+            self._in_flight.add(message.message_id)
+        else:
+            self._echoes.cancel(ticket)
+            self._log.debug("reply_deferred", message=message.message_id)
+
+    def _on_own(self, message: ChatMessage) -> None:
+        if self._echoes.is_echo(
+            message.chat_id, message.text, message.message_id, now=time.monotonic()
+        ):
+            self._log.debug("echo_ignored", chat=message.chat_id)
+            return
+        minutes = self._pause_minutes()
+        self._log.info("seller_replied_by_hand", chat=message.chat_id, pause_minutes=minutes)
+        if minutes > 0:
+            self._write(
+                self._store.pause_chat,
+                self._account_id,
+                message.chat_id,
+                time.time() + minutes * 60,
+            )
+        self._write(self._store.advance_cursor, self._account_id, message.created_at_ms)
+
+    def _on_trade_card(self, card: TradeCard) -> None:
+        self._log.debug("trade_card", chat=card.chat_id, title=card.title)
+        self._write(
+            self._store.record_event,
+            "trade_card",
+            self._account_id,
+            chat_id=card.chat_id,
+            order_id=card.order_id,
+            item_id=card.item_id,
+            title=card.title,
+        )
+
+    def _done(self, message_id: str, created_at_ms: int) -> None:
+        self._write(self._store.mark_processed, self._account_id, message_id)
+        self._write(self._store.advance_cursor, self._account_id, created_at_ms)
+
+    def _write(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a store write, unless this generation is fenced (then None)."""
+        if self._fence.tripped:
+            return None
+        return write(*args, **kwargs)
