@@ -204,7 +204,9 @@ class RawClient:
         }
         return await self.request("/reg", headers=headers)
 
-    async def next_push(self, lwp: str | None = "/s/sync", timeout: float = WAIT_S) -> dict[str, Any]:
+    async def next_push(
+        self, lwp: str | None = "/s/sync", timeout: float = WAIT_S
+    ) -> dict[str, Any]:
         """The next push (skipping other lwp kinds when ``lwp`` is given); ACKs it."""
         deadline = time.monotonic() + timeout
         while True:
