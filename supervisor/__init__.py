@@ -1,1 +1,56 @@
-"""supervisor package."""
+"""Supervision of the account actors: the update/rollback state machine, the actor, its client.
+
+``start_supervisor`` builds and boots the whole thing; everything else talks to it through
+the returned ``SupervisorClient``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pykka
+
+from common.errors import XianyuSupervisorError
+from common.io_loop import IoLoop
+from service.config import Settings
+from storage import Store
+from supervisor.actor import ChildFactory, SupervisorActor, account_actor_factory
+from supervisor.client import SupervisorClient
+from supervisor.requests import Ping
+from supervisor.status import State
+
+__all__ = [
+    "ChildFactory",
+    "State",
+    "SupervisorActor",
+    "SupervisorClient",
+    "account_actor_factory",
+    "start_supervisor",
+]
+
+
+def start_supervisor(
+    store: Store,
+    io: IoLoop,
+    token_client: Any,
+    settings: Settings,
+    child_factory: ChildFactory | None = None,
+    *,
+    boot_timeout_s: float = 30.0,
+) -> SupervisorClient:
+    """Start the supervisor actor (which starts every enabled account) and return its client.
+
+    Returns once the supervisor has booted (pending versions resolved, starts scheduled);
+    raises ``XianyuSupervisorError`` if it failed to (the log has the cause).
+    """
+    factory = child_factory or account_actor_factory(
+        store=store, io=io, token_client=token_client, settings=settings
+    )
+    ref = SupervisorActor.start(store=store, io=io, settings=settings, child_factory=factory)
+    try:
+        ref.ask(Ping(), timeout=boot_timeout_s)  # answered after on_start
+    except pykka.ActorDeadError as exc:
+        raise XianyuSupervisorError(
+            "the supervisor failed to boot (see the log above); check the database"
+        ) from exc
+    return SupervisorClient(ref, store, settings.timings)

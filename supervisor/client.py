@@ -1,0 +1,220 @@
+"""``SupervisorClient``: the thread-safe, blocking facade over the supervisor actor.
+
+Used by the control socket, the demo, tests and benches. Each lifecycle method tells the
+supervisor a request carrying a ``concurrent.futures.Future`` and waits on it (with a
+timeout derived from the timings); the supervisor completes it when the outcome is known.
+Reads that need no supervision (history, events, rules) and plain setting writes go
+straight to the ``Store``, which is thread-safe. Results are plain JSON-able dicts shaped
+as the control socket's results; errors are ``common.errors`` types.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import pykka
+
+from common.errors import XianyuSupervisorError
+from service.config import Timings
+from storage import AccountRecord, DefaultReply, Rule, Store
+from supervisor import requests as rq
+
+
+class SupervisorClient:
+    """Blocking calls into one running ``SupervisorActor``; safe to share between threads."""
+
+    def __init__(self, ref: pykka.ActorRef[Any], store: Store, timings: Timings) -> None:
+        self._ref = ref
+        self._store = store
+        self._timings = timings
+
+    @property
+    def actor_ref(self) -> pykka.ActorRef[Any]:
+        return self._ref
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def add(
+        self, account_id: str, cookie: str, *, enabled: bool = True, remark: str = ""
+    ) -> dict[str, Any]:
+        return self._call(rq.Add(account_id, cookie=cookie, enabled=enabled, remark=remark))
+
+    def remove(self, account_id: str) -> dict[str, Any]:
+        return self._call(rq.Remove(account_id))
+
+    def enable(self, account_id: str) -> dict[str, Any]:
+        return self._call(rq.Enable(account_id))
+
+    def disable(self, account_id: str) -> dict[str, Any]:
+        return self._call(rq.Disable(account_id))
+
+    def update(
+        self,
+        account_id: str,
+        cookie: str,
+        *,
+        save: bool = True,
+        force: bool = False,
+        wait: bool = True,
+    ) -> dict[str, Any]:
+        """Swap the account onto ``cookie`` with probation; see the issue-6 ``update`` result."""
+        request = rq.Update(account_id, cookie=cookie, save=save, force=force, wait=wait)
+        return self._call(request)
+
+    def restart(self, account_id: str, *, wait: bool = True) -> dict[str, Any]:
+        return self._call(rq.Restart(account_id, wait=wait))
+
+    def kill(self, account_id: str) -> dict[str, Any]:
+        return self._call(rq.Kill(account_id))
+
+    def rollback(self, account_id: str, to_version: int | None = None) -> dict[str, Any]:
+        return self._call(rq.Rollback(account_id, to_version=to_version))
+
+    def freeze(self, account_id: str, seconds: float) -> dict[str, Any]:
+        """Test/demo hook: block the account's current generation for ``seconds``."""
+        return self._call(rq.FreezeChild(account_id, seconds=seconds))
+
+    def status(self, account_id: str | None = None) -> dict[str, Any]:
+        return self._call(rq.Status(account_id))
+
+    def shutdown(self, timeout: float | None = None) -> dict[str, Any]:
+        """Stop every child in parallel within ``timeout`` (default: stop_timeout), then stop."""
+        deadline = self._timings.stop_timeout_s if timeout is None else timeout
+        if not self._ref.is_alive():
+            return {"outcome": "stopped", "killed": 0, "stop_ms": 0.0}
+        result = self._call(rq.Shutdown(deadline), timeout=deadline + 10.0)
+        self._ref.stop(block=True, timeout=10.0)
+        return result
+
+    # --- reads and settings, straight to the store -------------------------------------------
+
+    def history(self, account_id: str, limit: int = 20) -> dict[str, Any]:
+        versions = self._store.history(account_id, limit=limit)
+        return {
+            "versions": [
+                {
+                    "version": v.number,
+                    "fingerprint": v.fingerprint,
+                    "status": v.status,
+                    "source": v.source,
+                    "created_at": v.created_at.isoformat(),
+                    "reason": v.reason or None,
+                }
+                for v in versions
+            ]
+        }
+
+    def events(
+        self,
+        account_id: str | None = None,
+        limit: int = 100,
+        since: datetime | float | str | None = None,
+    ) -> dict[str, Any]:
+        if isinstance(since, str):
+            since = datetime.fromisoformat(since)
+        records = self._store.events(account_id, limit=limit, since=since)
+        return {
+            "events": [
+                {"at": e.at.isoformat(), "account": e.account_id, "kind": e.kind, "data": e.data}
+                for e in records
+            ]
+        }
+
+    def rules(self, account_id: str) -> dict[str, Any]:
+        ruleset = self._store.get_rules(account_id)
+        default = ruleset.default_reply
+        return {
+            "rules": [
+                {"keyword": r.keyword, "reply": r.reply, "item_id": r.item_id}
+                for r in ruleset.rules
+            ],
+            "default_reply": (
+                None
+                if default is None
+                else {"text": default.text, "once_per_chat": default.once_per_chat}
+            ),
+        }
+
+    def set_rules(
+        self,
+        account_id: str,
+        rules: Iterable[Mapping[str, Any] | Rule],
+        default_reply: Mapping[str, Any] | DefaultReply | None = None,
+    ) -> dict[str, Any]:
+        """Replace the rules atomically; children read them from the store (no restart)."""
+        parsed = [_rule(r, order) for order, r in enumerate(rules)]
+        self._store.set_rules(account_id, parsed, _default_reply(default_reply))
+        return self.rules(account_id)
+
+    def set_account(
+        self, account_id: str, *, remark: str | None = None, pause_minutes: int | None = None
+    ) -> dict[str, Any]:
+        record = self._store.update_account(account_id, remark=remark, pause_minutes=pause_minutes)
+        return {"account": account_dict(record)}
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _call(self, request: Any, *, timeout: float | None = None) -> dict[str, Any]:
+        try:
+            self._ref.tell(request)
+        except pykka.ActorDeadError as exc:
+            raise XianyuSupervisorError("the supervisor is not running") from exc
+        wait_s = self._default_timeout() if timeout is None else timeout
+        try:
+            return request.reply.result(timeout=wait_s)
+        except concurrent.futures.TimeoutError as exc:
+            raise XianyuSupervisorError(
+                f"no outcome within {wait_s:g}s for {type(request).__name__.lower()} of "
+                f"{getattr(request, 'account_id', None)!r}; it may still complete: see "
+                "'ctl events' and 'ctl status'"
+            ) from exc
+
+    def _default_timeout(self) -> float:
+        # worst case: queued behind one operation, then a stop, a probation and a rollback stop
+        t = self._timings
+        return 2 * (t.probation_s + 2 * t.stop_timeout_s) + 30.0
+
+
+def account_dict(record: AccountRecord) -> dict[str, Any]:
+    """An account as the control socket shows it (no cookie values)."""
+    return {
+        "id": record.account_id,
+        "user_id": record.user_id,
+        "nick": record.nick,
+        "enabled": record.enabled,
+        "remark": record.remark,
+        "pause_minutes": record.pause_minutes,
+        "cookie_version": record.active_version,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def _rule(value: Mapping[str, Any] | Rule, order: int) -> Rule:
+    if isinstance(value, Rule):
+        return value
+    try:
+        return Rule(
+            keyword=str(value["keyword"]),
+            reply=str(value["reply"]),
+            item_id=value.get("item_id"),
+            order=int(value.get("order", order)),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(
+            f"rule {order} needs 'keyword' and 'reply' (and optionally 'item_id'): {exc}"
+        ) from exc
+
+
+def _default_reply(value: Mapping[str, Any] | DefaultReply | None) -> DefaultReply | None:
+    if value is None or isinstance(value, DefaultReply):
+        return value
+    try:
+        return DefaultReply(str(value["text"]), bool(value.get("once_per_chat", True)))
+    except (KeyError, TypeError) as exc:
+        raise ValueError(
+            f"default_reply needs 'text' (and optionally 'once_per_chat'): {exc}"
+        ) from exc

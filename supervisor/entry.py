@@ -1,0 +1,122 @@
+"""The supervisor's bookkeeping for one account: its current child generation and its operations.
+
+Only the supervisor actor's thread touches these objects; they need no locks. The child's
+own view of itself arrives through its ``StatusCell``, read here without asking the child.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from actors.messages import AccountStatus, ChildState, Fence, StatusCell
+from supervisor.machine import ApplyFlow, Candidate, ChildCondition, Flow
+from supervisor.requests import Request
+from supervisor.restarts import RestartPolicy
+from supervisor.status import Facts, account_state
+
+_SWAPPABLE = frozenset({ChildState.CONNECTING, ChildState.ONLINE, ChildState.BACKOFF})
+
+
+@dataclass
+class Child:
+    """One running generation of an account actor."""
+
+    ref: pykka.ActorRef[Any]
+    generation: int
+    fence: Fence
+    status: StatusCell
+    candidate: Candidate
+    was_online: bool = False
+    stopping: bool = False  # asked to stop; its ChildStopped is expected
+
+    def read(self) -> AccountStatus:
+        return self.status.read()
+
+
+@dataclass
+class AccountEntry:
+    """What the supervisor knows and is doing about one account."""
+
+    account_id: str
+    user_id: str
+    enabled: bool
+    current: Candidate  # the cookie a fresh generation starts with
+    policy: RestartPolicy
+    unsaved: bool = False  # ``current`` is held in memory only (an update with save=False)
+    child: Child | None = None
+    generations: int = 0
+    queue: deque[Request] = field(default_factory=deque)
+    flow: Flow | None = None
+    request: Request | None = None  # the request ``flow`` serves
+    flow_id: int = 0
+    deadline_seq: int = 0
+    cancel_deadline: Callable[[], None] | None = None
+    failed: str | None = None  # why the account was parked in ``failed``
+    restart_token: int = 0
+    cancel_restart: Callable[[], None] | None = None
+    restarts: int = 0
+    last_error: str | None = None
+    # counters of earlier generations, so status totals survive restarts
+    received: int = 0
+    replied: int = 0
+    reconnects: int = 0
+
+    @property
+    def restart_pending(self) -> bool:
+        return self.cancel_restart is not None
+
+    def condition(self) -> ChildCondition:
+        """How a flow beginning now finds the current generation."""
+        if self.child is None or not self.child.ref.is_alive():
+            return ChildCondition.ABSENT
+        if self.child.read().state in _SWAPPABLE:
+            return ChildCondition.SWAPPABLE
+        return ChildCondition.UNUSABLE
+
+    def retire_child(self) -> Child | None:
+        """Forget the current generation, keeping its counters in the account's totals."""
+        child, self.child = self.child, None
+        if child is not None:
+            snapshot = child.read()
+            self.received += snapshot.received
+            self.replied += snapshot.replied
+            self.reconnects += snapshot.reconnects
+            self.last_error = snapshot.last_error or self.last_error
+        return child
+
+    def cancel_pending_restart(self) -> None:
+        self.restart_token += 1
+        if self.cancel_restart is not None:
+            self.cancel_restart()
+            self.cancel_restart = None
+
+    def status(self) -> dict[str, Any]:
+        """The control socket's status entry for this account."""
+        snapshot = self.child.read() if self.child is not None else None
+        facts = Facts(
+            enabled=self.enabled,
+            failed=self.failed is not None,
+            updating=isinstance(self.flow, ApplyFlow),
+            restart_pending=self.restart_pending,
+            child=snapshot,
+            was_online=self.child is not None and self.child.was_online,
+        )
+        return {
+            "id": self.account_id,
+            "user_id": self.user_id,
+            "state": str(account_state(facts)),
+            "enabled": self.enabled,
+            "cookie_version": self.current.version,
+            "unsaved": self.unsaved,
+            "online_since": snapshot.online_since if snapshot else None,
+            "restarts": self.restarts,
+            "reconnects": self.reconnects + (snapshot.reconnects if snapshot else 0),
+            "last_error": self.failed or (snapshot and snapshot.last_error) or self.last_error,
+            "received": self.received + (snapshot.received if snapshot else 0),
+            "replied": self.replied + (snapshot.replied if snapshot else 0),
+        }

@@ -1,0 +1,151 @@
+"""Messages the supervisor actor receives from its client and from its own timers.
+
+Operator requests carry a ``concurrent.futures.Future`` the supervisor completes with a plain
+dict (or an exception) once the outcome is known; the caller waits on it, the supervisor never
+waits on anything. Timer messages carry enough identity (flow id, sequence, token) for the
+supervisor to drop the ones that went stale.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass, field
+from typing import Any
+
+from supervisor.machine import DeadlineKind
+
+Reply = concurrent.futures.Future[Any]
+
+
+def _future() -> Reply:
+    return concurrent.futures.Future()
+
+
+# --- operator requests ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """Base of every operator request; ``reply`` is completed by the supervisor."""
+
+    account_id: str
+    reply: Reply = field(default_factory=_future, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Add(Request):
+    cookie: str = field(default="", repr=False)
+    enabled: bool = True
+    remark: str = ""
+
+
+@dataclass(frozen=True)
+class Remove(Request):
+    pass
+
+
+@dataclass(frozen=True)
+class Enable(Request):
+    pass
+
+
+@dataclass(frozen=True)
+class Disable(Request):
+    pass
+
+
+@dataclass(frozen=True)
+class Update(Request):
+    cookie: str = field(default="", repr=False)
+    save: bool = True
+    force: bool = False
+    wait: bool = True
+
+
+@dataclass(frozen=True)
+class Restart(Request):
+    wait: bool = True
+
+
+@dataclass(frozen=True)
+class Kill(Request):
+    pass
+
+
+@dataclass(frozen=True)
+class Rollback(Request):
+    to_version: int | None = None
+
+
+@dataclass(frozen=True)
+class FreezeChild(Request):
+    """Test/demo hook: tell the account's current generation to block for ``seconds``."""
+
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Status:
+    """Every account's status, or one (``account_id``); answered at once from StatusCells."""
+
+    account_id: str | None = None
+    reply: Reply = field(default_factory=_future, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Stop every child in parallel within ``timeout_s``, kill the rest, then stop."""
+
+    timeout_s: float
+    reply: Reply = field(default_factory=_future, repr=False, compare=False)
+
+
+# --- the supervisor's own timers ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartDue:
+    """Boot: the rate limiter's turn for this account to start."""
+
+    account_id: str
+
+
+@dataclass(frozen=True)
+class RestartDue:
+    """A crash back-off elapsed; ``token`` invalidates restarts an operator overtook."""
+
+    account_id: str
+    token: int
+
+
+@dataclass(frozen=True)
+class FlowDeadline:
+    """A flow's probation or stop deadline; stale unless ``flow_id`` and ``seq`` still match."""
+
+    account_id: str
+    flow_id: int
+    seq: int
+    kind: DeadlineKind
+
+
+@dataclass(frozen=True)
+class ShutdownDeadline:
+    pass
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Periodic check for children that died without telling (e.g. a crash in ``on_start``)."""
+
+
+@dataclass(frozen=True)
+class Reap:
+    """A generation found dead by ``Sweep``: handled after any notice it sent is processed."""
+
+    account_id: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Asked (not told) once after start: its answer proves ``on_start`` finished."""
