@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -47,8 +48,11 @@ async def _serve(host: str, port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
-    # stdout is the one-line contract; anything logged goes to stderr
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    # stdout is the one-line contract; lifecycle lines go to stderr, per-connection detail is DEBUG
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
     asyncio.run(_serve(args.host, args.port))
     return 0
 

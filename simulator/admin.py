@@ -55,6 +55,13 @@ class AdminClient:
         body["from"] = from_
         return self._post("push", body)
 
+    def push_many(self, pushes: list[dict[str, Any]]) -> list[dict[str, str]]:
+        """Many pushes in one request (a simulator extension for benchmarks).
+
+        Each item has the ``push`` fields with ``"from"`` spelled as on the wire.
+        """
+        return self._post("push_many", {"messages": pushes})["results"]
+
     def sent(self, user_id: str) -> list[dict[str, Any]]:
         """What the seller sent through ``sendByReceiverScope``, in order."""
         return self._request("GET", f"sent?user_id={quote(user_id)}")["messages"]

@@ -66,6 +66,7 @@ class AdminApi:
         app.router.add_post(ADMIN_PREFIX + "users", self.users)
         app.router.add_post(ADMIN_PREFIX + "revoke", self.revoke)
         app.router.add_post(ADMIN_PREFIX + "push", self.push)
+        app.router.add_post(ADMIN_PREFIX + "push_many", self.push_many)
         app.router.add_get(ADMIN_PREFIX + "sent", self.sent)
         app.router.add_get(ADMIN_PREFIX + "state", self.state)
         app.router.add_post(ADMIN_PREFIX + "fault", self.fault)
@@ -99,8 +100,29 @@ class AdminApi:
         return web.json_response(self._control.revoke(user_id, cookie))
 
     async def push(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        answer = await self._control.push(
+        return web.json_response(await self._push_one(await _body(request)))
+
+    async def push_many(self, request: web.Request) -> web.Response:
+        """Extension for benchmarks: ``{"messages": [push, ...]}`` → ``{"results": [...]}``.
+
+        Applied in order; a refused item stops the batch (earlier items stay applied) and the
+        error names its index.
+        """
+        messages = (await _body(request)).get("messages")
+        if not isinstance(messages, list):
+            raise AdminRefused(400, '"messages" must be a list of push objects')
+        results = []
+        for index, item in enumerate(messages):
+            if not isinstance(item, dict):
+                raise AdminRefused(400, f"messages[{index}] must be an object")
+            try:
+                results.append(await self._push_one(item))
+            except AdminRefused as exc:
+                raise AdminRefused(exc.status, f"messages[{index}]: {exc}") from None
+        return web.json_response({"results": results})
+
+    async def _push_one(self, body: dict[str, Any]) -> dict[str, str]:
+        return await self._control.push(
             _text(body, "to") or "",
             _text(body, "from") or "",
             _text(body, "text") or "",
@@ -110,7 +132,6 @@ class AdminApi:
             order_id=_text(body, "order_id", required=False),
             title=_text(body, "title", required=False),
         )
-        return web.json_response(answer)
 
     async def sent(self, request: web.Request) -> web.Response:
         user_id = request.query.get("user_id")

@@ -7,6 +7,7 @@ Nothing here does I/O; the IM and HTTP layers read and change it and do the talk
 from __future__ import annotations
 
 import itertools
+import random
 import secrets
 import time
 from collections.abc import Iterable
@@ -307,7 +308,7 @@ class World:
             text=text,
             item_id=chat.item_id,
             created_at_ms=self._next_created_at(chat),
-            client_message_id=_hex(16),
+            client_message_id=f"{random.getrandbits(128):032x}",  # an id, not a secret
             content_type=content_type,
             order_id=order_id,
             title=title,

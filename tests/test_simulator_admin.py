@@ -140,3 +140,16 @@ def test_admin_client_survives_a_closed_keepalive_connection(sim: SimulatorHandl
     # the peer sees EOF and closes: the kept-alive connection is dead, as after an idle timeout
     sim.admin._conn.sock.shutdown(socket.SHUT_WR)
     assert sim.admin.sent(seller.user_id) == []
+
+
+def test_push_many_applies_pushes_in_order(sim: SimulatorHandle) -> None:
+    seller = new_seller(sim)
+    results = sim.admin.push_many(
+        [{"to": seller.user_id, "from": "1001", "text": f"m{i}", "item_id": "5"} for i in range(3)]
+    )
+    assert len({r["chat_id"] for r in results}) == 1
+    assert [r["message_id"] for r in results] == sorted(r["message_id"] for r in results)
+    status, answer = _call(
+        sim.admin_url + "push_many", {"messages": [{"to": "nobody", "from": "1", "text": "x"}]}
+    )
+    assert status == 404 and answer["error"].startswith("messages[0]")
