@@ -364,6 +364,7 @@ class SupervisorActor(pykka.ThreadingActor):
             previous=entry.current,
             probation_s=self._timings.probation_s,
             stop_timeout_s=self._timings.stop_timeout_s,
+            swap_grace_s=self._timings.stop_timeout_s,
         )
 
     def _stop_flow(self, entry: AccountEntry, then: m.StopThen) -> m.Flow:

@@ -204,12 +204,16 @@ class ApplyFlow(Flow):
         previous: Candidate,
         probation_s: float,
         stop_timeout_s: float,
+        swap_grace_s: float = 0.0,
     ) -> None:
         self.operation = operation  # "update" or "rollback": prefixes the outcome event
         self.candidate = candidate
         self.previous = previous
         self.probation_s = probation_s
         self.stop_timeout_s = stop_timeout_s
+        # the child runs its own swap probation and reports the verdict; ours only catches a
+        # child that never answers, so it waits a little longer than the child's
+        self.swap_grace_s = swap_grace_s
         self.phase = Phase.IDLE
         self.reason: str | None = None
         self._started_at = 0.0
@@ -217,7 +221,8 @@ class ApplyFlow(Flow):
     def begin(self, child: ChildCondition, *, now: float) -> list[Effect]:
         if child is ChildCondition.SWAPPABLE:
             self.phase = Phase.SWAPPING
-            return [TellSwap(self.candidate.cookie), self._probation()]
+            backstop = ArmDeadline(DeadlineKind.PROBATION, self.probation_s + self.swap_grace_s)
+            return [TellSwap(self.candidate.cookie), backstop]
         if child is ChildCondition.UNUSABLE:
             self.phase = Phase.STOPPING
             return [StopChild(), self._stop_deadline()]

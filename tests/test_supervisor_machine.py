@@ -186,6 +186,20 @@ def test_apply_transition(start, event, end, effects):
     assert flow.phase is end
 
 
+def test_the_swap_backstop_waits_past_the_childs_own_probation():
+    flow = ApplyFlow(
+        operation="update",
+        candidate=NEW,
+        previous=OLD,
+        probation_s=2.0,
+        stop_timeout_s=0.5,
+        swap_grace_s=0.5,
+    )
+    assert flow.begin(ChildCondition.SWAPPABLE, now=0.0)[1] == ArmDeadline(
+        DeadlineKind.PROBATION, 2.5
+    )
+
+
 def test_a_finished_apply_flow_ignores_late_events():
     flow = apply_flow_in(Phase.SWAPPING)
     flow.handle(SwapDone(ok=True, swap_ms=1.0), now=1.0)
