@@ -24,7 +24,7 @@ import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 
 import peewee as pw
 
@@ -49,7 +49,13 @@ class StoreCore:
     """Connection, lock, transactions and row conversion shared by every operation group."""
 
     def __init__(
-        self, db: pw.Database, *, cookie_history: int, busy_timeout_s: float, name: str
+        self,
+        db: pw.Database,
+        *,
+        cookie_history: int,
+        busy_timeout_s: float,
+        lock_timeout_s: float,
+        name: str,
     ) -> None:
         if cookie_history < 1:
             raise ValueError(f"cookie_history must be at least 1, got {cookie_history}")
@@ -59,18 +65,39 @@ class StoreCore:
         self._is_sqlite = isinstance(db, pw.SqliteDatabase)
         self._cookie_history = cookie_history
         self._busy_timeout_s = busy_timeout_s
+        self._lock_timeout_s = lock_timeout_s
         self._name = name
         self._closed = False
 
-    @contextmanager
     def _write(
         self, what: str, *, on_integrity: Callable[[], StorageError] | None = None
-    ) -> Iterator[Models]:
+    ) -> AbstractContextManager[Models]:
         """One write transaction under the lock; driver errors become StorageError."""
-        with self._lock:
+        return self._locked(what, on_integrity=on_integrity, transaction=True)
+
+    @contextmanager
+    def _locked(
+        self,
+        what: str,
+        *,
+        on_integrity: Callable[[], StorageError] | None = None,
+        transaction: bool = False,
+    ) -> Iterator[Models]:
+        """Hold the lock (the connection is shared) for one operation; translate errors.
+
+        Without ``transaction``: for reads, and for writes that are one statement (atomic on
+        its own in autocommit mode), which saves the BEGIN/COMMIT round trips on the hot path.
+        ``on_integrity`` builds the error for a constraint violation (e.g. unknown account).
+        """
+        if not self._lock.acquire(timeout=self._lock_timeout_s):
+            raise StorageError(
+                f"{what} failed: the store stayed busy for {self._lock_timeout_s:g}s "
+                "(another operation is stuck on the database); check the database server"
+            )
+        try:
             self._check_open(what)
             try:
-                with self._db.atomic("IMMEDIATE") if self._is_sqlite else self._db.atomic():
+                with self._transaction() if transaction else nullcontext():
                     yield self._m
             except pw.IntegrityError as exc:
                 if on_integrity is None:
@@ -78,26 +105,13 @@ class StoreCore:
                 raise on_integrity() from exc
             except DriverError as exc:
                 raise self._translate(what, exc) from exc
+        finally:
+            self._lock.release()
 
-    @contextmanager
-    def _locked(
-        self, what: str, *, on_integrity: Callable[[], StorageError] | None = None
-    ) -> Iterator[Models]:
-        """Under the lock (the connection is shared), without an explicit transaction.
-
-        For reads, and for writes that are one statement (atomic on its own in autocommit
-        mode), which saves the BEGIN/COMMIT round trips on the hot path.
-        """
-        with self._lock:
-            self._check_open(what)
-            try:
-                yield self._m
-            except pw.IntegrityError as exc:
-                if on_integrity is None:
-                    raise self._translate(what, exc) from exc
-                raise on_integrity() from exc
-            except DriverError as exc:
-                raise self._translate(what, exc) from exc
+    def _transaction(self) -> AbstractContextManager[object]:
+        # SQLite: take the write lock up front, so the transaction cannot fail halfway
+        # when it would upgrade from reading to writing
+        return self._db.atomic("IMMEDIATE") if self._is_sqlite else self._db.atomic()
 
     def _sql(self, sql: str) -> str:
         """Hand-written SQL with ``?`` placeholders, in this driver's placeholder style."""

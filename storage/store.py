@@ -18,6 +18,8 @@ from storage.rules import RuleOps
 
 DEFAULT_COOKIE_HISTORY = 10
 DEFAULT_BUSY_TIMEOUT_S = 5.0
+# how long an operation may queue behind the others before it gives up
+DEFAULT_LOCK_TIMEOUT_S = 60.0
 
 
 class Store(AccountOps, CookieOps, RuleOps, DeliveryOps, EventOps):
@@ -34,11 +36,16 @@ class Store(AccountOps, CookieOps, RuleOps, DeliveryOps, EventOps):
         *,
         cookie_history: int = DEFAULT_COOKIE_HISTORY,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     ) -> Store:
         """Open (creating or upgrading the schema) ``sqlite:///path`` or ``postgresql://...``."""
         db = open_database(url, busy_timeout_s=busy_timeout_s)
         store = cls(
-            db, cookie_history=cookie_history, busy_timeout_s=busy_timeout_s, name=describe(url)
+            db,
+            cookie_history=cookie_history,
+            busy_timeout_s=busy_timeout_s,
+            lock_timeout_s=lock_timeout_s,
+            name=describe(url),
         )
         try:
             with store._lock:

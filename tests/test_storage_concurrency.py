@@ -144,3 +144,27 @@ def test_another_process_holding_the_lock_gives_a_storage_error(tmp_path: Path) 
         holder.stdin.close()
         holder.stdout.close()
         store.close()
+
+
+def test_an_operation_stuck_behind_the_lock_gives_up_with_a_storage_error(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(sqlite_url(tmp_path), lock_timeout_s=0.05)
+    held, release = threading.Event(), threading.Event()
+
+    def hog() -> None:
+        with store._lock:
+            held.set()
+            release.wait(timeout=10)
+
+    thread = threading.Thread(target=hog, name="lock-hog")
+    thread.start()
+    try:
+        assert held.wait(timeout=10)
+        with pytest.raises(StorageError, match="stayed busy for 0.05s"):
+            store.list_accounts()
+    finally:
+        release.set()
+        thread.join(timeout=10)
+    assert store.list_accounts() == []
+    store.close()
