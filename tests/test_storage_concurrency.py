@@ -161,7 +161,7 @@ def test_an_operation_stuck_behind_the_lock_gives_up_with_a_storage_error(
     thread.start()
     try:
         assert held.wait(timeout=10)
-        with pytest.raises(StorageError, match="stayed busy for 0.05s"):
+        with pytest.raises(StorageError, match=r"stayed busy for 0\.05s"):
             store.list_accounts()
     finally:
         release.set()
