@@ -8,6 +8,7 @@ threads (``check_same_thread=False``).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -15,6 +16,10 @@ import peewee as pw
 from playhouse.db_url import connect
 
 from common.errors import StorageError
+
+# peewee logs every statement *with its parameters* at DEBUG, and the parameters include
+# cookie values and tokens: keep its logger above DEBUG whatever level the service runs at.
+logging.getLogger("peewee").setLevel(logging.INFO)
 
 SQLITE_SCHEMES = frozenset({"sqlite"})
 POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
@@ -38,3 +39,18 @@ def test_unreachable_postgres_is_a_storage_error_without_the_password() -> None:
         Store.open(f"postgresql://bob:s3cret@127.0.0.1:{port}/x?connect_timeout=2")
 
     assert "s3cret" not in str(caught.value)
+
+
+def test_cookie_values_never_reach_the_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store = Store.open(f"sqlite:///{tmp_path}/xianyu.db")
+    try:
+        store.add_account("shop", "unb=1; cookie2=TOPSECRET", "1")
+        store.propose_cookie("shop", "unb=1; cookie2=ALSOSECRET", source="admin")
+        store.save_token("shop", "SECRETTOKEN", "did", issued_at=0)
+    finally:
+        store.close()
+
+    assert not any(s in caplog.text for s in ("TOPSECRET", "ALSOSECRET", "SECRETTOKEN"))
