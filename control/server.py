@@ -1,0 +1,232 @@
+"""The control socket server: a UNIX stream socket speaking JSON lines, on its own asyncio loop.
+
+Connections are cheap coroutines on a private loop thread (thousands of idle or
+dropped connections cost nothing); each request runs on a bounded worker pool,
+because supervisor calls block (an ``update`` may wait out a probation period)
+and must not hold up other clients. A connection handles its requests in order.
+
+Only the service's own user (or root) may talk to it: the socket file is 0600 and
+every connection's peer uid is checked with ``SO_PEERCRED``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import socket
+import stat
+import struct
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from common.errors import ConflictError, XianyuSupervisorError
+from control.errors import TOO_LARGE
+from control.protocol import MAX_LINE_BYTES, LineSplitter, error_response
+from control.protocol import TOO_LARGE as LINE_TOO_LARGE
+
+log = structlog.get_logger(__name__)
+
+LineHandler = Callable[[bytes], bytes]
+
+READ_CHUNK = 64 * 1024
+# Linux limit on sun_path (108 bytes including the terminating NUL)
+MAX_SOCKET_PATH = 107
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+class ControlServer:
+    """Serve ``handler`` (one request line in, one response line out) on a UNIX socket."""
+
+    def __init__(
+        self,
+        path: Path,
+        handler: LineHandler,
+        *,
+        workers: int = 32,
+        max_connections: int = 2048,
+        allowed_uids: frozenset[int] | None = None,
+        max_line: int = MAX_LINE_BYTES,
+    ) -> None:
+        self._path = Path(path)
+        self._handler = handler
+        self._max_connections = max_connections
+        self._allowed_uids = (
+            allowed_uids if allowed_uids is not None else frozenset({os.getuid(), 0})
+        )
+        self._max_line = max_line
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="control-worker"
+        )
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name="control-socket", daemon=True)
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self._inode: int | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def start(self, *, timeout: float = 5.0) -> ControlServer:
+        """Bind the socket (0600) and start serving; raises ``ConflictError`` if one is live."""
+        sock = self._bind()
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._listen(sock), self._loop)
+        self._server = future.result(timeout=timeout)
+        log.info("control_listening", path=str(self._path))
+        return self
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        """Stop accepting, drop open connections, and remove the socket file."""
+        if self._thread.is_alive():
+            with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+                asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=timeout)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=timeout)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
+        self._shutdown_workers(timeout)
+        self._unlink_if_ours()
+        log.info("control_stopped", path=str(self._path))
+
+    # --- socket file ------------------------------------------------------------------
+
+    def _bind(self) -> socket.socket:
+        if len(os.fsencode(self._path)) > MAX_SOCKET_PATH:
+            raise XianyuSupervisorError(
+                f"control socket path {self._path} is longer than {MAX_SOCKET_PATH} bytes; "
+                "use a shorter --data-dir"
+            )
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(self._path))
+            # before listen() nobody can connect, so there is no window with a wider mode
+            os.chmod(self._path, 0o600)
+            self._inode = os.stat(self._path).st_ino
+            sock.listen(512)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise XianyuSupervisorError(f"cannot listen on {self._path}: {exc}") from exc
+        return sock
+
+    def _remove_stale(self) -> None:
+        try:
+            mode = os.lstat(self._path).st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(mode):
+            raise ConflictError(f"{self._path} exists and is not a socket; move it away and retry")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1.0)
+            probe.connect(str(self._path))
+        except OSError:
+            # nobody listening: a socket left behind by a service that died
+            self._path.unlink(missing_ok=True)
+            return
+        finally:
+            probe.close()
+        raise ConflictError(
+            f"another service is already listening on {self._path}; "
+            "stop it first or give this one another --data-dir"
+        )
+
+    def _unlink_if_ours(self) -> None:
+        # a newer service may have replaced the file: only remove the one we bound
+        with contextlib.suppress(OSError):
+            if self._inode is not None and os.stat(self._path).st_ino == self._inode:
+                self._path.unlink()
+
+    # --- loop thread ------------------------------------------------------------------
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    async def _listen(self, sock: socket.socket) -> asyncio.AbstractServer:
+        return await asyncio.start_unix_server(self._on_connection, sock=sock)
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def _shutdown_workers(self, timeout: float) -> None:
+        # a worker may still be inside a long supervisor call: wait for it, but not forever
+        stopper = threading.Thread(
+            target=self._executor.shutdown,
+            kwargs={"wait": True, "cancel_futures": True},
+            name="control-worker-stop",
+            daemon=True,
+        )
+        stopper.start()
+        stopper.join(timeout=timeout)
+        if stopper.is_alive():
+            log.warning("control_workers_still_busy", timeout_s=timeout)
+
+    # --- connections ------------------------------------------------------------------
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            if len(self._connections) > self._max_connections:
+                log.warning("control_connection_refused", reason="too many connections")
+                return
+            if not self._peer_allowed(writer):
+                return
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away: nothing to answer
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("control_connection_crashed")
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    def _peer_allowed(self, writer: asyncio.StreamWriter) -> bool:
+        sock = writer.get_extra_info("socket")
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+        pid, uid, _gid = _PEERCRED.unpack(raw)
+        if uid in self._allowed_uids:
+            return True
+        log.warning("control_peer_refused", peer_uid=uid, peer_pid=pid)
+        return False
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        splitter = LineSplitter(self._max_line)
+        loop = asyncio.get_running_loop()
+        while data := await reader.read(READ_CHUNK):
+            for line in splitter.feed(data):
+                if line is LINE_TOO_LARGE:
+                    response = error_response(
+                        None,
+                        TOO_LARGE,
+                        f"request line longer than {self._max_line} bytes; it was discarded",
+                    )
+                elif not line.strip():
+                    continue  # blank lines are keep-alives, not requests
+                else:
+                    assert isinstance(line, bytes)
+                    response = await loop.run_in_executor(self._executor, self._handler, line)
+                writer.write(response)
+                await writer.drain()
