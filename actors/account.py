@@ -245,6 +245,10 @@ class AccountActor(pykka.ThreadingActor):
                 self._log.info("session_ended_during_swap", reason=event.reason)
 
     def _after_session(self, event: SessionEnded) -> None:
+        if self._fence.tripped or event.failure is FailureClass.CLOSED_BY_US:
+            # fenced or stopping: this generation opens no more connections
+            self._set_state(self._state, error=event.reason)
+            return
         if event.failure is FailureClass.AUTH:
             self._token = None  # a refused token must not be reused
         delay = self._retry.delay(
@@ -381,6 +385,8 @@ class AccountActor(pykka.ThreadingActor):
 
     def _connect(self, *, error: str | None = None) -> None:
         assert self._cookie is not None
+        if self._fence.tripped:
+            return
         token = self._token if self._token_fresh() else None
         self._current = self._new_session(self._cookie, token=token, naive=False)
         self._set_state(ChildState.CONNECTING, error=error)
@@ -547,8 +553,8 @@ class AccountActor(pykka.ThreadingActor):
         self._notify(ChildCrashed(self._spec.account_id, self._spec.generation, repr(error)))
 
     def _notify(self, message: object) -> None:
-        if self._fence.tripped:
-            return  # a fenced generation has nothing more to say
+        # a fenced generation still reports (every message names its generation, so the
+        # supervisor can tell it from the current one); it only stops acting on the world
         try:
             self._notify_supervisor(message)
         except Exception:  # survival boundary: the supervisor may be gone at shutdown

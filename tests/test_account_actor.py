@@ -23,7 +23,9 @@ def seller(sim) -> Seller:
 def start_account(sim, sqlite_store: Store) -> Iterator[Callable[..., AccountHarness]]:
     harnesses: list[AccountHarness] = []
 
-    def start(seller: Seller, *, account_id: str = "shop-1", **options) -> AccountHarness:
+    def start(
+        seller: Seller, *, account_id: str = "shop-1", start: bool = True, **options
+    ) -> AccountHarness:
         harness = AccountHarness(
             store=sqlite_store,
             ws_url=sim.ws_url,
@@ -34,7 +36,7 @@ def start_account(sim, sqlite_store: Store) -> Iterator[Callable[..., AccountHar
             **options,
         )
         harnesses.append(harness)
-        return harness.start()
+        return harness.start() if start else harness
 
     yield start
     for harness in reversed(harnesses):
