@@ -42,6 +42,7 @@ from supervisor import machine as m
 from supervisor.entry import AccountEntry, Child
 from supervisor.requests import (
     Add,
+    ChildAlreadyGone,
     Disable,
     Enable,
     FlowDeadline,
@@ -151,6 +152,7 @@ class SupervisorActor(pykka.ThreadingActor):
             FlowDeadline: self._on_flow_deadline,
             Sweep: self._on_sweep,
             Reap: self._on_reap,
+            ChildAlreadyGone: self._on_child_already_gone,
             ChildStateChanged: self._on_child_state,
             SwapFinished: self._on_swap_finished,
             ChildStopped: self._on_child_stopped,
@@ -450,7 +452,7 @@ class SupervisorActor(pykka.ThreadingActor):
     def _tell_swap(self, entry: AccountEntry, effect: m.TellSwap) -> None:
         child = entry.child
         if child is None:
-            self._tell_self(Reap(entry.account_id, -1))
+            self._tell_self(ChildAlreadyGone(entry.account_id, entry.flow_id))
             return
         try:
             child.ref.tell(SwapCookie(entry.flow_id, effect.cookie))
@@ -461,7 +463,7 @@ class SupervisorActor(pykka.ThreadingActor):
         child = entry.child
         if child is None:
             # nothing to wait for: let the flow see "stopped" through the mailbox
-            self._tell_self(Reap(entry.account_id, -1))
+            self._tell_self(ChildAlreadyGone(entry.account_id, entry.flow_id))
             return
         child.stopping = True
         child.ref.stop(block=False)
@@ -537,7 +539,10 @@ class SupervisorActor(pykka.ThreadingActor):
     ) -> None:
         """Record the outcome, then tell the caller (persisted before anyone hears ``ok``)."""
         if event is not None:
-            fingerprint = entry.current.fingerprint if entry.child is not None else None
+            # the cookie the operation was about: the candidate of an update or rollback
+            flow = entry.flow
+            subject = flow.candidate if isinstance(flow, m.ApplyFlow) else entry.current
+            fingerprint = subject.fingerprint
             self._store.record_event(event, entry.account_id, fingerprint=fingerprint, **result)
             log.info(event, account=entry.account_id, **result)
         if not request.reply.done():
@@ -674,13 +679,14 @@ class SupervisorActor(pykka.ThreadingActor):
         if self._shutdown is None:
             self._arm_sweep()
 
+    def _on_child_already_gone(self, message: ChildAlreadyGone) -> None:
+        entry = self._entries.get(message.account_id)
+        if entry is not None and entry.flow_id == message.flow_id and entry.child is None:
+            self._feed(entry, m.Stopped())
+
     def _on_reap(self, message: Reap) -> None:
         entry = self._entries.get(message.account_id)
         if entry is None:
-            return
-        if message.generation == -1:  # a flow asked about a generation that is already gone
-            if entry.child is None:
-                self._feed(entry, m.Stopped())
             return
         found = self._current(message.account_id, message.generation)
         if found is not None and not found[1].ref.is_alive():

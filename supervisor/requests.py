@@ -147,5 +147,13 @@ class Reap:
 
 
 @dataclass(frozen=True)
+class ChildAlreadyGone:
+    """A flow waits on a generation that no longer exists: it hears ``Stopped`` in turn."""
+
+    account_id: str
+    flow_id: int
+
+
+@dataclass(frozen=True)
 class Ping:
     """Asked (not told) once after start: its answer proves ``on_start`` finished."""

@@ -149,6 +149,7 @@ class Children:
 
     def __init__(self) -> None:
         self.started: list[tuple[AccountSpec, pykka.ActorRef[Any]]] = []
+        self.started_at: list[float] = []
         self._lock = threading.Lock()
 
     def __call__(
@@ -157,6 +158,7 @@ class Children:
         ref = ScriptedChild.start(spec, fence=fence, status=status, notify=notify)
         with self._lock:
             self.started.append((spec, ref))
+            self.started_at.append(time.monotonic())
         return ref
 
     def of(self, account_id: str) -> list[AccountSpec]:
@@ -251,6 +253,23 @@ def test_boot_fails_versions_a_killed_process_left_pending(boot, sqlite_store):
     ]
     wait_state(client, "shop", "online")
     assert client.status("shop")["accounts"][0]["cookie_version"] == 1
+
+
+def test_boot_spreads_the_starts_over_time_at_the_configured_rate(boot, sqlite_store, children):
+    for i in range(5):
+        sqlite_store.add_account(f"a{i}", cookie("v1"), SELLER)
+    client = boot(replace(TIMINGS, start_rate_per_s=20.0))
+    wait_for(lambda: all(a["state"] == "online" for a in client.status()["accounts"]))
+    span = children.started_at[-1] - children.started_at[0]
+    assert span >= 4 / 20.0 * 0.9  # five starts at 20/s: the last one 0.2 s after the first
+
+
+def test_events_name_the_cookie_by_fingerprint_never_by_value(online, sqlite_store):
+    secret = cookie("v2-secret-value")
+    online.update("shop", secret)
+    applied = next(e for e in sqlite_store.events("shop") if e.kind == "update_applied")
+    assert applied.data["fingerprint"] == sqlite_store.active_cookie("shop").fingerprint
+    assert all("secret-value" not in str(e.data) for e in sqlite_store.events("shop"))
 
 
 def test_unknown_account_is_not_found(online):
