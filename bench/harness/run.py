@@ -1,0 +1,103 @@
+"""Scaffolding shared by the scripts: clean-up on any exit, and a fleet of accounts online."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from harness.service import ControlClient, ServiceProcess, wait_all_online
+from harness.sim import KEYWORD, REPLY_TEXT, SimRig
+
+_ONLINE_TIMEOUT_S = 180.0
+
+
+def account_name(index: int) -> str:
+    return f"bench-{index:04d}"
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main_guard(body: Callable[[contextlib.ExitStack, Path], int]) -> int:
+    """Run ``body(stack, tmp_dir)``; whatever happens, close the stack (subprocesses, the
+    simulator) and delete the temp dir. SIGTERM is handled like Ctrl-C."""
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xianyu-bench-")))
+        try:
+            return body(stack, tmp)
+        except KeyboardInterrupt:
+            print("interrupted; cleaning up", file=sys.stderr)
+            return 130
+    return 1  # pragma: no cover  (ExitStack does not swallow exceptions)
+
+
+def start_rig(stack: contextlib.ExitStack) -> SimRig:
+    rig = SimRig()
+    stack.callback(rig.stop)
+    return rig
+
+
+def start_service(
+    stack: contextlib.ExitStack, rig: SimRig, data_dir: Path, **kwargs: object
+) -> ServiceProcess:
+    service = ServiceProcess(data_dir, ws_url=rig.ws_url, api_url=rig.api_url, **kwargs)  # type: ignore[arg-type]
+    stack.callback(service.stop)
+    service.start()
+    return service
+
+
+@dataclass
+class Fleet:
+    """N accounts: account name → seller id, all with the keyword rule."""
+
+    sellers: dict[str, str]
+
+    @property
+    def seller_ids(self) -> list[str]:
+        return list(self.sellers.values())
+
+
+def add_fleet(rig: SimRig, client: ControlClient, count: int) -> tuple[Fleet, float]:
+    """Create ``count`` sellers in the simulator, add each to the service with the keyword
+    rule; returns the fleet and how long the adds took (seconds)."""
+    sellers: dict[str, str] = {}
+    started = time.perf_counter()
+    for index in range(count):
+        name = account_name(index)
+        seller_id, cookie = rig.new_seller()
+        client.call("add", account=name, cookie=cookie)
+        client.call(
+            "set_rules",
+            account=name,
+            rules=[{"keyword": KEYWORD, "reply": REPLY_TEXT, "item_id": None}],
+        )
+        sellers[name] = seller_id
+    return Fleet(sellers), time.perf_counter() - started
+
+
+def require_online(client: ControlClient, count: int, service: ServiceProcess) -> float:
+    """Wait for ``count`` accounts online; the perf_counter then, or fail naming the log."""
+    at = wait_all_online(client, count, timeout_s=_ONLINE_TIMEOUT_S)
+    if at is None:
+        raise TimeoutError(
+            f"not all {count} accounts online after {_ONLINE_TIMEOUT_S}s; {service.log_tail()}"
+        )
+    return at
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Say what the bench is doing (stderr, so stdout stays the summary and the JSON line)."""
+    started = time.perf_counter()
+    print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+    yield
+    print(f"[bench] {name}: {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)

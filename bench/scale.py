@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Scale: cold start of N accounts, memory, threads, idle CPU, then a ramp of buyer messages.
+
+    python bench/scale.py --accounts N [--json]
+
+The accounts are added through the control socket to a first service process, which is then
+stopped; a second process starts cold on the same data dir and ``online_s`` runs from its
+spawn to all N accounts online. ``rss_mb`` and ``threads`` are that process's, once online;
+``idle_cpu_pct`` is its CPU (percent of one core) over ``--idle-s`` with nothing happening.
+The ramp then pushes buyer messages at increasing total rates for ``--step-s`` each;
+``replies_per_s`` is the highest rate whose step was sustained (the load kept up, every
+message answered) with p99 reply latency <= ``--max-p99-ms``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+import psutil
+from harness.report import emit, percentile
+from harness.run import add_fleet, main_guard, phase, require_online, start_rig, start_service
+from harness.service import cpu_seconds
+from harness.sim import Ledger, SimRig
+
+DEFAULT_RATES = "250,500,1000,1500,2000,2500,3000,4000"
+# a step counts as sustained when the load generator reached this share of the target rate
+_SUSTAINED_SHARE = 0.95
+_SETTLE_S = 2.0
+_STEP_DRAIN_S = 5.0
+_MB = 1024 * 1024
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--accounts", type=int, default=1000, help="accounts to start cold")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--idle-s", type=float, default=20.0, help="idle CPU window")
+    parser.add_argument("--step-s", type=float, default=5.0, help="duration of each ramp step")
+    parser.add_argument("--rates", default=DEFAULT_RATES, help="ramp: total messages/s, comma list")
+    parser.add_argument("--max-p99-ms", type=float, default=50.0, help="p99 limit of a good step")
+    return parser.parse_args(argv)
+
+
+def ramp_step(
+    rig: SimRig, sellers: list[str], rate: float, step_s: float, bench: psutil.Process
+) -> dict[str, float | int | None]:
+    """Push at ``rate`` for ``step_s``, wait for the replies; the step's figures."""
+    ledger: Ledger = rig.ledger
+    bench_cpu = cpu_seconds(bench)
+    load = rig.start_load(sellers, rate)
+    try:
+        time.sleep(step_s)
+    finally:
+        load.stop()
+    bench_cpu = cpu_seconds(bench) - bench_cpu
+    pushes = ledger.pushed_between(load.started, load.stopped)
+    ledger.drain(_STEP_DRAIN_S, pushes)
+    answered = ledger.latencies(pushes)
+    elapsed = load.stopped - load.started
+    return {
+        "rate": rate,
+        "pushed_per_s": round(len(pushes) / elapsed, 1),
+        "replies_per_s": round(len(answered) / elapsed, 1),
+        "unanswered": len(pushes) - len(answered),
+        "reply_ms_p50": _r(percentile(answered, 50)),
+        "reply_ms_p99": _r(percentile(answered, 99)),
+        # the bench process runs the simulator: if this nears 100 % the bench is the limit
+        "bench_cpu_pct": round(100.0 * bench_cpu / elapsed, 1),
+    }
+
+
+def good(step: dict[str, float | int | None], max_p99_ms: float) -> bool:
+    p99 = step["reply_ms_p99"]
+    return (
+        step["unanswered"] == 0
+        and p99 is not None
+        and p99 <= max_p99_ms
+        and float(step["pushed_per_s"] or 0) >= _SUSTAINED_SHARE * float(step["rate"] or 0)
+    )
+
+
+def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int:
+    rig = start_rig(stack)
+    data_dir = tmp / "data"
+    first = start_service(stack, rig, data_dir)
+    with phase(f"adding {args.accounts} accounts"), contextlib.closing(first.client()) as client:
+        fleet, add_s = add_fleet(rig, client, args.accounts)
+        require_online(client, args.accounts, first)
+    first.stop()
+
+    with phase("cold start"):
+        service = start_service(stack, rig, data_dir)
+        client = stack.enter_context(contextlib.closing(service.client()))
+        online_at = require_online(client, args.accounts, service)
+    online_s = online_at - service.started_at
+    process = service.process
+    time.sleep(_SETTLE_S)
+    rss_mb = process.memory_info().rss / _MB
+    threads = process.num_threads()
+    with phase(f"idle {args.idle_s:.0f}s"):
+        cpu_before, idle_started = cpu_seconds(process), time.perf_counter()
+        time.sleep(args.idle_s)
+        idle_cpu = cpu_seconds(process) - cpu_before
+    idle_cpu_pct = 100.0 * idle_cpu / (time.perf_counter() - idle_started)
+
+    steps = []
+    best: dict[str, float | int | None] | None = None
+    bench = psutil.Process()
+    for rate in [float(r) for r in args.rates.split(",") if r.strip()]:
+        with phase(f"ramp step {rate:.0f} msg/s"):
+            step = ramp_step(rig, fleet.seller_ids, rate, args.step_s, bench)
+        steps.append(step)
+        print(f"  step {step}", file=sys.stderr, flush=True)
+        if not good(step, args.max_p99_ms):
+            break
+        best = step
+
+    figures = {
+        "accounts": args.accounts,
+        "add_s": round(add_s, 2),
+        "online_s": round(online_s, 2),
+        "rss_mb": round(rss_mb, 1),
+        "threads": threads,
+        "idle_cpu_pct": round(idle_cpu_pct, 2),
+        "replies_per_s": best["replies_per_s"] if best else 0.0,
+        "reply_ms_p99": best["reply_ms_p99"] if best else None,
+        "rss_mb_after_ramp": round(process.memory_info().rss / _MB, 1),
+        "lost": len(rig.ledger.unanswered()),
+        "duplicates": rig.ledger.duplicates(),
+        "ramp": steps,
+    }
+    emit(
+        f"scale ({args.accounts} accounts)",
+        figures,
+        targets=[
+            ("online_s", "<= 10 s for 1,000 accounts"),
+            ("rss_mb", "<= 400 MB"),
+            ("idle_cpu_pct", "<= 5 %"),
+            ("replies_per_s", ">= 2,000 with p99 <= 50 ms"),
+        ],
+        as_json=args.json,
+    )
+    return 0
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    return main_guard(lambda stack, tmp: run(args, stack, tmp))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

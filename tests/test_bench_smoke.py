@@ -1,0 +1,78 @@
+"""The benchmark scripts run end to end at a tiny size and report every promised key.
+
+They measure, they do not judge: only correctness (nothing lost, nothing answered twice,
+one active cookie version each) is asserted here, never a timing target.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_RUN_TIMEOUT_S = 90.0
+
+SWAP_KEYS = {
+    "swap_ms_p50",
+    "swap_ms_p95",
+    "swap_ms_p99",
+    "swap_ms_max",
+    "pushed",
+    "replied",
+    "lost",
+    "duplicates",
+    "reply_ms_p50",
+    "reply_ms_p99",
+    "sibling_p99_ratio",
+}
+SCALE_KEYS = {"online_s", "rss_mb", "threads", "idle_cpu_pct", "replies_per_s", "reply_ms_p99"}
+RECOVERY_KEYS = {"online_s", "lost", "duplicates", "active_versions_ok"}
+
+
+def run_bench(script: str, *args: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=_RUN_TIMEOUT_S,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_swap_bench_reports_every_key_and_loses_nothing() -> None:
+    result = run_bench(
+        "swap.py", "--accounts", "3", "--updates", "3", "--rate", "5", "--quiet-s", "1"
+    )
+    assert SWAP_KEYS <= result.keys()
+    assert result["lost"] == 0
+    assert result["duplicates"] == 0
+    assert result["pushed"] == result["replied"]
+
+
+@pytest.mark.slow
+def test_scale_bench_reports_every_key() -> None:
+    result = run_bench(
+        "scale.py", "--accounts", "3", "--idle-s", "1", "--step-s", "1", "--rates", "20"
+    )
+    assert SCALE_KEYS <= result.keys()
+    assert result["lost"] == 0
+    assert result["duplicates"] == 0
+
+
+@pytest.mark.slow
+def test_recovery_bench_restores_everything_after_sigkill() -> None:
+    result = run_bench(
+        "recovery.py", "--accounts", "3", "--updates", "6", "--after-s", "1", "--warmup-s", "1"
+    )
+    assert RECOVERY_KEYS <= result.keys()
+    assert result["lost"] == 0
+    assert result["duplicates"] == 0
+    assert result["active_versions_ok"] is True
