@@ -134,6 +134,7 @@ class AccountActor(pykka.ThreadingActor):
         self._retry = RetryPolicy(self._timings)
         self._reconnect_attempt = 0
         self._cancel_reconnect: Callable[[], None] | None = None
+        self._last_failure: FailureClass | None = None
         self._delivery: Delivery | None = None
 
     # --- pykka hooks ------------------------------------------------------------------
@@ -150,6 +151,7 @@ class AccountActor(pykka.ThreadingActor):
                 store=self._store,
                 fence=self._fence,
                 send=self._send_reply,
+                can_send=lambda: self._serving() is not None and not self._fence.tripped,
                 pause_minutes=self._pause_minutes,
             )
             self._load_token()
@@ -251,6 +253,7 @@ class AccountActor(pykka.ThreadingActor):
             return
         if event.failure is FailureClass.AUTH:
             self._token = None  # a refused token must not be reused
+        self._last_failure = event.failure
         delay = self._retry.delay(
             event.failure, rand=random.random(), registered_for_s=event.registered_for_s
         )
@@ -260,12 +263,15 @@ class AccountActor(pykka.ThreadingActor):
             self._reconnects += 1
             self._connect(error=event.reason)
         else:
-            self._reconnect_attempt += 1
-            self._log.info("backoff", failure=str(event.failure), delay_s=round(delay, 3))
-            self._set_state(ChildState.BACKOFF, error=event.reason)
-            self._cancel_reconnect = self._io.call_later(
-                delay, self._tell_self, Reconnect(self._reconnect_attempt)
-            )
+            self._back_off(delay, event.failure, event.reason)
+
+    def _back_off(self, delay: float, failure: FailureClass, reason: str | None) -> None:
+        self._reconnect_attempt += 1
+        self._log.info("backoff", failure=str(failure), delay_s=round(delay, 3))
+        self._set_state(ChildState.BACKOFF, error=reason)
+        self._cancel_reconnect = self._io.call_later(
+            delay, self._tell_self, Reconnect(self._reconnect_attempt)
+        )
 
     def _on_reconnect(self, event: Reconnect) -> None:
         if event.attempt == self._reconnect_attempt and self._state is ChildState.BACKOFF:
@@ -296,9 +302,10 @@ class AccountActor(pykka.ThreadingActor):
             self._publish()
 
     def _on_push(self, event: PushReceived) -> None:
-        if event.session_id in self._sessions:
-            self._require_delivery().on_push(event.messages)
-            self._publish()
+        # also from a session already let go: the push was ACKed, so it is ours to handle
+        # (duplicates are harmless, the message id decides)
+        self._require_delivery().on_push(event.messages)
+        self._publish()
 
     def _on_backfill(self, event: BackfillFetched) -> None:
         if event.error is not None:
@@ -366,13 +373,18 @@ class AccountActor(pykka.ThreadingActor):
         self._retire(swap.session, abort=True)
         self._log.info("swap_failed", op=swap.op_id, reason=reason)
         self._swap_finished(swap.op_id, ok=False, reason=reason)
-        if self._current is None and self._state is not ChildState.NEEDS_COOKIE:
+        if self._current is not None or self._state is ChildState.NEEDS_COOKIE:
+            self._publish()
+        elif self._state is ChildState.BACKOFF:
+            # the swap interrupted a back-off: wait again rather than hammer (risk control)
+            failure = self._last_failure or FailureClass.NETWORK
+            delay = self._retry.delay(failure, rand=random.random(), registered_for_s=None)
+            self._back_off(delay or 0.0, failure, reason)
+        else:
             # the old session is gone (closed by the new /reg, or by the naive restart):
             # go back to the cookie that worked
             self._reconnects += 1
             self._connect(error=reason)
-        else:
-            self._publish()
 
     def _swap_finished(
         self, op_id: int, *, ok: bool, reason: str | None = None, swap_ms: float | None = None

@@ -69,6 +69,7 @@ class Delivery:
         store: Any,
         fence: Fence,
         send: SendReply,
+        can_send: Callable[[], bool],
         pause_minutes: Callable[[], int],
     ) -> None:
         self._account_id = account_id
@@ -76,9 +77,12 @@ class Delivery:
         self._store = store
         self._fence = fence
         self._send = send
+        self._can_send = can_send
         self._pause_minutes = pause_minutes
         self._echoes = EchoTracker()
         self._in_flight: set[str] = set()
+        # received while no session could send; the next backfill brings them back
+        self._deferred: set[str] = set()
         self.counters = Counters()
         self._log = log.bind(account=account_id)
 
@@ -163,7 +167,9 @@ class Delivery:
         ):
             self._log.debug("duplicate_ignored", message=message.message_id)
             return
-        self.counters.received += 1
+        if message.message_id not in self._deferred:
+            self.counters.received += 1
+        self._deferred.discard(message.message_id)
         self._log.debug("message_received", chat=message.chat_id, message=message.message_id)
         if answered_in_history:
             self._log.debug("answered_before_crash", message=message.message_id)
@@ -184,6 +190,11 @@ class Delivery:
             item_id=message.item_id,
         )
         choice = choose_reply(rule_set, incoming)
+        if not choice.silent and not self._can_send():
+            # no registered session right now: the next backfill brings this message back,
+            # and only then is a once-per-chat default reply claimed
+            self._defer(message)
+            return
         if (
             choice.kind is ReplyKind.DEFAULT
             and choice.once_per_chat
@@ -200,7 +211,11 @@ class Delivery:
             self._in_flight.add(message.message_id)
         else:
             self._echoes.cancel(ticket)
-            self._log.debug("reply_deferred", message=message.message_id)
+            self._defer(message)
+
+    def _defer(self, message: ChatMessage) -> None:
+        self._deferred.add(message.message_id)
+        self._log.debug("reply_deferred", message=message.message_id)
 
     def _on_own(self, message: ChatMessage) -> None:
         if self._echoes.is_echo(
