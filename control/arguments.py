@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from control.errors import BAD_REQUEST, UNKNOWN_COMMAND, ControlError
@@ -69,11 +70,18 @@ def minutes(field: str, value: Any) -> int:
     return _integer(field, value, low=0, high=366 * 24 * 60)
 
 
-def since(field: str, value: Any) -> float | str:
-    """Epoch seconds, or an ISO-8601 timestamp string."""
+def since(field: str, value: Any) -> float | datetime:
+    """Epoch seconds, or an ISO-8601 timestamp string (naive means UTC)."""
+    wanted = "epoch seconds (a number) or an ISO-8601 timestamp string"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _fail(field, "epoch seconds (a number) or an ISO-8601 timestamp string")
-    return value
+        raise _fail(field, wanted)
+    if not isinstance(value, str):
+        return float(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(field, wanted) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _optional_item(field: str, value: Any) -> str | None:

@@ -63,6 +63,7 @@ def test_null_optional_argument_counts_as_absent():
         (b'{"id": 1, "cmd": "set_rules", "account": "a", "rules": {}}', "rules"),
         (b'{"id": 1, "cmd": "set", "account": "a", "pause_minutes": -1}', "pause_minutes"),
         (b'{"id": 1, "cmd": "status", "acount": "a"}', "acount"),
+        (b'{"id": 1, "cmd": "events", "since": "yesterday"}', "since"),
     ],
 )
 def test_wrong_or_missing_argument_is_a_bad_request_naming_the_field(line, field):

@@ -1,0 +1,186 @@
+"""The whole process from ``Settings``: store, IO loop, token client, supervisor, control socket.
+
+``Service(settings).start()`` / ``.stop()`` runs it in-process (tests, the demo);
+``run(settings)`` is the service's main loop: serve until SIGTERM/SIGINT, then shut
+down gracefully and return 0. Parts start in dependency order and stop in reverse,
+each in a ``finally`` so one failing stop does not leak the others.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType, TracebackType
+
+import pykka
+import pykka.debug
+import structlog
+
+from common.io_loop import IoLoop
+from control.dispatch import Dispatcher
+from control.server import ControlServer
+from goofish.token import TokenClient
+from service.config import Settings
+from storage import Store
+from supervisor import ChildFactory, SupervisorClient, start_supervisor
+
+log = structlog.get_logger(__name__)
+
+NO_ACCOUNTS_HINT = (
+    "no accounts yet: add one with "
+    "'python run.py ctl add <account-id> --cookie-file <file with the Cookie header>' "
+    "(or try 'python run.py demo' for a 30-second tour against a local simulator)"
+)
+
+
+class Service:
+    """One running service; ``start`` and ``stop`` each run once."""
+
+    def __init__(self, settings: Settings, *, child_factory: ChildFactory | None = None) -> None:
+        self.settings = settings
+        self._child_factory = child_factory
+        self._store: Store | None = None
+        self._io: IoLoop | None = None
+        self._token_client: TokenClient | None = None
+        self._client: SupervisorClient | None = None
+        self._control: ControlServer | None = None
+
+    @property
+    def client(self) -> SupervisorClient:
+        if self._client is None:
+            raise RuntimeError("the service is not started")
+        return self._client
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the service is not started")
+        return self._store
+
+    @property
+    def socket_path(self) -> Path:
+        return self.settings.socket_path
+
+    def start(self) -> Service:
+        """Start every part; on failure stop what started and re-raise."""
+        settings = self.settings
+        # the database holds cookies: keep the directory private
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self._store = Store.open(
+                settings.effective_database_url, cookie_history=settings.cookie_history
+            )
+            self._io = IoLoop().start()
+            self._token_client = TokenClient(
+                settings.api_url, timeout_s=settings.timings.token_timeout_s
+            )
+            self._client = start_supervisor(
+                self._store,
+                self._io,
+                self._token_client,
+                settings,
+                child_factory=self._child_factory,
+            )
+            dispatcher = Dispatcher(self._client)
+            self._control = ControlServer(settings.socket_path, dispatcher.handle_line).start()
+        except BaseException:
+            self.stop()
+            raise
+        log.info(
+            "service_started",
+            data_dir=str(settings.data_dir),
+            socket=str(settings.socket_path),
+            ws_url=settings.ws_url,
+            api_url=settings.api_url,
+        )
+        return self
+
+    def stop(self, *, timeout: float | None = None) -> None:
+        """Stop in reverse order: control socket, accounts (within the deadline), IO, store."""
+        deadline = self.settings.timings.stop_timeout_s if timeout is None else timeout
+        control, self._control = self._control, None
+        client, self._client = self._client, None
+        try:
+            if control is not None:
+                control.stop()
+        finally:
+            try:
+                if client is not None:
+                    result = client.shutdown(timeout=deadline)
+                    log.info("supervisor_stopped", **result)
+            finally:
+                self._stop_leftover_actors()
+                self._stop_io()
+                store, self._store = self._store, None
+                if store is not None:
+                    store.close()
+        log.info("service_stopped")
+
+    def _stop_leftover_actors(self) -> None:
+        leftover = pykka.ActorRegistry.get_all()
+        if leftover:
+            # the supervisor should have stopped every child; say so, then clean up anyway
+            log.warning("actors_left_running", count=len(leftover))
+            pykka.ActorRegistry.stop_all(block=True, timeout=5)
+
+    def _stop_io(self) -> None:
+        io, self._io = self._io, None
+        token_client, self._token_client = self._token_client, None
+        if io is None:
+            return
+        try:
+            if token_client is not None:
+                io.submit(token_client.close()).result(timeout=5)
+        finally:
+            io.stop()
+
+    def __enter__(self) -> Service:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def run(settings: Settings, *, ready: Callable[[Service], None] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT; returns the exit code (0 after a graceful shutdown)."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("shutdown_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, request_stop),
+        signal.SIGINT: signal.signal(signal.SIGINT, request_stop),
+        signal.SIGUSR1: signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks),
+    }
+    try:
+        service = Service(settings).start()
+        try:
+            _hint_when_empty(service)
+            if ready is not None:
+                ready(service)
+            # a timed wait keeps the main thread responsive to signals
+            while not stop.wait(timeout=1.0):
+                pass
+        finally:
+            service.stop()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
+
+
+def _hint_when_empty(service: Service) -> None:
+    if service.store.list_accounts():
+        return
+    log.warning("no_accounts", hint=NO_ACCOUNTS_HINT)
+    print(f"xianyu-supervisor: {NO_ACCOUNTS_HINT}", file=sys.stderr)  # noqa: T201

@@ -1,0 +1,96 @@
+"""``python run.py [serve]``: parse options (flags over environment over defaults) and run.
+
+--data-dir       XIANYU_DATA_DIR       ./data (SQLite at <data dir>/xianyu.db, socket control.sock)
+--database-url   XIANYU_DATABASE_URL   sqlite:///<data dir>/xianyu.db or postgresql://...
+--ws-url         XIANYU_WS_URL         the real Goofish IM WebSocket
+--api-url        XIANYU_API_URL        the real Goofish token API
+--log-format     XIANYU_LOG_FORMAT     auto (console on a tty, JSON otherwise) | console | json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import structlog
+
+from common.errors import XianyuSupervisorError
+from service.config import DEFAULT_API_URL, DEFAULT_WS_URL, Settings
+from service.logging import FORMATS, configure_logging
+
+log = structlog.get_logger(__name__)
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python run.py serve",
+        description="Keep Xianyu (Goofish) seller accounts online and auto-replying. "
+        "Operate it with 'python run.py ctl ...' while it runs; stop it with SIGTERM or Ctrl-C.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(env.get("XIANYU_DATA_DIR") or "data"),
+        help="database, control socket (env XIANYU_DATA_DIR; default ./data)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=env.get("XIANYU_DATABASE_URL") or None,
+        help="sqlite:///path or postgresql://... (env XIANYU_DATABASE_URL; "
+        "default SQLite at <data dir>/xianyu.db)",
+    )
+    parser.add_argument(
+        "--ws-url",
+        default=env.get("XIANYU_WS_URL") or DEFAULT_WS_URL,
+        help="Goofish IM WebSocket (env XIANYU_WS_URL), e.g. a local simulator's",
+    )
+    parser.add_argument(
+        "--api-url",
+        default=env.get("XIANYU_API_URL") or DEFAULT_API_URL,
+        help="Goofish token API (env XIANYU_API_URL), e.g. a local simulator's",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=env.get("XIANYU_LOG_FORMAT") or "auto",
+        help="console on a tty and JSON otherwise by default (env XIANYU_LOG_FORMAT)",
+    )
+    # benchmark side-by-side only: "naive" re-creates the original project's restart sequence
+    parser.add_argument(
+        "--swap-strategy",
+        choices=("supervised", "naive"),
+        default=env.get("XIANYU_SWAP_STRATEGY") or "supervised",
+        help=argparse.SUPPRESS,
+    )
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        ws_url=args.ws_url,
+        api_url=args.api_url,
+        log_format=args.log_format,
+        swap_strategy=args.swap_strategy,
+    )
+
+
+def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
+    """Run the service in the foreground; returns the process exit code."""
+    environ = os.environ if env is None else env
+    parser = build_parser(environ)
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    settings = settings_from_args(args)
+    configure_logging(settings.log_format)
+    from service.app import run  # after logging is configured: imports may log
+
+    try:
+        return run(settings)
+    except XianyuSupervisorError as exc:
+        log.error("service_failed", error=str(exc))
+        print(f"xianyu-supervisor: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
