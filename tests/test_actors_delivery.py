@@ -1,0 +1,150 @@
+"""Delivery decisions (actors/delivery.py) on a real SQLite store, without sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.delivery import Delivery, SendTag
+from actors.messages import Fence
+from goofish.messages import ChatMessage
+from storage import DefaultReply, Rule, Store
+
+SELLER = "2200000000001"
+BUYER = "880001"
+
+
+def chat(n: int, *, text: str = "hi", sender: str = BUYER, chat_id: str = "c1") -> ChatMessage:
+    own = sender == SELLER
+    return ChatMessage(
+        message_id=f"{1_700_000_000_000 + n}.PNM",
+        chat_id=chat_id,
+        sender_id=sender,
+        sender_nick="Alice",
+        text=text,
+        item_id="7",
+        created_at_ms=1_700_000_000_000 + n,
+        is_own=own,
+        need_push=not own,
+        content_type=1,
+    )
+
+
+class Outbox:
+    """Records what Delivery asks to send; ``online`` says whether a session could take it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, SendTag]] = []
+        self.online = True
+
+    def send(self, chat_id: str, peer_id: str, text: str, tag: SendTag) -> bool:
+        if not self.online:
+            return False
+        self.sent.append((chat_id, text, tag))
+        return True
+
+
+@pytest.fixture
+def outbox() -> Outbox:
+    return Outbox()
+
+
+@pytest.fixture
+def fence() -> Fence:
+    return Fence()
+
+
+@pytest.fixture
+def delivery(sqlite_store: Store, outbox: Outbox, fence: Fence) -> Delivery:
+    sqlite_store.add_account("shop-1", f"unb={SELLER}", SELLER, pause_minutes=5)
+    sqlite_store.set_rules("shop-1", [Rule("price", "10 yuan")], DefaultReply("hello"))
+    return Delivery(
+        account_id="shop-1",
+        user_id=SELLER,
+        store=sqlite_store,
+        fence=fence,
+        send=outbox.send,
+        can_send=lambda: outbox.online,
+        pause_minutes=lambda: 5,
+    )
+
+
+def confirm(delivery: Delivery, tag: SendTag, server_id: str) -> None:
+    delivery.reply_sent(tag, {"code": 200, "body": {"messageId": server_id}})
+
+
+def test_message_is_recorded_only_when_the_send_is_confirmed(delivery, outbox, sqlite_store):
+    delivery.on_push([chat(1, text="price?")])
+    ((_, text, tag),) = outbox.sent
+    assert text == "10 yuan"
+    assert not sqlite_store.is_processed("shop-1", tag.message_id)
+    delivery.on_push([chat(1, text="price?")])  # redelivered while in flight
+    assert len(outbox.sent) == 1
+    confirm(delivery, tag, "1800000000000.PNM")
+    assert sqlite_store.is_processed("shop-1", tag.message_id)
+    assert sqlite_store.get_cursor("shop-1") == tag.created_at_ms
+    assert delivery.counters.received == 1 and delivery.counters.replied == 1
+
+
+def test_echo_arriving_before_the_send_response_does_not_pause(delivery, outbox, sqlite_store):
+    delivery.on_push([chat(1, text="price?")])
+    ((_, _, tag),) = outbox.sent
+    delivery.on_push([chat(2, text="10 yuan", sender=SELLER)])  # the echo, early
+    confirm(delivery, tag, chat(2).message_id)
+    assert sqlite_store.paused_until("shop-1", "c1") is None
+
+
+def test_hand_typed_message_pauses_the_chat(delivery, outbox, sqlite_store):
+    delivery.on_push([chat(1, text="typed by the seller", sender=SELLER)])
+    assert sqlite_store.paused_until("shop-1", "c1") is not None
+    delivery.on_push([chat(2, text="price?")])
+    assert outbox.sent == []
+    assert sqlite_store.is_processed("shop-1", chat(2).message_id)
+
+
+def test_failed_send_leaves_the_message_for_the_next_backfill(delivery, outbox, sqlite_store):
+    delivery.on_push([chat(1, text="price?")])
+    ((_, _, tag),) = outbox.sent
+    delivery.reply_failed(tag, "session ended")
+    assert not sqlite_store.is_processed("shop-1", tag.message_id)
+    delivery.on_backfill([chat(1, text="price?")])
+    assert len(outbox.sent) == 2
+
+
+def test_refused_send_is_not_retried(delivery, outbox, sqlite_store):
+    delivery.on_push([chat(1, text="price?")])
+    ((_, _, tag),) = outbox.sent
+    delivery.reply_sent(tag, {"code": 200, "body": {"reason": "x", "moreInfo": "CSI_FORBID"}})
+    assert sqlite_store.is_processed("shop-1", tag.message_id)
+    assert [e.kind for e in sqlite_store.events("shop-1")] == ["reply_refused"]
+
+
+def test_default_reply_is_claimed_only_when_it_can_be_sent(delivery, outbox):
+    outbox.online = False
+    delivery.on_push([chat(1, text="anyone?")])
+    outbox.online = True
+    delivery.on_backfill([chat(1, text="anyone?")])
+    assert [text for _, text, _ in outbox.sent] == ["hello"]
+    assert delivery.counters.received == 1
+
+
+def test_backfill_answers_oldest_first_and_skips_what_history_shows_answered(delivery, outbox):
+    history = [
+        chat(5, text="price? (c2)", chat_id="c2"),
+        chat(2, text="price? answered"),
+        chat(3, text="our reply", sender=SELLER),
+        chat(4, text="price? (c1)"),
+    ]
+    delivery.on_backfill(history)
+    assert [(c, t) for c, t, _ in outbox.sent] == [("c1", "10 yuan"), ("c2", "10 yuan")]
+    assert [tag.message_id for _, _, tag in outbox.sent] == [
+        chat(4).message_id,
+        chat(5).message_id,
+    ]
+
+
+def test_fenced_delivery_neither_sends_nor_writes(delivery, outbox, fence, sqlite_store):
+    fence.trip()
+    delivery.on_push([chat(1, text="price?"), chat(2, text="x", sender=SELLER)])
+    assert outbox.sent == []
+    assert sqlite_store.paused_until("shop-1", "c1") is None
+    assert sqlite_store.get_cursor("shop-1") == 0
