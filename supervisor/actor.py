@@ -276,6 +276,7 @@ class SupervisorActor(pykka.ThreadingActor):
         while entry.flow is None and entry.queue and self._entries.get(entry.account_id) is entry:
             request = entry.queue.popleft()
             try:
+                self._refresh_current(entry)
                 flow = self._flow_for(entry, request)
             except Exception as exc:
                 self._fail_request(request, exc)
@@ -481,6 +482,9 @@ class SupervisorActor(pykka.ThreadingActor):
         log.info("child_killed", account=entry.account_id, generation=generation, reason=reason)
 
     def _start_child(self, entry: AccountEntry, candidate: m.Candidate) -> None:
+        if candidate is entry.current:
+            self._refresh_current(entry)
+            candidate = entry.current
         old = entry.retire_child()
         if old is not None:  # never two live generations: fence the one being replaced
             old.fence.trip()
@@ -518,9 +522,21 @@ class SupervisorActor(pykka.ThreadingActor):
     def _commit(self, entry: AccountEntry, candidate: m.Candidate, *, operation: str) -> None:
         if candidate.version is not None:
             demote_to = ROLLED_BACK if operation == "rollback" else SUPERSEDED
-            self._store.activate_version(entry.account_id, candidate.version, demote_to=demote_to)
+            active = self._store.activate_version(
+                entry.account_id, candidate.version, demote_to=demote_to
+            )
+            # the child may have merged Set-Cookie into the pending row meanwhile: keep that
+            candidate = version_candidate(active)
         entry.current = candidate
         entry.unsaved = candidate.version is None
+
+    def _refresh_current(self, entry: AccountEntry) -> None:
+        """Follow token refreshes: a child's Set-Cookie merge makes a new active version."""
+        if entry.unsaved:
+            return
+        active = self._store.active_cookie(entry.account_id)
+        if active is not None:
+            entry.current = version_candidate(active)
 
     def _reject(self, entry: AccountEntry, effect: m.Reject) -> None:
         # a rollback target stays as it was: it served before and may again
@@ -590,9 +606,14 @@ class SupervisorActor(pykka.ThreadingActor):
             entry.last_error = message.error
         if message.state is ChildState.ONLINE:
             child.was_online = True
+            if entry.flow is None:
+                self._refresh_current(entry)
             self._feed(entry, m.Online())
         elif message.state is ChildState.NEEDS_COOKIE:
             reason = message.error or "the login session expired; update the cookie"
+            if entry.flow is None:
+                self._store.record_event("needs_cookie", entry.account_id, error=reason)
+                log.info("account_needs_cookie", account=entry.account_id, error=reason)
             self._feed(entry, m.LoginRejected(reason))
 
     def _on_swap_finished(self, message: SwapFinished) -> None:
