@@ -25,6 +25,7 @@ _MARK_PROCESSED = (
     "ON CONFLICT DO NOTHING"
 )
 _IS_PROCESSED = "SELECT 1 FROM processed_message WHERE account_id = ? AND message_id = ?"
+_PAUSED_UNTIL = "SELECT until_ms FROM chat_pause WHERE account_id = ? AND chat_id = ?"
 _ADVANCE_CURSOR = "UPDATE sync_cursor SET cursor_ms = ? WHERE account_id = ? AND cursor_ms < ?"
 
 
@@ -87,13 +88,11 @@ class DeliveryOps(StoreCore):
 
     def paused_until(self, account_id: str, chat_id: str) -> datetime | None:
         """When the chat's pause ends, or None if it is not paused (or the pause is over)."""
-        with self._locked(f"reading the pause of chat {chat_id!r} of {account_id!r}") as m:
-            row = m.ChatPause.get_or_none(
-                (m.ChatPause.account == account_id) & (m.ChatPause.chat_id == chat_id)
-            )
-        if row is None or row.until_ms <= now_ms():
+        with self._locked(f"reading the pause of chat {chat_id!r} of {account_id!r}"):
+            row = self._db.execute_sql(self._sql(_PAUSED_UNTIL), (account_id, chat_id)).fetchone()
+        if row is None or row[0] <= now_ms():
             return None
-        return from_ms(row.until_ms)
+        return from_ms(row[0])
 
     def get_cursor(self, account_id: str) -> int:
         """Epoch ms of the newest handled message (0 if none): a restart fetches from here."""

@@ -10,14 +10,17 @@ from storage.clock import from_ms, now_ms, to_ms
 from storage.core import StoreCore
 from storage.records import EventRecord
 
+# written out as SQL like the other per-message statements (see ``storage.delivery``)
+_INSERT = "INSERT INTO event (at_ms, account_id, kind, data) VALUES (?, ?, ?, ?)"
+
 
 class EventOps(StoreCore):
     def record_event(self, kind: str, account_id: str | None = None, **data: Any) -> EventRecord:
         """Append an event; ``data`` must be JSON-able (anything else is stored as its str)."""
         at = now_ms()
         text = json.dumps(data, default=str, ensure_ascii=False, sort_keys=True)
-        with self._write(f"recording event {kind!r}") as m:
-            m.Event.insert(at_ms=at, account_id=account_id, kind=kind, data=text).execute()
+        with self._locked(f"recording event {kind!r}"):
+            self._execute(_INSERT, (at, account_id, kind, text))
         return EventRecord(at=from_ms(at), account_id=account_id, kind=kind, data=json.loads(text))
 
     def events(
