@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -94,7 +95,7 @@ class ControlClient:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self._timeout)
         try:
-            sock.connect(str(self._path))
+            self._connect_retrying(sock)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             sock.close()
             raise ControlError(
@@ -112,6 +113,21 @@ class ControlClient:
             raise ControlError(UNAVAILABLE, f"cannot connect to {self._path}: {exc}") from exc
         self._sock = sock
         return sock
+
+    def _connect_retrying(self, sock: socket.socket) -> None:
+        # A UNIX socket with a timeout is non-blocking inside: when the service's accept
+        # backlog is full, connect() fails with EAGAIN at once instead of waiting its turn.
+        deadline = time.monotonic() + self._timeout
+        pause = 0.005
+        while True:
+            try:
+                sock.connect(str(self._path))
+                return
+            except BlockingIOError:
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
 
     def _read_line(self) -> bytes:
         sock = self._connect()

@@ -110,7 +110,7 @@ class ControlServer:
             # before listen() nobody can connect, so there is no window with a wider mode
             os.chmod(self._path, 0o600)
             self._inode = os.stat(self._path).st_ino
-            sock.listen(512)
+            sock.listen(socket.SOMAXCONN)
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
