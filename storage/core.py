@@ -13,6 +13,10 @@ database connection, and every operation holds the Store's lock for one short tr
 - PostgreSQL works the same way (one psycopg2 connection, serialised by the lock). The
   operations are a few indexed statements each, so the lock is held for well under a
   millisecond and one connection carries thousands of operations per second.
+- An operation that is one statement runs without BEGIN/COMMIT (atomic on its own);
+  anything longer is one transaction. Waiting for the lock is bounded by
+  ``lock_timeout_s``: a stuck database call makes the others fail with StorageError
+  instead of piling up forever.
 
 Driver errors stop here: every peewee/driver exception becomes a ``StorageError`` (or
 ``NotFoundError``/``AlreadyExistsError``) naming the operation that failed.

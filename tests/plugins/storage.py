@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg2
+import psycopg2.extensions
 import pytest
 
 from storage import Store
@@ -31,9 +33,7 @@ def sqlite_url(directory: Path) -> str:
     return f"sqlite:///{directory / 'data' / 'xianyu.db'}"
 
 
-def _postgres_admin(url: str):  # -> psycopg2 connection
-    import psycopg2
-
+def _postgres_admin(url: str) -> psycopg2.extensions.connection:
     conn = psycopg2.connect(url)
     conn.autocommit = True
     return conn
