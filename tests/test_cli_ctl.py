@@ -1,0 +1,192 @@
+"""``python run.py ctl``: the CLI against a real control socket served over a fake supervisor."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import run
+from control.cli import main
+from control.dispatch import Dispatcher
+from control.server import ControlServer
+from tests.test_control_fake import FakeSupervisor
+
+COOKIE = "unb=2200000001; cookie2=c2secret; _m_h5_tk=tk123_1700000000000; sgcookie=sgsecret"
+SECRETS = ("c2secret", "tk123", "sgsecret")
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="xcl-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def fake() -> FakeSupervisor:
+    return FakeSupervisor()
+
+
+@pytest.fixture
+def server(data_dir: Path, fake: FakeSupervisor) -> Iterator[ControlServer]:
+    srv = ControlServer(data_dir / "control.sock", Dispatcher(fake, version="1.2.3").handle_line)
+    yield srv.start()
+    srv.stop()
+
+
+class Ctl:
+    """Runs the CLI in-process with its own stdin/stdout/stderr, pointed at the test service."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.out = ""
+        self.err = ""
+
+    def __call__(self, *argv: str, stdin: str | None = None) -> int:
+        stdout, stderr = io.StringIO(), io.StringIO()
+        source = Tty() if stdin is None else io.StringIO(stdin)
+        env = {"XIANYU_DATA_DIR": str(self.data_dir)}
+        code = main(list(argv), stdin=source, stdout=stdout, stderr=stderr, env=env)
+        self.out, self.err = stdout.getvalue(), stderr.getvalue()
+        for secret in SECRETS:
+            assert secret not in self.out + self.err
+        return code
+
+
+@pytest.fixture
+def ctl(server: ControlServer, data_dir: Path) -> Ctl:
+    return Ctl(data_dir)
+
+
+@pytest.fixture
+def cookie_file(data_dir: Path) -> Path:
+    path = data_dir / "cookie.txt"
+    path.write_text(f"Cookie: {COOKIE}\n")
+    return path
+
+
+def test_ping_finds_the_socket_through_the_data_dir_environment(ctl):
+    assert ctl("ping") == 0
+    assert "service 1.2.3 up" in ctl.out
+
+
+def test_add_reads_the_cookie_file_and_status_prints_a_table(ctl, fake, cookie_file):
+    assert ctl("add", "shop", "--cookie-file", str(cookie_file), "--remark", "main") == 0
+    assert fake.cookies["shop"] == [COOKIE]
+    assert ctl("status") == 0
+    header, line = ctl.out.splitlines()
+    assert header.split()[:3] == ["ACCOUNT", "USER", "STATE"]
+    assert line.split()[:4] == ["shop", "2200000001", "online", "yes"]
+
+
+def test_add_reads_the_cookie_from_stdin(ctl, fake):
+    assert ctl("add", "shop", "--cookie-file", "-", stdin=COOKIE + "\n") == 0
+    assert ctl("update", "shop", stdin=COOKIE + "; x=1") == 0  # piped without --cookie-file
+    assert fake.cookies["shop"][-1] == COOKIE + "; x=1"
+    assert ctl.out.startswith("applied version 2 (previous 1) swap 12.5 ms")
+
+
+def test_a_cookie_on_the_command_line_is_refused_without_echoing_it(ctl, fake):
+    assert ctl("add", "shop", "--cookie", COOKIE) == 1
+    assert "never taken on the command line" in ctl.err
+    assert ctl("add", "shop", COOKIE) == 1
+    assert fake.accounts == {}
+
+
+def test_missing_cookie_on_a_terminal_says_how_to_give_one(ctl):
+    assert ctl("add", "shop") == 1
+    assert "--cookie-file" in ctl.err
+
+
+def test_json_option_prints_the_raw_result_before_or_after_the_command(ctl, cookie_file):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    assert ctl("--json", "status") == 0
+    assert json.loads(ctl.out)["accounts"][0]["id"] == "shop"
+    assert ctl("status", "shop", "--json") == 0
+    assert json.loads(ctl.out)["accounts"][0]["state"] == "online"
+
+
+def test_errors_exit_one_with_the_message_on_stderr(ctl):
+    assert ctl("remove", "nobody") == 1
+    assert "not_found" in ctl.err
+    assert "nobody" in ctl.err
+    assert ctl.out == ""
+
+
+def test_usage_errors_exit_one(ctl):
+    assert ctl("frobnicate") == 1
+    assert "invalid choice" in ctl.err
+    assert ctl("history") == 1
+
+
+def test_help_exits_zero(ctl, capsys):
+    assert main(["--help"]) == 0
+    assert "set-rules" in capsys.readouterr().out
+
+
+def test_unreachable_service_exits_one(data_dir):
+    stderr = io.StringIO()
+    code = main(["--socket", str(data_dir / "nope.sock"), "status"], stderr=stderr, env={})
+    assert code == 1
+    assert "no service is listening" in stderr.getvalue()
+
+
+def test_set_rules_from_a_file_then_rules_table(ctl, cookie_file, data_dir):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    rules = data_dir / "rules.json"
+    rules.write_text(
+        json.dumps(
+            {
+                "rules": [{"keyword": "价格", "reply": "不议价", "item_id": "77"}],
+                "default_reply": {"text": "在的"},
+            }
+        )
+    )
+    assert ctl("set-rules", "shop", "--file", str(rules)) == 0
+    assert ctl("rules", "shop") == 0
+    assert "价格" in ctl.out
+    assert "77" in ctl.out
+    assert "default reply (once per chat): 在的" in ctl.out
+
+
+def test_history_events_set_rollback_restart_kill(ctl, cookie_file, fake):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    ctl("update", "shop", stdin=COOKIE + "; y=1")
+    assert ctl("history", "shop", "--limit", "5") == 0
+    assert ctl.out.splitlines()[0].split()[:2] == ["VERSION", "STATUS"]
+    assert len(ctl.out.splitlines()) == 3
+    assert ctl("events", "shop", "--since", "0") == 0
+    assert "added" in ctl.out
+    assert fake.calls[-1] == ("events", ("shop",), {"limit": 100, "since": 0.0})
+    assert ctl("set", "shop", "--pause-minutes", "4") == 0
+    assert "pause_minutes: 4" in ctl.out
+    assert ctl("rollback", "shop", "--to", "1") == 0
+    assert ctl.out.startswith("applied version 1")
+    assert ctl("restart", "shop") == 0
+    assert ctl.out.startswith("restarted stop 3.2 ms")
+    assert ctl("kill", "shop") == 0
+    assert ctl.out.strip() == "killed"
+
+
+def test_update_flags_reach_the_request(ctl, cookie_file, fake):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    other = "unb=999; cookie2=c2secret"
+    assert ctl("update", "shop", "--no-save", "--force", "--no-wait", stdin=other) == 0
+    assert fake.calls[-1] == ("update", ("shop",), {"save": False, "force": True, "wait": False})
+
+
+def test_run_py_dispatches_ctl(ctl, capsys, monkeypatch, data_dir):
+    monkeypatch.setenv("XIANYU_DATA_DIR", str(data_dir))
+    assert run.main(["ctl", "ping"]) == 0
+    assert "service 1.2.3" in capsys.readouterr().out
