@@ -19,7 +19,7 @@ from storage import ACTIVE, SOURCE_ADMIN, Store
 from tests.plugins.storage import sqlite_url
 
 THREADS = 50
-ROUNDS = 2
+ROUNDS = 1
 
 
 def run_threads(count: int, work: Callable[[int], None]) -> None:
