@@ -67,14 +67,27 @@ class ControlServer:
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._inode: int | None = None
+        self._sock: socket.socket | None = None  # bound, not yet serving
 
     @property
     def path(self) -> Path:
         return self._path
 
+    def bind(self) -> ControlServer:
+        """Claim the socket path (0600) without serving yet; ``ConflictError`` if one is live.
+
+        The service binds first, before it opens accounts, so a second service on the
+        same data dir gives up before it connects anyone.
+        """
+        if self._sock is None:
+            self._sock = self._bind()
+        return self
+
     def start(self, *, timeout: float = 5.0) -> ControlServer:
-        """Bind the socket (0600) and start serving; raises ``ConflictError`` if one is live."""
-        sock = self._bind()
+        """Bind (unless done) and start serving."""
+        self.bind()
+        sock, self._sock = self._sock, None
+        assert sock is not None
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(self._listen(sock), self._loop)
         self._server = future.result(timeout=timeout)
@@ -83,6 +96,9 @@ class ControlServer:
 
     def stop(self, *, timeout: float = 5.0) -> None:
         """Stop accepting, drop open connections, and remove the socket file."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         if self._thread.is_alive():
             with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
                 asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=timeout)

@@ -47,6 +47,7 @@ class Service:
         self._token_client: TokenClient | None = None
         self._client: SupervisorClient | None = None
         self._control: ControlServer | None = None
+        self._dispatcher: Dispatcher | None = None
 
     @property
     def client(self) -> SupervisorClient:
@@ -69,6 +70,8 @@ class Service:
         settings = self.settings
         # the database holds cookies: keep the directory private
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # claim the data dir first: a second service must give up before it connects anyone
+        self._control = ControlServer(settings.socket_path, self._handle_line).bind()
         try:
             self._store = Store.open(
                 settings.effective_database_url, cookie_history=settings.cookie_history
@@ -84,8 +87,8 @@ class Service:
                 settings,
                 child_factory=self._child_factory,
             )
-            dispatcher = Dispatcher(self._client)
-            self._control = ControlServer(settings.socket_path, dispatcher.handle_line).start()
+            self._dispatcher = Dispatcher(self._client)
+            self._control.start()
         except BaseException:
             self.stop()
             raise
@@ -97,6 +100,11 @@ class Service:
             api_url=settings.api_url,
         )
         return self
+
+    def _handle_line(self, line: bytes) -> bytes:
+        # the control server only serves once the dispatcher exists (start() order)
+        assert self._dispatcher is not None
+        return self._dispatcher.handle_line(line)
 
     def stop(self, *, timeout: float | None = None) -> None:
         """Stop in reverse order: control socket, accounts (within the deadline), IO, store."""
