@@ -8,6 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from actors.messages import ChildState, ChildStateChanged
+from actors.testing import with_timings
 from storage import DefaultReply, Rule
 from storage.records import SOURCE_TOKEN_REFRESH
 from tests import test_account_actor as account_tests
@@ -143,12 +144,15 @@ def test_zombie_session_is_detected_and_its_withheld_messages_recovered(
     start_account,
 ) -> None:
     """Heartbeats answered, pushes withheld: only the sync probe can tell (see liveness.py)."""
-    account = start_account(seller)
-    account.wait_online()
-    sim.admin.fault(seller.user_id, "zombie")
-    sim.admin.push(to=seller.user_id, from_=BUYER, text="into the void")
-    assert sim.admin.user_state(seller.user_id)["withheld"] == 1
-    status = account.wait_status(lambda s: s.replied == 1)
+    with capture_logs() as logs:
+        account = start_account(seller)
+        account.wait_online()
+        # after the start-up backfill, or it would find the withheld message by itself
+        wait_for(lambda: backfills(logs) >= 1, what="the start-up backfill")
+        sim.admin.fault(seller.user_id, "zombie")
+        sim.admin.push(to=seller.user_id, from_=BUYER, text="into the void")
+        assert sim.admin.user_state(seller.user_id)["withheld"] == 1
+        status = account.wait_status(lambda s: s.replied == 1)
     assert status.reconnects >= 1
     assert "zombie" in (status.last_error or "")
     assert sent_texts(sim, seller) == ["auto: into the void"]
@@ -238,3 +242,18 @@ def test_manual_reply_pauses_the_chat_but_bot_echoes_do_not(
 
 def test_new_seller_login_is_independent(sim) -> None:
     assert new_seller(sim).user_id != new_seller(sim).user_id
+
+
+def test_a_new_token_forces_a_reconnect_with_it(sim, seller, rules, start_account) -> None:
+    """The zombie guard of PR #290: a socket registered with an old token is not trusted."""
+    account = start_account(seller, timings=with_timings(token_refresh_s=0.5))
+    account.wait_online()
+    assert sim.admin.user_state(seller.user_id)["tokens_issued"] == 1
+    status = account.wait_status(
+        lambda s: s.reconnects >= 1 and s.state is ChildState.ONLINE, what="the reconnect"
+    )
+    assert "new token" in (status.last_error or "")
+    # the reconnect registered with the token the check brought back: no extra token call
+    assert sim.admin.user_state(seller.user_id)["token_calls"] <= status.reconnects + 2
+    sim.admin.push(to=seller.user_id, from_=BUYER, text="still here")
+    account.wait_status(lambda s: s.replied == 1)

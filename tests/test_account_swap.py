@@ -8,6 +8,7 @@ import time
 import pytest
 
 from actors.messages import ChildCrashed, ChildState, ChildStopped, Freeze, SwapCookie, SwapFinished
+from actors.testing import with_timings
 from storage import DefaultReply
 from tests import test_account_actor as account_tests
 from tests.conftest import wait_for
@@ -164,3 +165,21 @@ def test_crash_in_on_start_is_reported(seller, default_reply, sqlite_store, star
     account.start()
     crashed = account.wait_notification(ChildCrashed)
     assert "unb" in crashed.error
+
+
+def test_swap_not_registered_within_probation_fails_and_the_old_session_serves(
+    sim, seller, default_reply, start_account
+) -> None:
+    account = start_account(seller, timings=with_timings(probation_s=0.3))
+    account.wait_online()
+    new_login = new_seller(sim, user_id=seller.user_id)
+    # the new connection's handshake hangs far past the probation
+    sim.admin.fault(seller.user_id, "slow_handshake", seconds=1)
+    account.tell(SwapCookie(op_id=11, cookie=new_login.cookie))
+    finished = account.wait_notification(SwapFinished)
+    assert not finished.ok
+    assert "within" in (finished.reason or "")
+    assert account.status.state is ChildState.ONLINE
+    sim.admin.push(to=seller.user_id, from_=BUYER, text="old one answers")
+    account.wait_status(lambda s: s.replied == 1)
+    assert account.status.reconnects == 0
