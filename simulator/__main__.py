@@ -53,7 +53,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
     )
-    asyncio.run(_serve(args.host, args.port))
+    try:
+        asyncio.run(_serve(args.host, args.port))
+    except OSError as exc:
+        print(
+            f"simulator: cannot listen on {args.host}:{args.port} (HTTP) and the next port "
+            f"(WebSocket): {exc}; pick another --port or use --port 0",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

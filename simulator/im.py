@@ -58,6 +58,7 @@ class Conn:
     __slots__ = (
         "blackholed",
         "cookie2",
+        "history_requests",
         "reg_delay_s",
         "registered",
         "seq",
@@ -79,6 +80,7 @@ class Conn:
         self.zombie = False  # heartbeats answered, pushes withheld, create refused
         self.blackholed = False  # nothing read, nothing answered, TCP kept open
         self.reg_delay_s = 0.0
+        self.history_requests = 0
 
     @property
     def ip(self) -> str:
@@ -303,7 +305,16 @@ class ImServer:
         answer = wire.created_conversation(chat, self_id=conn.user_id)
         await self._send(conn, wire.response(mid, answer, sid=conn.sid))
 
+    async def _flow_controlled(self, conn: Conn, mid: str) -> bool:
+        conn.history_requests += 1
+        if conn.history_requests > self._knobs.flow_control_first_n:
+            return False
+        await self._send(conn, wire.response(mid, wire.FLOW_CONTROL_BODY, sid=conn.sid))
+        return True
+
     async def _on_list_newest(self, conn: Conn, mid: str, body: Any) -> None:
+        if await self._flow_controlled(conn, mid):
+            return
         cursor, limit = _int_args(body, 0, 1)
         assert conn.user_id is not None
         chats, has_more, next_cursor = self._world.conversation_page(conn.user_id, cursor, limit)
@@ -317,6 +328,8 @@ class ImServer:
     async def _on_list_messages(self, conn: Conn, mid: str, body: Any) -> None:
         if not isinstance(body, list) or not body or not isinstance(body[0], str):
             raise BadRequest('body must be ["<cid>@goofish", false, cursor, limit, false]')
+        if await self._flow_controlled(conn, mid):
+            return
         chat = self._chat_of(conn, body[0])
         cursor, limit = _int_args(body, 2, 3)
         messages, has_more, next_cursor = self._world.message_page(chat, cursor, limit)

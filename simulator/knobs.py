@@ -22,5 +22,8 @@ class Knobs:
     typing_before_message: bool = False
     # send the /s/vulcan batch right after a successful /reg
     vulcan_after_reg: bool = True
+    # the first N history requests (listNewestPagination / listUserMessages) of every connection
+    # answer body {"code": "400600001"}: IM flow control, the client should retry later (7.4)
+    flow_control_first_n: int = 0
     # a send whose text contains one of these is refused with moreInfo CSI_FORBID||安全拦截
     forbidden_words: tuple[str, ...] = ()

@@ -35,6 +35,8 @@ from simulator.world import Chat, StoredMessage
 
 Frame = dict[str, Any]
 
+# The body of a history answer under IM flow control (section 7.4).
+FLOW_CONTROL_BODY = {"code": "400600001", "message": "flow control"}
 # A byte msgpack reserves as "never used": the payload is valid base64 but never decodes.
 GARBAGE_PAYLOAD = base64.b64encode(b"\xc1\xc1\xc1\xc1").decode("ascii")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 
 from simulator.server import SimulatorHandle
 from tests.plugins.simulator import new_seller, online
@@ -117,6 +118,23 @@ def test_malformed_request_body_answers_400(sim: SimulatorHandle) -> None:
         assert answer["code"] == 400 and answer["body"]["reason"]
         answer = await client.request("/r/MessageSend/sendByReceiverScope", [{"cid": "1@goofish"}])
         assert answer["code"] == 400
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_flow_control_knob_refuses_the_first_history_requests(
+    start_sim: Callable[..., SimulatorHandle],
+) -> None:
+    sim = start_sim(flow_control_first_n=1)
+    seller = new_seller(sim)
+
+    async def scenario() -> None:
+        client = await online(sim, seller)
+        first = await client.request("/r/Conversation/listNewestPagination", [FIRST, 5])
+        assert first["code"] == 200 and first["body"]["code"] == "400600001"
+        second = await client.request("/r/Conversation/listNewestPagination", [FIRST, 5])
+        assert second["body"]["userConvs"] == []
         await client.close()
 
     asyncio.run(scenario())
