@@ -268,6 +268,8 @@ class ImServer:
 
     def _evict(self, conn: Conn, reason: str) -> None:
         conn.registered = False
+        if conn.user_id is not None and self._registered.get(conn.user_id) is conn:
+            del self._registered[conn.user_id]  # at once: the close handshake may take a while
         if conn.blackholed:  # it reads nothing, so a close handshake would never finish
             conn.ws.transport.abort()
         else:
