@@ -51,7 +51,7 @@ def test_swap_bench_reports_every_key_and_loses_nothing() -> None:
     result = run_bench(
         "swap.py", "--accounts", "3", "--updates", "3", "--rate", "5", "--quiet-s", "1"
     )
-    assert SWAP_KEYS <= result.keys()
+    assert result.keys() >= SWAP_KEYS
     assert result["lost"] == 0
     assert result["duplicates"] == 0
     assert result["pushed"] == result["replied"]
@@ -62,7 +62,7 @@ def test_scale_bench_reports_every_key() -> None:
     result = run_bench(
         "scale.py", "--accounts", "3", "--idle-s", "1", "--step-s", "1", "--rates", "20"
     )
-    assert SCALE_KEYS <= result.keys()
+    assert result.keys() >= SCALE_KEYS
     assert result["lost"] == 0
     assert result["duplicates"] == 0
 
@@ -70,9 +70,11 @@ def test_scale_bench_reports_every_key() -> None:
 @pytest.mark.slow
 def test_recovery_bench_restores_everything_after_sigkill() -> None:
     result = run_bench(
-        "recovery.py", "--accounts", "3", "--updates", "6", "--after-s", "1", "--warmup-s", "1"
+        "recovery.py",
+        *("--accounts", "3", "--updates", "20", "--update-rate", "5"),
+        *("--after-s", "1", "--warmup-s", "1"),
     )
-    assert RECOVERY_KEYS <= result.keys()
+    assert result.keys() >= RECOVERY_KEYS
     assert result["lost"] == 0
     assert result["duplicates"] == 0
     assert result["active_versions_ok"] is True

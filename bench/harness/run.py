@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import sys
 import tempfile
@@ -11,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+
+import structlog
 
 from harness.service import ControlClient, ServiceProcess, wait_all_online
 from harness.sim import KEYWORD, REPLY_TEXT, SimRig
@@ -26,10 +29,21 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def quiet_logs() -> None:
+    """The in-process simulator logs through structlog: warnings only, and to stderr, so
+    stdout stays the summary plus the final JSON line (and per-frame logging costs no CPU)."""
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+
 def main_guard(body: Callable[[contextlib.ExitStack, Path], int]) -> int:
     """Run ``body(stack, tmp_dir)``; whatever happens, close the stack (subprocesses, the
     simulator) and delete the temp dir. SIGTERM is handled like Ctrl-C."""
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    quiet_logs()
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xianyu-bench-")))
         try:
