@@ -15,6 +15,7 @@ from typing import Any
 
 import pykka
 import pytest
+from structlog.testing import capture_logs
 
 from actors.messages import (
     AccountSpec,
@@ -532,3 +533,20 @@ def test_operations_on_one_account_are_serialized(online, sqlite_store):
     assert first["outcome"] == "accepted"
     assert second["outcome"] == "applied"
     assert (second["version"], second["previous_version"]) == (3, 2)
+
+
+# --- logging ---------------------------------------------------------------------------------
+
+
+def test_each_lifecycle_outcome_is_one_info_line_without_the_cookie(online):
+    secret = cookie("v2-very-secret")
+    with capture_logs() as logs:
+        online.update("shop", secret)
+        online.update("shop", cookie("dead"))
+        online.restart("shop")
+    info = [e for e in logs if e["log_level"] == "info"]
+    events = [e["event"] for e in info]
+    for kind in ("update_applied", "update_rolled_back", "restarted"):
+        assert events.count(kind) == 1
+    assert all(e.get("account") == "shop" for e in info)
+    assert not any("very-secret" in str(e) for e in logs)
