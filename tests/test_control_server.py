@@ -235,3 +235,42 @@ def test_second_server_on_a_live_socket_is_a_conflict(server, fake):
         ControlServer(server.path, Dispatcher(fake).handle_line).start()
     with ControlClient(server.path) as c:
         assert c.call("ping")
+
+
+def _connect_as_nobody(path: Path) -> str:
+    """Fork, drop to ``nobody``, try a ping; say what happened (no exec: python is root-only)."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    outcomes = {10: "permission denied", 20: "closed without an answer", 30: "answered"}
+    pid = os.fork()
+    if pid == 0:  # child: only plain syscalls, then _exit
+        code = 99
+        try:
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(5)
+            try:
+                sock.connect(str(path))
+                sock.sendall(b'{"cmd": "ping"}\n')
+                code = 30 if sock.recv(100) else 20
+            except PermissionError:
+                code = 10
+            except OSError:
+                code = 20
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return outcomes.get(os.waitstatus_to_exitcode(status), "unexpected")
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")
+def test_another_user_is_kept_out_by_file_mode_and_by_peer_credentials(server, short_dir):
+    assert _connect_as_nobody(server.path) == "permission denied"
+    # open the file permissions wide: SO_PEERCRED must still refuse the peer
+    os.chmod(short_dir, 0o755)
+    os.chmod(server.path, 0o666)
+    assert _connect_as_nobody(server.path) == "closed without an answer"
+    with ControlClient(server.path) as c:
+        assert c.call("ping")
