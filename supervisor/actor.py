@@ -620,7 +620,8 @@ class SupervisorActor(pykka.ThreadingActor):
         found = self._current(message.account_id, message.generation)
         if found is None or found[0].flow_id != message.op_id:
             return
-        self._feed(found[0], m.SwapDone(message.ok, message.reason, message.swap_ms))
+        swap_ms = None if message.swap_ms is None else round(message.swap_ms, 1)
+        self._feed(found[0], m.SwapDone(message.ok, message.reason, swap_ms))
 
     def _on_child_stopped(self, message: ChildStopped) -> None:
         found = self._current(message.account_id, message.generation)

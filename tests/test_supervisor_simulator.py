@@ -244,3 +244,19 @@ def test_fifty_concurrent_updates_on_fifty_accounts(sim, sqlite_store, boot):
     accounts = client.status()["accounts"]
     assert {a["cookie_version"] for a in accounts} == {2}
     assert all(a["restarts"] == 0 for a in accounts)
+
+
+def test_an_account_whose_session_died_is_brought_back_by_an_update(
+    sim, seller, sqlite_store, boot
+):
+    add_echo_account(sqlite_store, "shop", seller)
+    client = boot()
+    wait_state(client, "shop", "online")
+    sim.admin.revoke(user_id=seller.user_id)
+    wait_state(client, "shop", "needs_cookie")
+    assert "needs_cookie" in kinds(sqlite_store, "shop")
+    result = client.update("shop", second_login(sim, seller))
+    assert result["outcome"] == "applied" and result["version"] == 2
+    wait_state(client, "shop", "online")
+    sim.admin.push(to=seller.user_id, from_=BUYER, text="back again")
+    wait_for(lambda: answered(sim, seller, ["back again"]), what="an answer")
