@@ -550,3 +550,54 @@ def test_each_lifecycle_outcome_is_one_info_line_without_the_cookie(online):
         assert events.count(kind) == 1
     assert all(e.get("account") == "shop" for e in info)
     assert not any("very-secret" in str(e) for e in logs)
+
+
+# --- reads and settings through the client --------------------------------------------------
+
+
+def test_rules_are_replaced_and_read_back_in_the_control_shape(online):
+    result = online.set_rules(
+        "shop",
+        [
+            {"keyword": "price", "reply": "10 yuan"},
+            {"keyword": "ship", "reply": "SF", "item_id": "9"},
+        ],
+        default_reply={"text": "hi", "once_per_chat": False},
+    )
+    assert result == {
+        "rules": [
+            {"keyword": "price", "reply": "10 yuan", "item_id": None},
+            {"keyword": "ship", "reply": "SF", "item_id": "9"},
+        ],
+        "default_reply": {"text": "hi", "once_per_chat": False},
+    }
+    assert online.rules("shop") == result
+    with pytest.raises(ValueError, match="keyword"):
+        online.set_rules("shop", [{"reply": "no keyword"}])
+
+
+def test_set_account_is_a_partial_update_returning_the_account(online):
+    account = online.set_account("shop", remark="main shop")["account"]
+    assert account["remark"] == "main shop" and account["pause_minutes"] == 10
+    account = online.set_account("shop", pause_minutes=3)["account"]
+    assert (account["remark"], account["pause_minutes"]) == ("main shop", 3)
+    assert account["id"] == "shop" and account["user_id"] == SELLER
+
+
+def test_history_and_events_are_json_shaped_without_cookie_values(online):
+    online.update("shop", cookie("v2"))
+    versions = online.history("shop", limit=1)["versions"]
+    assert len(versions) == 1
+    assert set(versions[0]) == {
+        "version",
+        "fingerprint",
+        "status",
+        "source",
+        "created_at",
+        "reason",
+    }
+    events = online.events("shop", limit=5)["events"]
+    assert events and set(events[0]) == {"at", "account", "kind", "data"}
+    assert events[0]["kind"] == "update_applied"
+    since = events[0]["at"]
+    assert [e["kind"] for e in online.events("shop", since=since)["events"]] == ["update_applied"]
