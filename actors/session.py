@@ -240,6 +240,8 @@ class Session:
             self._ws.transport.abort()
 
     async def _lifecycle(self) -> None:
+        if self._ending is not None:  # closed or aborted before it even started
+            raise _Ended(self._ending)
         token = await self._obtain_token()
         self._ws = await self._connect()
         self._liveness.started(time.monotonic())
