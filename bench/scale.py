@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import psutil
+from harness.profiling import py_spy
 from harness.report import emit, percentile
 from harness.run import add_fleet, main_guard, phase, require_online, start_rig, start_service
 from harness.service import cpu_seconds
@@ -42,6 +43,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--step-s", type=float, default=5.0, help="duration of each ramp step")
     parser.add_argument("--rates", default=DEFAULT_RATES, help="ramp: total messages/s, comma list")
     parser.add_argument("--max-p99-ms", type=float, default=50.0, help="p99 limit of a good step")
+    parser.add_argument("--py-spy", type=Path, help="sample the service during the ramp into this")
     return parser.parse_args(argv)
 
 
@@ -119,14 +121,15 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
     steps = []
     best: dict[str, float | int | None] | None = None
     bench = psutil.Process()
-    for rate in [float(r) for r in args.rates.split(",") if r.strip()]:
-        with phase(f"ramp step {rate:.0f} msg/s"):
-            step = ramp_step(rig, fleet.seller_ids, rate, args.step_s, bench, process)
-        steps.append(step)
-        print(f"  step {step}", file=sys.stderr, flush=True)
-        if not good(step, args.max_p99_ms, args.step_s):
-            break
-        best = step
+    with py_spy(process.pid, args.py_spy):
+        for rate in [float(r) for r in args.rates.split(",") if r.strip()]:
+            with phase(f"ramp step {rate:.0f} msg/s"):
+                step = ramp_step(rig, fleet.seller_ids, rate, args.step_s, bench, process)
+            steps.append(step)
+            print(f"  step {step}", file=sys.stderr, flush=True)
+            if not good(step, args.max_p99_ms, args.step_s):
+                break
+            best = step
 
     figures = {
         "accounts": args.accounts,
