@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pykka
@@ -76,7 +76,7 @@ NAIVE_RESTART_PAUSE_S = 0.5
 
 @dataclass
 class _Token:
-    token: str
+    token: str = field(repr=False)
     did: str
     issued_at: float  # epoch seconds
 

@@ -26,7 +26,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -75,7 +75,7 @@ class SessionPlan:
     user_id: str
     cookie: Cookie
     did: str
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     # how old the reused token is, so the periodic token check runs on the token's schedule
     token_age_s: float = 0.0
     # the ORIGINAL project's start-up sequence, re-created for the benchmark (see AccountActor)
@@ -345,9 +345,8 @@ class Session:
             return
         if not isinstance(frame, dict):
             return
-        if "code" in frame and "lwp" not in frame:
-            self._on_response(frame)
-        elif is_push(frame):
+        lwp = frame.get("lwp")
+        if isinstance(lwp, str) and lwp.startswith("/s/"):
             await self._on_push(frame)
         elif "code" in frame:
             self._on_response(frame)
@@ -364,7 +363,10 @@ class Session:
             future.set_result(frame)
 
     async def _on_push(self, frame: dict[str, Any]) -> None:
+        # every push is ACKed, before decoding and whatever it holds (section 5)
         await self._send_frame(frames.ack(frame))
+        if not is_push(frame):
+            return
         messages = []
         for result in decode_push_items(frame, self_id=self.plan.user_id):
             if isinstance(result, ProtocolError):

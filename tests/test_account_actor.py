@@ -106,3 +106,16 @@ def test_rule_changes_apply_without_a_restart(sim, seller, sqlite_store, start_a
     sim.admin.push(to=seller.user_id, from_=BUYER, text="hi again")
     account.wait_status(lambda s: s.replied == 2)
     assert sent_texts(sim, seller) == ["old", "new"]
+
+
+def test_trade_cards_are_recorded_not_answered(sim, seller, sqlite_store, start_account) -> None:
+    sqlite_store.add_account("shop-1", seller.cookie, seller.user_id)
+    sqlite_store.set_rules("shop-1", [], DefaultReply("default", once_per_chat=False))
+    account = start_account(seller)
+    account.wait_online()
+    sim.admin.push(to=seller.user_id, from_=BUYER, text="", kind="trade_card", order_id="123")
+    sim.admin.push(to=seller.user_id, from_=BUYER, text="paid")
+    account.wait_status(lambda s: s.replied == 1)
+    cards = [e for e in sqlite_store.events("shop-1") if e.kind == "trade_card"]
+    assert [e.data["order_id"] for e in cards] == ["123"]
+    assert sent_texts(sim, seller) == ["default"]
