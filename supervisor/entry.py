@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import pykka
+from typing import Any, Protocol
 
 from actors.messages import AccountStatus, ChildState, Fence, StatusCell
 from supervisor.machine import ApplyFlow, Candidate, ChildCondition, Flow
@@ -22,11 +20,19 @@ from supervisor.status import Facts, account_state
 _SWAPPABLE = frozenset({ChildState.CONNECTING, ChildState.ONLINE, ChildState.BACKOFF})
 
 
+class ChildRef(Protocol):
+    """What the supervisor uses of a child's ``pykka.ActorRef`` (never ``ask``: no waiting)."""
+
+    def is_alive(self) -> bool: ...
+    def tell(self, message: Any) -> None: ...
+    def stop(self, *, block: bool = ...) -> Any: ...
+
+
 @dataclass
 class Child:
     """One running generation of an account actor."""
 
-    ref: pykka.ActorRef[Any]
+    ref: ChildRef
     generation: int
     fence: Fence
     status: StatusCell

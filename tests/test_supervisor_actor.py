@@ -464,6 +464,17 @@ def test_a_crashed_child_is_restarted_one_for_one(online, sqlite_store, children
     assert "crashed" in kinds(sqlite_store, "shop")
 
 
+def test_a_crashed_child_waits_out_its_back_off_in_the_backoff_state(boot, sqlite_store, children):
+    sqlite_store.add_account("shop", cookie("v1"), SELLER)
+    client = boot(replace(TIMINGS, restart_backoff=Backoff(base_s=0.5, cap_s=0.5, jitter=0.0)))
+    wait_state(client, "shop", "online")
+    children.ref("shop", 1).tell("crash")
+    wait_state(client, "shop", "backoff")
+    assert len(children.of("shop")) == 1
+    wait_state(client, "shop", "online")
+    assert client.status("shop")["accounts"][0]["restarts"] == 1
+
+
 def test_past_the_restart_intensity_the_account_fails_until_an_operator_acts(
     boot, sqlite_store, children
 ):
