@@ -1,1 +1,29 @@
-"""control package."""
+"""The control socket: JSON lines over a UNIX socket, its server, client and CLI.
+
+protocol   lines in, requests and responses out (no sockets)
+arguments  the commands and the type of each argument
+dispatch   a request line -> a supervisor call -> a response line
+server     the UNIX socket server (0600, SO_PEERCRED), on its own asyncio loop
+client     a blocking client
+cli        ``python run.py ctl``
+redact     cookie values out of any text (logs, CLI output)
+"""
+
+from __future__ import annotations
+
+from control.client import ControlClient
+from control.dispatch import Dispatcher, SupervisorApi
+from control.errors import ControlError
+from control.protocol import MAX_LINE_BYTES
+from control.redact import redact_text
+from control.server import ControlServer
+
+__all__ = [
+    "MAX_LINE_BYTES",
+    "ControlClient",
+    "ControlError",
+    "ControlServer",
+    "Dispatcher",
+    "SupervisorApi",
+    "redact_text",
+]

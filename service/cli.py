@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     environ = os.environ if env is None else env
     parser = build_parser(environ)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.log_format not in FORMATS:  # a bad XIANYU_LOG_FORMAT bypasses argparse's choices
+        parser.error(f"log format {args.log_format!r} is not one of {', '.join(FORMATS)}")
     settings = settings_from_args(args)
     configure_logging(settings.log_format)
     from service.app import run  # after logging is configured: imports may log
