@@ -254,3 +254,36 @@ def test_garbage_between_commands_does_not_disturb_the_service(ctl, seller):
     ctl.send_raw(b"x" * (3 * 1024 * 1024) + b"\n")
     assert ctl.read_response()["error"]["code"] == "too_large"
     assert row(ctl, "shop")["state"] == "online"
+
+
+def test_no_cookie_value_reaches_any_log_line(sim, data_dir, seller):
+    import io
+    import logging
+
+    from service.logging import configure_logging, reset_logging
+
+    buffer = io.StringIO()
+    configure_logging("json", stream=buffer, level=logging.DEBUG)
+    fresh = sim.admin.create_user(user_id=seller.user_id)["cookie"]
+    revoked = sim.admin.create_user(user_id=seller.user_id)["cookie"]
+    sim.admin.revoke(cookie=revoked)
+    try:
+        settings = Settings(
+            data_dir=data_dir, ws_url=sim.ws_url, api_url=sim.api_url, timings=TIMINGS
+        )
+        with Service(settings) as svc, ControlClient(svc.socket_path, timeout=30) as ctl:
+            add_online(ctl, "shop", seller)
+            assert ctl.call("update", account="shop", cookie=fresh)["outcome"] == "applied"
+            assert ctl.call("update", account="shop", cookie=revoked)["outcome"] == "rolled_back"
+            ctl.send_raw(b'{"cmd": "add", "account": 1, "cookie": "' + fresh.encode() + b'"}\n')
+            assert ctl.read_response()["error"]["code"] == "bad_request"
+    finally:
+        reset_logging()
+    output = buffer.getvalue()
+    assert len(output.splitlines()) > 10
+    assert "update_applied" in output
+    for cookie in (seller.cookie, fresh, revoked):
+        for pair in cookie.split(";"):
+            name, _, value = pair.strip().partition("=")
+            if name != "unb" and len(value) >= 6:
+                assert value not in output, name
