@@ -95,6 +95,10 @@ class _Swap:
 class AccountActor(pykka.ThreadingActor):
     """Keeps one seller account online and auto-replying."""
 
+    # A fenced generation may still be stuck in a handler when the service exits;
+    # it can no longer send or write, so it must not keep the process alive either.
+    use_daemon_thread = True
+
     def __init__(
         self,
         spec: AccountSpec,

@@ -117,8 +117,7 @@ class Service:
         finally:
             try:
                 if client is not None:
-                    result = client.shutdown(timeout=deadline)
-                    log.info("supervisor_stopped", **result)
+                    client.shutdown(timeout=deadline)  # logs its own outcome
             finally:
                 self._stop_leftover_actors()
                 self._stop_io()
@@ -132,7 +131,9 @@ class Service:
         if leftover:
             # the supervisor should have stopped every child; say so, then clean up anyway
             log.warning("actors_left_running", count=len(leftover))
-            pykka.ActorRegistry.stop_all(block=True, timeout=5)
+            # a timed-out (fenced) generation may be stuck in a handler for good:
+            # ask everyone to stop, but never wait on one (they are daemon threads)
+            pykka.ActorRegistry.stop_all(block=False)
 
     def _stop_io(self) -> None:
         io, self._io = self._io, None
