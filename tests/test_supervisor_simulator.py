@@ -178,14 +178,30 @@ def test_a_stuck_child_is_killed_within_the_deadline_and_replaced_by_one_that_an
     client = boot()
     wait_state(client, "shop", "online")
     client.freeze("shop", 2.0)
+    sim.admin.push(to=seller.user_id, from_=BUYER, text="while stuck")
     started = time.monotonic()
     result = client.restart("shop")
     assert time.monotonic() - started < TIMINGS.stop_timeout_s + 1.0
     assert result["outcome"] == "killed_and_restarted"
     wait_state(client, "shop", "online")
     sim.admin.push(to=seller.user_id, from_=BUYER, text="to the new generation")
-    wait_for(lambda: answered(sim, seller, ["to the new generation"]), what="an answer")
+    texts = ["while stuck", "to the new generation"]
+    wait_for(lambda: answered(sim, seller, texts), what="both answered")
+    # the fenced generation wakes up, handles what it queued, stops, and never answers
+    wait_for(lambda: len(pykka.ActorRegistry.get_by_class(AccountActor)) == 1, what="old gone")
+    assert len(sent_texts(sim, seller)) == 2
     assert "killed" in kinds(sqlite_store, "shop")
+
+
+def test_shutdown_stops_every_child_in_parallel_within_the_deadline(sim, sqlite_store, boot):
+    for i in range(5):
+        add_echo_account(sqlite_store, f"shop-{i}", new_seller(sim, nick=f"s{i}"))
+    client = boot()
+    wait_for(lambda: all(a["state"] == "online" for a in client.status()["accounts"]))
+    result = client.shutdown(timeout=TIMINGS.stop_timeout_s)
+    assert result["outcome"] == "stopped" and result["killed"] == 0
+    assert result["stop_ms"] < TIMINGS.stop_timeout_s * 1000
+    assert pykka.ActorRegistry.get_all() == []
 
 
 def test_a_crash_in_on_start_is_restarted_into_a_generation_that_answers(
