@@ -15,7 +15,7 @@ import pytest
 
 T = TypeVar("T")
 
-pytest_plugins = ["tests.plugins.simulator", "tests.plugins.storage"]
+pytest_plugins = ["tests.plugins.simulator", "tests.plugins.storage", "tests.plugins.faults"]
 
 MS = 0.001
 
