@@ -14,7 +14,8 @@ from common.errors import XianyuSupervisorError
 from common.io_loop import IoLoop
 from service.config import Settings
 from storage import Store
-from supervisor.actor import ChildFactory, SupervisorActor, account_actor_factory
+from supervisor.actor import SupervisorActor
+from supervisor.children import ChildFactory, account_actor_factory
 from supervisor.client import SupervisorClient
 from supervisor.requests import Ping
 from supervisor.status import State

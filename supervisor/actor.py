@@ -14,7 +14,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import pykka
 import structlog
@@ -28,7 +28,6 @@ from actors.messages import (
     ChildStopped,
     Fence,
     Freeze,
-    Notify,
     StatusCell,
     SwapCookie,
     SwapFinished,
@@ -39,6 +38,7 @@ from goofish.cookies import Cookie
 from service.config import Settings
 from storage import ROLLED_BACK, SOURCE_ADMIN, SUPERSEDED, CookieVersion, Store
 from supervisor import machine as m
+from supervisor.children import ChildFactory, NeverStarted
 from supervisor.entry import AccountEntry, Child
 from supervisor.requests import (
     Add,
@@ -65,46 +65,6 @@ from supervisor.requests import (
 from supervisor.restarts import GiveUp, RestartPolicy
 
 log = structlog.get_logger(__name__)
-
-
-class ChildFactory(Protocol):
-    """Starts one generation of an account actor and returns its ref."""
-
-    def __call__(
-        self, spec: AccountSpec, *, fence: Fence, status: StatusCell, notify: Notify
-    ) -> pykka.ActorRef[Any]: ...
-
-
-def account_actor_factory(
-    *,
-    store: Store,
-    io: IoLoop,
-    token_client: Any,
-    settings: Settings,
-    actor_class: type[pykka.ThreadingActor] | None = None,
-) -> ChildFactory:
-    """The production factory: ``AccountActor.start(...)`` (or a subclass, for fault tests)."""
-
-    def start(
-        spec: AccountSpec, *, fence: Fence, status: StatusCell, notify: Notify
-    ) -> pykka.ActorRef[Any]:
-        cls = actor_class
-        if cls is None:
-            from actors.account import AccountActor
-
-            cls = AccountActor
-        return cls.start(
-            spec,
-            store=store,
-            io=io,
-            token_client=token_client,
-            settings=settings,
-            fence=fence,
-            status=status,
-            notify=notify,
-        )
-
-    return start
 
 
 def version_candidate(version: CookieVersion) -> m.Candidate:
@@ -507,7 +467,7 @@ class SupervisorActor(pykka.ThreadingActor):
             ref = self._factory(spec, fence=fence, status=cell, notify=self._notify)
         except Exception as exc:  # a constructor that raises is a crash like any other
             log.exception("child_start_failed", account=entry.account_id, generation=generation)
-            ref = _DeadRef()
+            ref = NeverStarted()
             self._tell_self(ChildCrashed(entry.account_id, generation, f"start failed: {exc}"))
         entry.child = Child(ref, generation, fence, cell, candidate)
         log.debug("child_started", account=entry.account_id, generation=generation)
@@ -799,19 +759,6 @@ class SupervisorActor(pykka.ThreadingActor):
     def _notify(self, message: object) -> None:
         """What children call to report upward; never raises into a child."""
         self._tell_self(message)
-
-
-class _DeadRef:
-    """Stands in for a generation whose actor never started."""
-
-    def is_alive(self) -> bool:
-        return False
-
-    def tell(self, _message: object) -> None:
-        raise pykka.ActorDeadError("this generation never started")
-
-    def stop(self, *, block: bool = False) -> None:
-        return None
 
 
 def _operation(entry: AccountEntry) -> str:
