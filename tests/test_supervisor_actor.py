@@ -475,6 +475,27 @@ def test_a_crashed_child_waits_out_its_back_off_in_the_backoff_state(boot, sqlit
     assert client.status("shop")["accounts"][0]["restarts"] == 1
 
 
+def test_a_factory_that_raises_counts_as_a_crash_and_is_retried(sqlite_store, io, children):
+    sqlite_store.add_account("shop", cookie("v1"), SELLER)
+    failures = iter([RuntimeError("constructor failed")])
+
+    def flaky(spec, **kwargs):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return children(spec, **kwargs)
+
+    client = start_supervisor(
+        sqlite_store, io, None, Settings(timings=TIMINGS), child_factory=flaky
+    )
+    try:
+        wait_state(client, "shop", "online")
+        errors = [e.data["error"] for e in sqlite_store.events("shop") if e.kind == "crashed"]
+        assert errors == ["start failed: constructor failed"]
+    finally:
+        client.shutdown(timeout=1.0)
+
+
 def test_past_the_restart_intensity_the_account_fails_until_an_operator_acts(
     boot, sqlite_store, children
 ):
