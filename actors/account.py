@@ -218,6 +218,7 @@ class AccountActor(pykka.ThreadingActor):
             self._retire(old, abort=False)
             with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
                 self._io.submit(old.wait_closed()).result(timeout=self._timings.stop_timeout_s)
+        self._set_state(ChildState.CONNECTING)
         time.sleep(NAIVE_RESTART_PAUSE_S)
 
     def _on_freeze(self, message: Freeze) -> None:
@@ -375,7 +376,9 @@ class AccountActor(pykka.ThreadingActor):
         self._swap = None
         swap.cancel_probation()
         self._retire(swap.session, abort=True)
-        self._log.info("swap_failed", op=swap.op_id, reason=reason)
+        self._log.info(
+            "swap_failed", op=swap.op_id, reason=reason, failure=str(failure) if failure else None
+        )
         self._swap_finished(swap.op_id, ok=False, reason=reason)
         if self._current is not None or self._state is ChildState.NEEDS_COOKIE:
             self._publish()
