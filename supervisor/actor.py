@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -122,6 +123,7 @@ class SupervisorActor(pykka.ThreadingActor):
     # --- pykka hooks ------------------------------------------------------------------------
 
     def on_start(self) -> None:
+        threading.current_thread().name = "supervisor"
         interrupted = self._store.fail_pending_versions()
         if interrupted:
             self._store.record_event("pending_versions_failed", count=interrupted)
