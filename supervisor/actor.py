@@ -534,8 +534,16 @@ class SupervisorActor(pykka.ThreadingActor):
     def _fail_request(self, request: Request, exc: BaseException) -> None:
         if not request.reply.done():
             request.reply.set_exception(_as_project_error(exc))
-        if isinstance(request, Update | Restart) and not request.wait:
-            log.warning("operation_failed", account=request.account_id, error=str(exc))
+            return
+        # the caller was told "accepted" and went away: the failure must land in the events
+        operation = type(request).__name__.lower()
+        log.warning(
+            "operation_failed", account=request.account_id, operation=operation, error=str(exc)
+        )
+        with contextlib.suppress(XianyuSupervisorError):
+            self._store.record_event(
+                "operation_failed", request.account_id, operation=operation, error=str(exc)
+            )
 
     # --- events into flows -------------------------------------------------------------------
 

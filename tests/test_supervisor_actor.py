@@ -392,6 +392,14 @@ def test_update_without_waiting_is_accepted_and_lands_in_events(online, sqlite_s
     wait_for(lambda: "update_applied" in kinds(sqlite_store, "shop"))
 
 
+def test_a_refused_operation_after_accepted_lands_in_the_events(online, sqlite_store):
+    online.disable("shop")
+    assert online.restart("shop", wait=False)["outcome"] == "accepted"
+    wait_for(lambda: "operation_failed" in kinds(sqlite_store, "shop"))
+    failed = next(e for e in sqlite_store.events("shop") if e.kind == "operation_failed")
+    assert failed.data["operation"] == "restart" and "ctl enable" in failed.data["error"]
+
+
 def test_rollback_goes_back_to_the_previous_good_version(online, sqlite_store):
     online.update("shop", cookie("v2"))
     result = online.rollback("shop")
