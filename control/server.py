@@ -28,6 +28,7 @@ from common.errors import ConflictError, XianyuSupervisorError
 from control.errors import TOO_LARGE
 from control.protocol import MAX_LINE_BYTES, LineSplitter, error_response
 from control.protocol import TOO_LARGE as LINE_TOO_LARGE
+from control.workers import DaemonWorkers
 
 log = structlog.get_logger(__name__)
 
@@ -59,9 +60,7 @@ class ControlServer:
             allowed_uids if allowed_uids is not None else frozenset({os.getuid(), 0})
         )
         self._max_line = max_line
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="control-worker"
-        )
+        self._executor = DaemonWorkers(workers, name="control-worker")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="control-socket", daemon=True)
         self._server: asyncio.AbstractServer | None = None
@@ -180,17 +179,10 @@ class ControlServer:
             await self._server.wait_closed()
 
     def _shutdown_workers(self, timeout: float) -> None:
-        # a worker may still be inside a long supervisor call: wait for it, but not forever
-        stopper = threading.Thread(
-            target=self._executor.shutdown,
-            kwargs={"wait": True, "cancel_futures": True},
-            name="control-worker-stop",
-            daemon=True,
-        )
-        stopper.start()
-        stopper.join(timeout=timeout)
-        if stopper.is_alive():
-            log.warning("control_workers_still_busy", timeout_s=timeout)
+        # a worker may still be inside a long supervisor call: wait, but not forever
+        self._executor.shutdown(wait=True, cancel_futures=True, timeout=timeout)
+        if self._executor.alive():
+            log.warning("control_workers_still_busy", workers=self._executor.alive())
 
     # --- connections ------------------------------------------------------------------
 

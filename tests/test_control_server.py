@@ -19,6 +19,7 @@ from control.client import ControlClient
 from control.dispatch import Dispatcher
 from control.errors import ControlError
 from control.server import ControlServer
+from tests.conftest import wait_for
 from tests.test_control_fake import FakeSupervisor
 
 COOKIE = "unb=2200000001; cookie2=c2secret; _m_h5_tk=tk123_1700000000000; sgcookie=sgsecret"
@@ -274,3 +275,20 @@ def test_another_user_is_kept_out_by_file_mode_and_by_peer_credentials(server, s
     assert _connect_as_nobody(server.path) == "closed without an answer"
     with ControlClient(server.path) as c:
         assert c.call("ping")
+
+
+def test_stop_does_not_wait_forever_for_a_request_stuck_in_the_supervisor(short_dir, fake):
+    srv = ControlServer(short_dir / "s.sock", Dispatcher(fake).handle_line).start()
+    fake.add("a", COOKIE)
+    fake.block_updates.set()
+    client = ControlClient(srv.path, timeout=10)
+    client.send_raw(b'{"cmd": "update", "account": "a", "cookie": "unb=2200000001; z=1"}\n')
+    assert fake.update_entered.wait(timeout=5)
+    srv.stop(timeout=0.05)  # returns although the worker is still inside update()
+    assert not srv.path.exists()
+    fake.release.set()
+    client.close()
+    wait_for(
+        lambda: not any(t.name.startswith("control-worker") for t in threading.enumerate()),
+        what="the worker to finish",
+    )
