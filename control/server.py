@@ -61,8 +61,9 @@ class ControlServer:
         )
         self._max_line = max_line
         self._executor = DaemonWorkers(workers, name="control-worker")
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name="control-socket", daemon=True)
+        # created in start(), so a server that never started holds no loop
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._inode: int | None = None
@@ -87,8 +88,10 @@ class ControlServer:
         self.bind()
         sock, self._sock = self._sock, None
         assert sock is not None
+        self._loop = loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name="control-socket", daemon=True)
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._listen(sock), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._listen(sock), loop)
         self._server = future.result(timeout=timeout)
         log.info("control_listening", path=str(self._path))
         return self
@@ -98,13 +101,15 @@ class ControlServer:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        if self._thread.is_alive():
-            with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
-                asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=timeout)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=timeout)
-        if not self._thread.is_alive() and not self._loop.is_closed():
-            self._loop.close()
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None:
+            if thread.is_alive():
+                with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+                    asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=timeout)
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(timeout=timeout)
+            if not thread.is_alive() and not loop.is_closed():
+                loop.close()
         self._shutdown_workers(timeout)
         self._unlink_if_ours()
         log.info("control_stopped", path=str(self._path))
@@ -163,6 +168,7 @@ class ControlServer:
     # --- loop thread ------------------------------------------------------------------
 
     def _run_loop(self) -> None:
+        assert self._loop is not None
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
 

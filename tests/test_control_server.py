@@ -292,3 +292,11 @@ def test_stop_does_not_wait_forever_for_a_request_stuck_in_the_supervisor(short_
         lambda: not any(t.name.startswith("control-worker") for t in threading.enumerate()),
         what="the worker to finish",
     )
+
+
+def test_a_socket_path_too_long_for_unix_sockets_says_what_to_do(short_dir, fake):
+    from common.errors import XianyuSupervisorError
+
+    deep = short_dir / ("d" * 120) / "control.sock"
+    with pytest.raises(XianyuSupervisorError, match="shorter --data-dir"):
+        ControlServer(deep, Dispatcher(fake).handle_line).start()
