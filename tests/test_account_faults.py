@@ -257,3 +257,19 @@ def test_a_new_token_forces_a_reconnect_with_it(sim, seller, rules, start_accoun
     assert sim.admin.user_state(seller.user_id)["token_calls"] <= status.reconnects + 2
     sim.admin.push(to=seller.user_id, from_=BUYER, text="still here")
     account.wait_status(lambda s: s.replied == 1)
+
+
+def test_cached_token_is_reused_and_a_refused_one_replaced(
+    sim, seller, rules, sqlite_store, start_account
+) -> None:
+    did = f"3F2A9C1B-7D4E-4A1B-9C3D-1A2B3C4D5E6F-{seller.user_id}"
+    sqlite_store.save_token("shop-1", "not-a-token", did, issued_at=time.time())
+    account = start_account(seller)
+    status = account.wait_online()
+    assert "code 401" in (status.last_error or "") or "registration" in (status.last_error or "")
+    assert sim.admin.user_state(seller.user_id)["token_calls"] == 1
+    cached = sqlite_store.load_token("shop-1")
+    assert cached is not None and cached.token != "not-a-token" and cached.did == did
+    account.restart()  # the next generation registers with the cached token, no token call
+    account.wait_status(lambda s: s.generation == 2 and s.state is ChildState.ONLINE)
+    assert sim.admin.user_state(seller.user_id)["token_calls"] == 1
