@@ -531,7 +531,12 @@ class AccountActor(pykka.ThreadingActor):
 
     def _needs_cookie(self, reason: str) -> None:
         self._log.info("needs_cookie", reason=reason)
-        self._write(self._store.record_event, "needs_cookie", self._spec.account_id, reason=reason)
+        try:
+            self._write(
+                self._store.record_event, "needs_cookie", self._spec.account_id, reason=reason
+            )
+        except StorageError:  # the audit log failing must not turn this into a crash loop
+            self._log.exception("event_write_failed", kind="needs_cookie")
         self._set_state(ChildState.NEEDS_COOKIE, error=reason)
 
     def _set_state(self, state: ChildState, *, error: str | None = None) -> None:

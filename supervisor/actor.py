@@ -33,7 +33,7 @@ from actors.messages import (
     SwapCookie,
     SwapFinished,
 )
-from common.errors import ConflictError, NotFoundError, XianyuSupervisorError
+from common.errors import ConflictError, NotFoundError, StorageError, XianyuSupervisorError
 from common.io_loop import IoLoop
 from goofish.cookies import Cookie
 from service.config import Settings
@@ -126,7 +126,7 @@ class SupervisorActor(pykka.ThreadingActor):
         threading.current_thread().name = "supervisor"
         interrupted = self._store.fail_pending_versions()
         if interrupted:
-            self._store.record_event("pending_versions_failed", count=interrupted)
+            self._record("pending_versions_failed", count=interrupted)
             log.info("pending_versions_failed", count=interrupted, reason="interrupted")
         records = self._store.list_accounts()
         for record in records:
@@ -179,6 +179,13 @@ class SupervisorActor(pykka.ThreadingActor):
         if reply is not None and not reply.done():
             reply.set_exception(_as_project_error(exc))
 
+    def _record(self, kind: str, account_id: str | None = None, **data: Any) -> None:
+        """Write an event; a failing audit log must not stop an operation or a restart."""
+        try:
+            self._store.record_event(kind, account_id, **data)
+        except StorageError:
+            log.exception("event_write_failed", kind=kind, account=account_id)
+
     # --- operator requests ------------------------------------------------------------------
 
     def _on_status(self, message: Status) -> None:
@@ -202,7 +209,7 @@ class SupervisorActor(pykka.ThreadingActor):
         )
         entry = self._new_entry(record.account_id, record.user_id, enabled=record.enabled)
         self._entries[record.account_id] = entry
-        self._store.record_event(
+        self._record(
             "added", record.account_id, fingerprint=cookie.fingerprint, enabled=record.enabled
         )
         log.info("account_added", account=record.account_id, unb=cookie.unb, enabled=record.enabled)
@@ -440,7 +447,7 @@ class SupervisorActor(pykka.ThreadingActor):
         child.fence.trip()  # cuts its sockets; the generation never sends, ACKs or writes again
         child.ref.stop(block=False)
         generation = child.generation
-        self._store.record_event("killed", entry.account_id, generation=generation, reason=reason)
+        self._record("killed", entry.account_id, generation=generation, reason=reason)
         log.info("child_killed", account=entry.account_id, generation=generation, reason=reason)
 
     def _start_child(self, entry: AccountEntry, candidate: m.Candidate) -> None:
@@ -521,7 +528,7 @@ class SupervisorActor(pykka.ThreadingActor):
             flow = entry.flow
             subject = flow.candidate if isinstance(flow, m.ApplyFlow) else entry.current
             fingerprint = subject.fingerprint
-            self._store.record_event(event, entry.account_id, fingerprint=fingerprint, **result)
+            self._record(event, entry.account_id, fingerprint=fingerprint, **result)
             log.info(event, account=entry.account_id, **result)
         if not request.reply.done():
             request.reply.set_result(result)
@@ -582,7 +589,7 @@ class SupervisorActor(pykka.ThreadingActor):
         elif message.state is ChildState.NEEDS_COOKIE:
             reason = message.error or "the login session expired; update the cookie"
             if entry.flow is None:
-                self._store.record_event("needs_cookie", entry.account_id, error=reason)
+                self._record("needs_cookie", entry.account_id, error=reason)
                 log.info("account_needs_cookie", account=entry.account_id, error=reason)
             self._feed(entry, m.LoginRejected(reason))
 
@@ -619,16 +626,14 @@ class SupervisorActor(pykka.ThreadingActor):
     def _crashed(self, entry: AccountEntry, generation: int, error: str) -> None:
         """One-for-one restart with back-off, or ``failed`` past the intensity limit."""
         entry.last_error = error
-        self._store.record_event("crashed", entry.account_id, generation=generation, error=error)
+        self._record("crashed", entry.account_id, generation=generation, error=error)
         log.info("child_crashed", account=entry.account_id, generation=generation, error=error)
         if not entry.enabled:
             return
         decision = entry.policy.on_crash(now=self._clock(), rand=self._rand())
         if isinstance(decision, GiveUp):
             entry.failed = decision.reason
-            self._store.record_event(
-                "failed", entry.account_id, reason=decision.reason, error=error
-            )
+            self._record("failed", entry.account_id, reason=decision.reason, error=error)
             log.info("account_failed", account=entry.account_id, reason=decision.reason)
             return
         entry.cancel_pending_restart()
