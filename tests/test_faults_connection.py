@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from goofish.cookies import Cookie
 from tests.conftest import MS, wait_for
 from tests.plugins.faults import Chat, add_echo_account, event_kinds, row, wait_state
 from tests.plugins.simulator import Seller, new_seller
@@ -117,8 +118,6 @@ def test_expired_signing_token_during_an_update_is_refreshed_into_the_new_versio
     assert [v["status"] for v in versions].count("active") == 1
     active = next(v for v in versions if v["status"] == "active")
     # the Set-Cookie of the expired answer was merged: the active value is not the one sent
-    from goofish.cookies import Cookie
-
     assert active["fingerprint"] != Cookie.parse(fresh).fingerprint
     assert sim.admin.user_state(seller.user_id)["tokens_issued"] == 2
 

@@ -1,0 +1,163 @@
+"""The database failing under a running service: a lock held by another process during an
+update, and event writes that raise. Nothing half-written, no account taken down."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from common.errors import StorageError, XianyuSupervisorError
+from service.app import Service
+from tests.conftest import wait_for
+from tests.plugins.faults import Chat, add_echo_account, row, wait_state
+from tests.plugins.simulator import Seller, new_seller
+
+pytestmark = pytest.mark.usefixtures("secrets_guard")
+
+HOLD_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+
+@pytest.fixture
+def seller(sim) -> Seller:
+    return new_seller(sim, nick="shop")
+
+
+@pytest.fixture
+def service(start_service, seller) -> Service:
+    service = start_service()
+    add_echo_account(service.client, "shop", seller)
+    return service
+
+
+def second_login(sim, seller: Seller) -> str:
+    return sim.admin.create_user(user_id=seller.user_id)["cookie"]
+
+
+class LockHolder:
+    """Another process holding the SQLite file with ``BEGIN EXCLUSIVE`` until released."""
+
+    def __init__(self, db_path: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, db_path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "locked"
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("release\n")
+            self.proc.stdin.flush()
+            assert self.proc.wait(timeout=10) == 0
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def lock_database(service: Service) -> Iterator[Callable[[], LockHolder]]:
+    holders: list[LockHolder] = []
+
+    def lock() -> LockHolder:
+        holders.append(
+            LockHolder(service.settings.effective_database_url.removeprefix("sqlite:///"))
+        )
+        return holders[-1]
+
+    yield lock
+    for holder in holders:
+        holder.close()
+
+
+@pytest.fixture
+def failing_events(service: Service, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every event write of the service raises, as a full disk or a broken table would."""
+    attempted: list[str] = []
+
+    def record_event(kind: str, account_id: str | None = None, **data: object) -> None:
+        attempted.append(kind)
+        raise StorageError(f"cannot record event {kind!r}: disk I/O error")
+
+    monkeypatch.setattr(service.store, "record_event", record_event)
+    return attempted
+
+
+@pytest.mark.slow
+def test_update_while_another_process_locks_the_database_fails_cleanly_and_the_old_cookie_serves(
+    sim, seller, service, lock_database
+):
+    client = service.client
+    chat = Chat(sim, seller)
+    chat.push("before")
+    chat.wait_answered()
+    lock_holder = lock_database()
+    chat.push("during the lock")
+    with pytest.raises(XianyuSupervisorError, match="locked by another process"):
+        client.update("shop", second_login(sim, seller))
+    lock_holder.release()
+    chat.push("after")
+    chat.wait_answered()
+    chat.assert_each_answered_once()
+    assert row(client, "shop")["state"] == "online"
+    assert row(client, "shop")["cookie_version"] == 1
+    versions = client.history("shop")["versions"]
+    assert [(v["version"], v["status"]) for v in versions] == [(1, "active")]
+    # and the next update goes through
+    assert client.update("shop", second_login(sim, seller))["outcome"] == "applied"
+
+
+def test_failing_event_writes_do_not_stop_an_account_from_answering(
+    sim, seller, service, failing_events
+):
+    chat = Chat(sim, seller)
+    sim.admin.fault(seller.user_id, "drop")
+    chat.push("after a drop")
+    chat.wait_answered()
+    chat.assert_each_answered_once()
+    assert row(service.client, "shop")["state"] == "online"
+
+
+def test_a_kill_whose_event_cannot_be_written_still_starts_a_fresh_generation(
+    sim, seller, service, failing_events
+):
+    client = service.client
+    chat = Chat(sim, seller)
+    assert client.kill("shop") == {"outcome": "killed"}
+    assert "killed" in failing_events
+    wait_for(lambda: row(client, "shop")["restarts"] >= 1, what="a fresh generation")
+    wait_state(client, "shop", "online")
+    chat.push("after the kill")
+    chat.wait_answered()
+    chat.assert_each_answered_once()
+
+
+def test_a_revoked_session_whose_event_cannot_be_written_still_parks_in_needs_cookie(
+    sim, seller, service, failing_events
+):
+    client = service.client
+    sim.admin.revoke(user_id=seller.user_id)
+    wait_state(client, "shop", "needs_cookie")
+    assert "needs_cookie" in failing_events
+    chat = Chat(sim, seller)
+    chat.push("while parked")
+    result = client.update("shop", second_login(sim, seller))
+    assert result["outcome"] == "applied"
+    chat.wait_answered()
+    chat.assert_each_answered_once()
