@@ -107,6 +107,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
         "replied": ledger.answered(),
         "lost": len(ledger.unanswered()),
         "duplicates": ledger.duplicates(),
+        # pushes the simulator could not deliver live (the service was down): history only
+        "withheld": rig.withheld(fleet.seller_ids),
         "failed_pushes": ledger.failed_pushes,
         "reply_ms_p50": _r(percentile(every, 50)),
         "reply_ms_p99": _r(percentile(every, 99)),

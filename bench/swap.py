@@ -64,6 +64,21 @@ def sibling_pushes(
     return siblings
 
 
+def lost_near_updates(
+    lost: list[Push], busy: dict[str, list[tuple[float, float]]], seller_of: dict[str, str]
+) -> int:
+    """How many lost pushes went to an account within a second of one of its updates."""
+    account_of = {seller: name for name, seller in seller_of.items()}
+    return sum(
+        1
+        for push in lost
+        if any(
+            start - 1.0 <= push.at <= stop + 1.0
+            for start, stop in busy.get(account_of.get(push.seller_id, ""), [])
+        )
+    )
+
+
 def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int:
     rig = start_rig(stack)
     env = {"XIANYU_SWAP_STRATEGY": args.strategy}
@@ -105,6 +120,11 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
         "push_rate_per_s": round(load.achieved_rate, 1),
         "replied": ledger.answered(),
         "lost": len(ledger.unanswered()),
+        "lost_near_an_update": lost_near_updates(
+            ledger.unanswered(), storm.busy_intervals(0.0), fleet.sellers
+        ),
+        # pushes the simulator could not deliver: no session of that seller was registered
+        "withheld": rig.withheld(fleet.seller_ids),
         "duplicates": ledger.duplicates(),
         "failed_pushes": ledger.failed_pushes,
         "reply_ms_p50": _r(percentile(every, 50)),
