@@ -547,10 +547,7 @@ class SupervisorActor(pykka.ThreadingActor):
         log.warning(
             "operation_failed", account=request.account_id, operation=operation, error=str(exc)
         )
-        with contextlib.suppress(XianyuSupervisorError):
-            self._store.record_event(
-                "operation_failed", request.account_id, operation=operation, error=str(exc)
-            )
+        self._record("operation_failed", request.account_id, operation=operation, error=str(exc))
 
     # --- events into flows -------------------------------------------------------------------
 
