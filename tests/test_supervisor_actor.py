@@ -410,6 +410,20 @@ def test_rollback_goes_back_to_the_previous_good_version(online, sqlite_store):
     assert "rollback_applied" in kinds(sqlite_store, "shop")
 
 
+def test_a_failed_rollback_keeps_serving_and_leaves_its_target_untouched(boot, sqlite_store):
+    sqlite_store.add_account("shop", cookie("dead"), SELLER)
+    client = boot()
+    wait_state(client, "shop", "needs_cookie")
+    assert client.update("shop", cookie("v2"))["outcome"] == "applied"
+    result = client.rollback("shop", to_version=1)
+    assert result["outcome"] == "rolled_back"
+    assert (result["version"], result["previous_version"]) == (1, 2)
+    statuses = {v["version"]: v["status"] for v in client.history("shop")["versions"]}
+    assert statuses == {1: "superseded", 2: "active"}
+    assert state_of(client, "shop") == "online"
+    assert "rollback_rolled_back" in kinds(sqlite_store, "shop")
+
+
 def test_rollback_without_an_earlier_version_is_not_found(online):
     with pytest.raises(NotFoundError, match="no earlier good cookie"):
         online.rollback("shop")
