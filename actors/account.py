@@ -467,7 +467,10 @@ class AccountActor(pykka.ThreadingActor):
             await asyncio.gather(*(s.wait_closed() for s in sessions))
 
         if sessions:
-            with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            # the loop may be shutting down under us (service stop): closing is best effort
+            with contextlib.suppress(
+                concurrent.futures.TimeoutError, concurrent.futures.CancelledError, RuntimeError
+            ):
                 self._io.submit(asyncio.wait_for(all_closed(), timeout)).result(timeout + 1)
 
     def _cancel_timers(self) -> None:

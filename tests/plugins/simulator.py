@@ -19,7 +19,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -56,7 +56,7 @@ def sim(start_sim: Callable[..., SimulatorHandle]) -> SimulatorHandle:
 @dataclass(frozen=True)
 class Seller:
     user_id: str
-    cookie: str
+    cookie: str = field(repr=False)  # a secret, even in a failing test's output
 
 
 def new_seller(sim: SimulatorHandle, nick: str | None = None, user_id: str | None = None) -> Seller:
