@@ -27,7 +27,7 @@ from harness.run import add_fleet, main_guard, phase, require_online, start_rig,
 from harness.service import cpu_seconds
 from harness.sim import Ledger, SimRig
 
-DEFAULT_RATES = "250,500,1000,1500,2000,2500,3000,4000"
+DEFAULT_RATES = "100,200,300,500,750,1000,1500,2000,2500,3000,4000"
 # a step counts as sustained when the load generator reached this share of the target rate
 _SUSTAINED_SHARE = 0.95
 _SETTLE_S = 2.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,6 +46,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "cpus": psutil.cpu_count(logical=True),
         "platform": platform.platform(terse=True),
+        # other work on the machine skews every figure: say how busy it was
+        "loadavg_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -68,7 +71,10 @@ def emit(
         for key, text in target_list:
             print(f"    {key:<{width}}  {text}")
     host = machine()
-    print(f"  machine: {host['cpus']} cpus, Python {host['python']}, {host['platform']}")
+    print(
+        f"  machine: {host['cpus']} cpus, Python {host['python']}, {host['platform']},"
+        f" load average {host['loadavg_1m']}"
+    )
     sys.stdout.flush()
     if as_json:
         print(json.dumps({**figures, "machine": host}, separators=(",", ":")), flush=True)
