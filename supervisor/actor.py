@@ -386,18 +386,32 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _run(self, entry: AccountEntry, effects: list[m.Effect]) -> None:
         flow = entry.flow
+        effect: m.Effect | None = None
         try:
             for effect in effects:
                 self._carry_out(entry, effect)
         except Exception as exc:  # a failed step ends the operation, not the supervisor
             log.exception("operation_step_failed", account=entry.account_id)
-            if entry.request is not None:
-                self._fail_request(entry.request, exc)
+            request = entry.request
             self._end_flow(entry)
+            if isinstance(effect, m.Commit) and entry.enabled:
+                self._back_to_stored_cookie(entry)
+            if request is not None:
+                self._fail_request(request, exc)
         else:
             if flow is not None and flow.done:
                 self._end_flow(entry)
         self._pump(entry)
+
+    def _back_to_stored_cookie(self, entry: AccountEntry) -> None:
+        """The new cookie passed probation but could not be made active (database down):
+        the child runs a cookie the store does not know as active, so restart it on the one
+        it does, keeping memory, store and child in agreement."""
+        log.warning("commit_failed_restarting_on_previous", account=entry.account_id)
+        try:
+            self._start_child(entry, entry.current)
+        except Exception:  # survival boundary: the crash policy takes it from here
+            log.exception("restart_after_failed_commit_failed", account=entry.account_id)
 
     def _carry_out(self, entry: AccountEntry, effect: m.Effect) -> None:
         if isinstance(effect, m.TellSwap):

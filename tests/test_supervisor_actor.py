@@ -35,6 +35,7 @@ from common.errors import (
     ConflictError,
     CookieError,
     NotFoundError,
+    StorageError,
     XianyuSupervisorError,
 )
 from common.io_loop import IoLoop
@@ -297,6 +298,21 @@ def test_update_swaps_the_live_child_and_activates_the_version(online, sqlite_st
     assert statuses == {2: "active", 1: "superseded"}
     assert online.status("shop")["accounts"][0]["cookie_version"] == 2
     assert "update_applied" in kinds(sqlite_store, "shop")
+
+
+def test_a_swap_that_cannot_be_committed_fails_and_restarts_on_the_stored_cookie(
+    online, sqlite_store, children, monkeypatch
+):
+    def locked(*_args, **_kwargs):
+        raise StorageError("activating cookie version 2 of 'shop': database is locked")
+
+    monkeypatch.setattr(sqlite_store, "activate_version", locked)
+    with pytest.raises(StorageError, match="database is locked"):
+        online.update("shop", cookie("v2"))
+    fresh = children.of("shop")[-1]
+    assert (fresh.generation, fresh.cookie_version, fresh.cookie) == (2, 1, cookie("v1"))
+    wait_state(online, "shop", "online")
+    assert online.status("shop")["accounts"][0]["cookie_version"] == 1
 
 
 def test_a_refused_swap_rolls_back_and_keeps_the_old_session(online, sqlite_store, children):
