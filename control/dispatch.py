@@ -114,10 +114,17 @@ def error_code(exc: BaseException) -> str:
 class Dispatcher:
     """Answers request lines by calling the supervisor; thread-safe (it keeps no state)."""
 
-    def __init__(self, supervisor: SupervisorApi, *, version: str | None = None) -> None:
+    def __init__(
+        self,
+        supervisor: SupervisorApi,
+        *,
+        version: str | None = None,
+        started_at: float | None = None,
+    ) -> None:
         self._supervisor = supervisor
         self._version = version or service_version()
-        self._started = time.monotonic()
+        # time.monotonic() of the service's start, so uptime includes the boot
+        self._started = time.monotonic() if started_at is None else started_at
 
     def handle_line(self, line: bytes) -> bytes:
         """One request line in, one response line out. Never raises."""

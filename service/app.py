@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -68,6 +69,7 @@ class Service:
     def start(self) -> Service:
         """Start every part; on failure stop what started and re-raise."""
         settings = self.settings
+        started_at = time.monotonic()
         # the database holds cookies: keep the directory private
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         # claim the data dir first: a second service must give up before it connects anyone
@@ -87,7 +89,7 @@ class Service:
                 settings,
                 child_factory=self._child_factory,
             )
-            self._dispatcher = Dispatcher(self._client)
+            self._dispatcher = Dispatcher(self._client, started_at=started_at)
             self._control.start()
         except BaseException:
             self.stop()
