@@ -25,6 +25,7 @@ from control.dispatch import Dispatcher
 from control.server import ControlServer
 from goofish.token import TokenClient
 from service.config import Settings
+from service.housekeeping import Housekeeping
 from storage import Store
 from supervisor import ChildFactory, SupervisorClient, start_supervisor
 
@@ -49,6 +50,7 @@ class Service:
         self._client: SupervisorClient | None = None
         self._control: ControlServer | None = None
         self._dispatcher: Dispatcher | None = None
+        self._housekeeping: Housekeeping | None = None
 
     @property
     def client(self) -> SupervisorClient:
@@ -90,6 +92,9 @@ class Service:
                 child_factory=self._child_factory,
             )
             self._dispatcher = Dispatcher(self._client, started_at=started_at)
+            self._housekeeping = Housekeeping(
+                self._store, self._io, retention_s=settings.timings.processed_retention_s
+            ).start()
             self._control.start()
         except BaseException:
             self.stop()
@@ -112,6 +117,9 @@ class Service:
         """Stop in reverse order: control socket, accounts (within the deadline), IO, store."""
         deadline = self.settings.timings.stop_timeout_s if timeout is None else timeout
         control, self._control = self._control, None
+        housekeeping, self._housekeeping = self._housekeeping, None
+        if housekeeping is not None:
+            housekeeping.stop()
         client, self._client = self._client, None
         try:
             if control is not None:
