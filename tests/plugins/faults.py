@@ -3,9 +3,10 @@
 
 - ``secrets_guard``: every secret the test's simulators issued (login cookie values,
   refreshed ``_m_h5_tk``, IM access tokens) is collected, and after the test none of them
-  may appear in what the test produced: the process's stdout/stderr (``capfd``), every
-  stdlib log record at DEBUG, and any text the test hands over (a subprocess's log, CLI
-  output). Modules opt in with ``pytestmark = pytest.mark.usefixtures("secrets_guard")``.
+  may appear in what the test produced: every structlog line (structlog's own defaults,
+  without the service's redaction, written to a sink), every stdlib log record at DEBUG,
+  and any text the test hands over (a subprocess's log, CLI output). Modules opt in with
+  ``pytestmark = pytest.mark.usefixtures("secrets_guard")``.
 - ``start_service(**settings)``: a real in-process ``Service`` (SQLite, IO loop, supervisor,
   control socket) against ``sim`` with tiny timings; ``short_dir`` a data dir short enough
   for a UNIX socket path.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from actors.testing import TINY_TIMINGS
 from service.app import Service
@@ -82,22 +85,47 @@ def world_secrets(handle: SimulatorHandle) -> set[str]:
     return {v for v in values if len(v) >= MIN_SECRET_LEN}
 
 
+class _Sink:
+    """Where structlog writes during a guarded test: never closed, so a thread that logs
+    after the test (a generation still stopping) cannot race a closing capture file."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def text(self) -> str:
+        with self._lock:
+            return "".join(self._parts)
+
+
 class _Records(logging.Handler):
+    """Every stdlib record at DEBUG: its message and its exception's text."""
+
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
+        # the exception's repr, not a formatted traceback: walking the frames of a
+        # generation that another thread is tearing down is not safe on CPython 3.11
+        error = repr(record.exc_info[1]) if record.exc_info else ""
+        self.lines.append(f"{record.name} {record.levelname} {record.getMessage()} {error}")
 
 
 class SecretsGuard:
-    """Collects secrets and output during one test; ``check()`` says if any secret leaked."""
+    """Collects secrets and output during one test; ``leaks()`` lists what leaked where."""
 
-    def __init__(self, capfd: pytest.CaptureFixture[str]) -> None:
-        self._capfd = capfd
+    def __init__(self) -> None:
         self._texts: list[tuple[str, str]] = []
+        self.sink = _Sink()
         self._records = _Records()
         self._handles: list[SimulatorHandle] = []
         self.secrets: set[str] = set()
@@ -109,18 +137,14 @@ class SecretsGuard:
         """Output the test saw by other means (a subprocess log, a CLI's captured output)."""
         self._texts.append((where, text))
 
-    def output(self) -> tuple[str, str]:
-        """The stdout and stderr since the last call (kept for the final check too)."""
-        captured = self._capfd.readouterr()
-        self.add_text("stdout", captured.out)
-        self.add_text("stderr", captured.err)
-        return captured.out, captured.err
+    def log_text(self) -> str:
+        """Every structlog line and stdlib record of the test so far."""
+        return self.sink.text() + "\n".join(self._records.lines)
 
     def leaks(self) -> list[str]:
-        self.output()
         for handle in self._handles:
             self.secrets.update(world_secrets(handle))
-        texts = [*self._texts, ("log records", "\n".join(self._records.lines))]
+        texts = [*self._texts, ("log", self.log_text())]
         found = []
         for where, text in texts:
             for secret in self.secrets:
@@ -129,16 +153,10 @@ class SecretsGuard:
                     found.append(f"{where}: {line.replace(secret, '<SECRET>')[:300]}")
         return found
 
-    @property
-    def bytes_checked(self) -> int:
-        return sum(len(text) for _, text in self._texts) + sum(map(len, self._records.lines))
-
 
 @pytest.fixture
-def secrets_guard(
-    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[SecretsGuard]:
-    guard = SecretsGuard(capfd)
+def secrets_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsGuard]:
+    guard = SecretsGuard()
     create_user = AdminClient.create_user
     start_in_thread = Simulator.start_in_thread
 
@@ -154,6 +172,9 @@ def secrets_guard(
 
     monkeypatch.setattr(AdminClient, "create_user", recording_create_user)
     monkeypatch.setattr(Simulator, "start_in_thread", recording_start)
+    # structlog as the tests leave it (its defaults, no redaction), into the sink
+    structlog_config = structlog.get_config()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(guard.sink))
     root = logging.getLogger()
     levels = {name: logging.getLogger(name).level for name in ("", *QUIET_AS_IN_SERVICE)}
     root.addHandler(guard._records)
@@ -166,6 +187,7 @@ def secrets_guard(
         root.removeHandler(guard._records)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+        structlog.configure(**structlog_config)
     leaks = guard.leaks()
     assert not leaks, "secret values in the output:\n" + "\n".join(leaks)
 
