@@ -35,6 +35,7 @@ import structlog
 
 from actors.delivery import Delivery, SendTag
 from actors.events import (
+    BackfillDue,
     BackfillFetched,
     CookieMerged,
     ProbationExpired,
@@ -72,6 +73,8 @@ log = structlog.get_logger(__name__)
 
 # the naive strategy's sleeps, as in the original: 0.5 s before reconnecting, 1 s after /reg
 NAIVE_RESTART_PAUSE_S = 0.5
+# after an unconfirmed reply: long enough for a swap's new session to take over serving
+RETRY_BACKFILL_DELAY_S = 0.2
 
 
 @dataclass
@@ -140,6 +143,7 @@ class AccountActor(pykka.ThreadingActor):
         self._cancel_reconnect: Callable[[], None] | None = None
         self._last_failure: FailureClass | None = None
         self._delivery: Delivery | None = None
+        self._backfill_due = False
 
     # --- pykka hooks ------------------------------------------------------------------
 
@@ -327,7 +331,22 @@ class AccountActor(pykka.ThreadingActor):
             self._require_delivery().reply_sent(event.tag, event.response)
         else:
             self._require_delivery().reply_failed(event.tag, event.error or "no answer")
+            self._backfill_soon()
         self._publish()
+
+    def _backfill_soon(self) -> None:
+        """A reply's session went away unanswered (e.g. released by a swap): the message is
+        deferred, and a backfill on the serving session settles it against the history."""
+        if self._settings.swap_strategy == "naive":
+            return  # the re-created original never looked back for what it missed
+        if not self._backfill_due:
+            self._backfill_due = True
+            self._io.call_later(RETRY_BACKFILL_DELAY_S, self._tell_self, BackfillDue())
+
+    def _on_backfill_due(self, _event: BackfillDue) -> None:
+        self._backfill_due = False
+        if self._require_delivery().has_deferred:
+            self._start_backfill()
 
     def _on_probation_expired(self, event: ProbationExpired) -> None:
         if self._swap is not None and self._swap.op_id == event.op_id:
@@ -339,6 +358,7 @@ class AccountActor(pykka.ThreadingActor):
         SessionRegistered: _on_registered,
         SessionEnded: _on_ended,
         Reconnect: _on_reconnect,
+        BackfillDue: _on_backfill_due,
         TokenIssued: _on_token,
         CookieMerged: _on_cookie_merged,
         PushReceived: _on_push,

@@ -11,6 +11,12 @@ handled ids are persisted with ``Store.mark_processed`` once the send's code-200
 arrived. The window between "sent" and "recorded" (a crash in between) is settled by the
 conversation history on backfill: a buyer message followed by a message of ours is answered.
 
+Nothing lost: a message that could not be answered yet (no registered session, or a send
+that got no answer because its session went away) is kept as deferred, and the sync cursor
+never moves past it; the actor runs a backfill as soon as a session serves again, which
+brings the message back together with its chat's history, so a reply that did reach the
+server is recognised there and not sent twice.
+
 Fencing: every store write and every send checks the generation's fence first.
 """
 
@@ -80,9 +86,10 @@ class Delivery:
         self._can_send = can_send
         self._pause_minutes = pause_minutes
         self._echoes = EchoTracker()
-        self._in_flight: set[str] = set()
-        # received while no session could send; the next backfill brings them back
-        self._deferred: set[str] = set()
+        # sent, waiting for the send's answer
+        self._in_flight: dict[str, ChatMessage] = {}
+        # could not be answered yet (no session, or the send got no answer): retried
+        self._deferred: dict[str, ChatMessage] = {}
         self.counters = Counters()
         self._log = log.bind(account=account_id)
 
@@ -117,9 +124,14 @@ class Delivery:
             answered = last_own.get(message.chat_id, -1) > message.created_at_ms
             self._on_chat(message, live=False, answered_in_history=answered)
 
+    @property
+    def has_deferred(self) -> bool:
+        """Some message still waits for an answer: the actor should backfill again."""
+        return bool(self._deferred)
+
     def reply_sent(self, tag: SendTag, response: dict[str, Any]) -> None:
         """The send's response arrived: record the message as handled (or refused)."""
-        self._in_flight.discard(tag.message_id)
+        self._in_flight.pop(tag.message_id, None)
         body = response.get("body") if isinstance(response.get("body"), dict) else {}
         server_id = body.get("messageId")
         if response.get("code") != 200 or body.get("reason") or not server_id:
@@ -143,10 +155,16 @@ class Delivery:
         self._done(tag.message_id, tag.created_at_ms)
 
     def reply_failed(self, tag: SendTag, error: str) -> None:
-        """The send got no answer: leave the message unhandled for the next backfill."""
-        self._in_flight.discard(tag.message_id)
+        """The send got no answer (its session went away): defer the message.
+
+        The next backfill decides: if the reply reached the server after all, the chat's
+        history shows it after the buyer's message and nothing is sent again.
+        """
+        message = self._in_flight.pop(tag.message_id, None)
         self._echoes.cancel(tag.ticket)
         self._log.warning("reply_not_confirmed", chat=tag.chat_id, error=error)
+        if message is not None:
+            self._deferred[message.message_id] = message
 
     # --- decisions --------------------------------------------------------------------
 
@@ -169,7 +187,7 @@ class Delivery:
             return
         if message.message_id not in self._deferred:
             self.counters.received += 1
-        self._deferred.discard(message.message_id)
+        self._deferred.pop(message.message_id, None)
         self._log.debug("message_received", chat=message.chat_id, message=message.message_id)
         if answered_in_history:
             self._log.debug("answered_before_crash", message=message.message_id)
@@ -208,13 +226,13 @@ class Delivery:
         ticket = self._echoes.expect(message.chat_id, choice.text, now=time.monotonic())
         tag = SendTag(message.message_id, message.chat_id, message.created_at_ms, ticket)
         if self._send(message.chat_id, message.sender_id, choice.text, tag):
-            self._in_flight.add(message.message_id)
+            self._in_flight[message.message_id] = message
         else:
             self._echoes.cancel(ticket)
             self._defer(message)
 
     def _defer(self, message: ChatMessage) -> None:
-        self._deferred.add(message.message_id)
+        self._deferred[message.message_id] = message
         self._log.debug("reply_deferred", message=message.message_id)
 
     def _on_own(self, message: ChatMessage) -> None:
@@ -248,7 +266,14 @@ class Delivery:
 
     def _done(self, message_id: str, created_at_ms: int) -> None:
         self._write(self._store.mark_processed, self._account_id, message_id)
-        self._write(self._store.advance_cursor, self._account_id, created_at_ms)
+        self._write(self._store.advance_cursor, self._account_id, self._safe_cursor(created_at_ms))
+
+    def _safe_cursor(self, created_at_ms: int) -> int:
+        """The cursor may not pass a message still waiting for its answer."""
+        waiting = [m.created_at_ms for m in (*self._in_flight.values(), *self._deferred.values())]
+        if waiting and min(waiting) <= created_at_ms:
+            return min(waiting) - 1
+        return created_at_ms
 
     def _write(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call a store write, unless this generation is fenced (then None)."""

@@ -90,6 +90,11 @@ class Reconnect:
 
 
 @dataclass(frozen=True)
+class BackfillDue:
+    """Time to backfill again: a reply went unconfirmed and its message waits (debounced)."""
+
+
+@dataclass(frozen=True)
 class ProbationExpired:
     """The new session of swap ``op_id`` did not register in time."""
 

@@ -148,3 +148,40 @@ def test_fenced_delivery_neither_sends_nor_writes(delivery, outbox, fence, sqlit
     assert outbox.sent == []
     assert sqlite_store.paused_until("shop-1", "c1") is None
     assert sqlite_store.get_cursor("shop-1") == 0
+
+
+def test_an_unconfirmed_reply_is_deferred_and_the_cursor_stays_before_it(
+    delivery, outbox, sqlite_store
+):
+    delivery.on_push([chat(1, text="price?", chat_id="c1")])
+    delivery.on_push([chat(2, text="price?", chat_id="c2")])
+    (_, _, first), (_, _, second) = outbox.sent
+    delivery.reply_failed(first, "session closed")  # its session went away unanswered
+    confirm(delivery, second, "9.PNM")
+    assert delivery.has_deferred
+    assert not sqlite_store.is_processed("shop-1", first.message_id)
+    # a crash now must still backfill the first message: the cursor has not passed it
+    assert sqlite_store.get_cursor("shop-1") < first.created_at_ms
+
+
+def test_the_backfill_answers_a_deferred_message_once(delivery, outbox, sqlite_store):
+    delivery.on_push([chat(1, text="price?")])
+    ((_, _, tag),) = outbox.sent
+    delivery.reply_failed(tag, "session closed")
+    delivery.on_backfill([chat(1, text="price?")])
+    assert len(outbox.sent) == 2
+    confirm(delivery, outbox.sent[1][2], "9.PNM")
+    assert not delivery.has_deferred
+    assert sqlite_store.is_processed("shop-1", tag.message_id)
+    delivery.on_backfill([chat(1, text="price?")])
+    assert len(outbox.sent) == 2
+
+
+def test_a_deferred_reply_that_reached_the_server_is_not_sent_again(delivery, outbox):
+    delivery.on_push([chat(1, text="price?")])
+    ((_, _, tag),) = outbox.sent
+    delivery.reply_failed(tag, "session closed")
+    # the history shows our reply after the buyer's message: it got through after all
+    delivery.on_backfill([chat(1, text="price?"), chat(2, text="10 yuan", sender=SELLER)])
+    assert len(outbox.sent) == 1
+    assert not delivery.has_deferred
