@@ -17,6 +17,11 @@ def b64decode_lenient(text: str) -> bytes:
     """Decode base64, tolerating missing padding and stray whitespace or non-ASCII chars."""
     if not isinstance(text, str):
         raise ProtocolError(f"base64 payload is a {type(text).__name__}, not a string")
+    try:
+        # the common case, well-formed base64, at C speed (the cleaning below is ~10x slower)
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     cleaned = "".join(ch for ch in text if ch.isascii() and not ch.isspace())
     cleaned += "=" * (-len(cleaned) % 4)
     try:
