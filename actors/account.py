@@ -75,6 +75,7 @@ log = structlog.get_logger(__name__)
 NAIVE_RESTART_PAUSE_S = 0.5
 # after an unconfirmed reply: long enough for a swap's new session to take over serving
 RETRY_BACKFILL_DELAY_S = 0.2
+RETRY_BACKFILL_MAX_S = 30.0
 
 
 @dataclass
@@ -144,6 +145,7 @@ class AccountActor(pykka.ThreadingActor):
         self._last_failure: FailureClass | None = None
         self._delivery: Delivery | None = None
         self._backfill_due = False
+        self._backfill_retries = 0
 
     # --- pykka hooks ------------------------------------------------------------------
 
@@ -313,7 +315,10 @@ class AccountActor(pykka.ThreadingActor):
     def _on_push(self, event: PushReceived) -> None:
         # also from a session already let go: the push was ACKed, so it is ours to handle
         # (duplicates are harmless, the message id decides)
-        self._require_delivery().on_push(event.messages)
+        delivery = self._require_delivery()
+        delivery.on_push(event.messages)
+        if delivery.has_deferred and self._serving() is not None:
+            self._backfill_soon()  # e.g. the database failed for a moment
         self._publish()
 
     def _on_backfill(self, event: BackfillFetched) -> None:
@@ -321,7 +326,12 @@ class AccountActor(pykka.ThreadingActor):
             self._log.warning("backfill_failed", error=event.error)
             return
         self._log.debug("backfill_fetched", messages=len(event.messages))
-        self._require_delivery().on_backfill(event.messages)
+        delivery = self._require_delivery()
+        delivery.on_backfill(event.messages)
+        if not delivery.has_deferred:
+            self._backfill_retries = 0
+        elif self._serving() is not None:
+            self._backfill_soon()
         self._publish()
 
     def _on_answer(self, event: RequestAnswered) -> None:
@@ -341,7 +351,10 @@ class AccountActor(pykka.ThreadingActor):
             return  # the re-created original never looked back for what it missed
         if not self._backfill_due:
             self._backfill_due = True
-            self._io.call_later(RETRY_BACKFILL_DELAY_S, self._tell_self, BackfillDue())
+            # growing waits: a message the history does not bring back must not spin
+            delay = min(RETRY_BACKFILL_MAX_S, RETRY_BACKFILL_DELAY_S * 2**self._backfill_retries)
+            self._backfill_retries = min(self._backfill_retries + 1, 16)
+            self._io.call_later(delay, self._tell_self, BackfillDue())
 
     def _on_backfill_due(self, _event: BackfillDue) -> None:
         self._backfill_due = False

@@ -32,6 +32,7 @@ import structlog
 from actors.echoes import EchoTracker
 from actors.messages import Fence
 from actors.replies import Incoming, ReplyChoice, ReplyKind, choose_reply
+from common.errors import StorageError
 from goofish.constants import CONTENT_TRADE_CARD
 from goofish.messages import ChatMessage, Message, ReadReceipt, SystemEvent, TradeCard, Typing
 
@@ -90,6 +91,8 @@ class Delivery:
         self._in_flight: dict[str, ChatMessage] = {}
         # could not be answered yet (no session, or the send got no answer): retried
         self._deferred: dict[str, ChatMessage] = {}
+        # answered, but the database failed to record it
+        self._answered_unrecorded: set[str] = set()
         self.counters = Counters()
         self._log = log.bind(account=account_id)
 
@@ -104,12 +107,15 @@ class Delivery:
 
     def on_push(self, messages: Iterable[Message]) -> None:
         for message in messages:
-            if isinstance(message, ChatMessage):
-                self._on_chat(message, live=True, answered_in_history=False)
-            elif isinstance(message, TradeCard):
-                self._on_trade_card(message)
-            elif isinstance(message, ReadReceipt | Typing | SystemEvent):
-                self._log.debug("push_ignored", kind=type(message).__name__)
+            try:
+                if isinstance(message, ChatMessage):
+                    self._on_chat(message, live=True, answered_in_history=False)
+                elif isinstance(message, TradeCard):
+                    self._on_trade_card(message)
+                elif isinstance(message, ReadReceipt | Typing | SystemEvent):
+                    self._log.debug("push_ignored", kind=type(message).__name__)
+            except StorageError as exc:
+                self._storage_failed(message, exc)
 
     def on_backfill(self, messages: Iterable[ChatMessage]) -> None:
         """Handle missed buyer messages oldest first; our later message means answered."""
@@ -122,7 +128,17 @@ class Delivery:
             if self._is_own(message):
                 continue
             answered = last_own.get(message.chat_id, -1) > message.created_at_ms
-            self._on_chat(message, live=False, answered_in_history=answered)
+            try:
+                self._on_chat(message, live=False, answered_in_history=answered)
+            except StorageError as exc:
+                self._storage_failed(message, exc)
+
+    def _storage_failed(self, message: Message, exc: StorageError) -> None:
+        """The database failed while handling ``message`` (locked by another process, disk
+        full): the account stays up, and a chat message waits for the next backfill."""
+        self._log.warning("delivery_storage_failed", kind=type(message).__name__, error=str(exc))
+        if isinstance(message, ChatMessage) and not self._is_own(message):
+            self._defer(message)
 
     @property
     def has_deferred(self) -> bool:
@@ -152,7 +168,13 @@ class Delivery:
         self._echoes.sent(tag.ticket, str(server_id))
         self.counters.replied += 1
         self._log.debug("replied", chat=tag.chat_id, message=tag.message_id)
-        self._done(tag.message_id, tag.created_at_ms)
+        try:
+            self._done(tag.message_id, tag.created_at_ms)
+        except StorageError as exc:
+            # answered but not recorded: remembered here so this generation never answers it
+            # again, and a backfill after a restart finds our reply in the chat's history
+            self._answered_unrecorded.add(tag.message_id)
+            self._log.warning("reply_not_recorded", chat=tag.chat_id, error=str(exc))
 
     def reply_failed(self, tag: SendTag, error: str) -> None:
         """The send got no answer (its session went away): defer the message.
@@ -180,8 +202,10 @@ class Delivery:
             return
         if message.content_type == CONTENT_TRADE_CARD:
             return
-        if message.message_id in self._in_flight or self._store.is_processed(
-            self._account_id, message.message_id
+        if (
+            message.message_id in self._in_flight
+            or message.message_id in self._answered_unrecorded
+            or self._store.is_processed(self._account_id, message.message_id)
         ):
             self._log.debug("duplicate_ignored", message=message.message_id)
             return

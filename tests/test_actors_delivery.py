@@ -6,6 +6,7 @@ import pytest
 
 from actors.delivery import Delivery, SendTag
 from actors.messages import Fence
+from common.errors import StorageError
 from goofish.messages import ChatMessage
 from storage import DefaultReply, Rule, Store
 
@@ -185,3 +186,41 @@ def test_a_deferred_reply_that_reached_the_server_is_not_sent_again(delivery, ou
     delivery.on_backfill([chat(1, text="price?"), chat(2, text="10 yuan", sender=SELLER)])
     assert len(outbox.sent) == 1
     assert not delivery.has_deferred
+
+
+class FlakyStore:
+    """The real store, whose reads of the reply rules fail while ``broken`` is set."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.broken = False
+
+    def get_rules(self, account_id: str):
+        if self.broken:
+            raise StorageError("reading the reply rules failed: database is locked")
+        return self._store.get_rules(account_id)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
+def test_a_database_failure_defers_the_message_instead_of_crashing(sqlite_store, outbox, fence):
+    sqlite_store.add_account("shop-1", f"unb={SELLER}", SELLER)
+    sqlite_store.set_rules("shop-1", [Rule("price", "10 yuan")], None)
+    flaky = FlakyStore(sqlite_store)
+    delivery = Delivery(
+        account_id="shop-1",
+        user_id=SELLER,
+        store=flaky,
+        fence=fence,
+        send=outbox.send,
+        can_send=lambda: True,
+        pause_minutes=lambda: 5,
+    )
+    flaky.broken = True
+    delivery.on_push([chat(1, text="price?")])  # must not raise
+    assert delivery.has_deferred
+    assert outbox.sent == []
+    flaky.broken = False
+    delivery.on_backfill([chat(1, text="price?")])
+    assert [text for _, text, _ in outbox.sent] == ["10 yuan"]
