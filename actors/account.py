@@ -358,8 +358,7 @@ class AccountActor(pykka.ThreadingActor):
 
     def _on_backfill_due(self, _event: BackfillDue) -> None:
         self._backfill_due = False
-        if self._require_delivery().has_deferred:
-            self._start_backfill()
+        self._start_backfill()
 
     def _on_probation_expired(self, event: ProbationExpired) -> None:
         if self._swap is not None and self._swap.op_id == event.op_id:
@@ -526,8 +525,16 @@ class AccountActor(pykka.ThreadingActor):
         return True
 
     def _start_backfill(self) -> None:
-        if self._current is not None and not self._fence.tripped:
-            self._current.backfill(self._require_delivery().backfill_since())
+        if self._current is None or self._fence.tripped:
+            return
+        try:
+            since = self._require_delivery().backfill_since()
+        except StorageError as exc:
+            # the cursor is unreadable for now (database locked): try again a little later
+            self._log.warning("backfill_postponed", error=str(exc))
+            self._backfill_soon()
+            return
+        self._current.backfill(since)
 
     def _is_current(self, session_id: int) -> bool:
         return self._current is not None and self._current.session_id == session_id
