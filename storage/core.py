@@ -27,8 +27,9 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
+from types import TracebackType
 
 import peewee as pw
 
@@ -79,38 +80,20 @@ class StoreCore:
         """One write transaction under the lock; driver errors become StorageError."""
         return self._locked(what, on_integrity=on_integrity, transaction=True)
 
-    @contextmanager
     def _locked(
         self,
         what: str,
         *,
         on_integrity: Callable[[], StorageError] | None = None,
         transaction: bool = False,
-    ) -> Iterator[Models]:
+    ) -> AbstractContextManager[Models]:
         """Hold the lock (the connection is shared) for one operation; translate errors.
 
         Without ``transaction``: for reads, and for writes that are one statement (atomic on
         its own in autocommit mode), which saves the BEGIN/COMMIT round trips on the hot path.
         ``on_integrity`` builds the error for a constraint violation (e.g. unknown account).
         """
-        if not self._lock.acquire(timeout=self._lock_timeout_s):
-            raise StorageError(
-                f"{what} failed: the store stayed busy for {self._lock_timeout_s:g}s "
-                "(another operation is stuck on the database); check the database server"
-            )
-        try:
-            self._check_open(what)
-            try:
-                with self._transaction() if transaction else nullcontext():
-                    yield self._m
-            except pw.IntegrityError as exc:
-                if on_integrity is None:
-                    raise self._translate(what, exc) from exc
-                raise on_integrity() from exc
-            except DriverError as exc:
-                raise self._translate(what, exc) from exc
-        finally:
-            self._lock.release()
+        return _Locked(self, what, on_integrity=on_integrity, transaction=transaction)
 
     def _transaction(self) -> AbstractContextManager[object]:
         # SQLite: take the write lock up front, so the transaction cannot fail halfway
@@ -162,6 +145,79 @@ class StoreCore:
         query = self._m.Account.select(self._m.Account.account_id)
         if not query.where(self._m.Account.account_id == account_id).exists():
             raise account_not_found(account_id)
+
+
+class _Locked:
+    """The context manager behind ``StoreCore._locked``.
+
+    A class rather than a ``@contextmanager`` generator: it is on every operation's path
+    (cheaper), and an error raised through it carries no generator frame in its traceback
+    (such frames outlive their generator there, which CPython 3.11 has crashed on).
+    """
+
+    __slots__ = ("_core", "_on_integrity", "_transaction", "_what")
+
+    def __init__(
+        self,
+        core: StoreCore,
+        what: str,
+        *,
+        on_integrity: Callable[[], StorageError] | None,
+        transaction: bool,
+    ) -> None:
+        self._core = core
+        self._what = what
+        self._on_integrity = on_integrity
+        self._transaction: AbstractContextManager[object] | None = (
+            core._transaction() if transaction else None
+        )
+
+    def __enter__(self) -> Models:
+        core = self._core
+        if not core._lock.acquire(timeout=core._lock_timeout_s):
+            raise StorageError(
+                f"{self._what} failed: the store stayed busy for {core._lock_timeout_s:g}s "
+                "(another operation is stuck on the database); check the database server"
+            )
+        try:
+            core._check_open(self._what)
+            if self._transaction is not None:
+                self._enter_transaction()
+        except BaseException:
+            core._lock.release()
+            raise
+        return core._m
+
+    def _enter_transaction(self) -> None:
+        assert self._transaction is not None
+        try:
+            self._transaction.__enter__()
+        except DriverError as exc:
+            raise self._core._translate(self._what, exc) from exc
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        try:
+            if self._transaction is not None:
+                try:
+                    # commits, or rolls back when the operation raised
+                    self._transaction.__exit__(exc_type, exc, tb)
+                except DriverError as commit_error:
+                    if exc is None:
+                        exc = commit_error
+            if isinstance(exc, pw.IntegrityError):
+                if self._on_integrity is None:
+                    raise self._core._translate(self._what, exc) from exc
+                raise self._on_integrity() from exc
+            if isinstance(exc, DriverError):
+                raise self._core._translate(self._what, exc) from exc
+        finally:
+            self._core._lock.release()
+        return False
 
 
 def account_record(row: pw.Model) -> AccountRecord:
