@@ -23,6 +23,7 @@ Fencing: every store write and every send checks the generation's fence first.
 from __future__ import annotations
 
 import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -118,20 +119,47 @@ class Delivery:
                 self._storage_failed(message, exc)
 
     def on_backfill(self, messages: Iterable[ChatMessage]) -> None:
-        """Handle missed buyer messages oldest first; our later message means answered."""
+        """Handle missed buyer messages oldest first, minus those the history shows answered."""
         ordered = sorted(messages, key=lambda m: (m.created_at_ms, m.message_id))
-        last_own: dict[str, int] = {}
-        for message in ordered:
-            if self._is_own(message):
-                last_own[message.chat_id] = message.created_at_ms
-        for message in ordered:
-            if self._is_own(message):
-                continue
-            answered = last_own.get(message.chat_id, -1) > message.created_at_ms
+        buyers = [m for m in ordered if not self._is_own(m)]
+        try:
+            answered = self._answered_in_history(ordered)
+        except StorageError as exc:
+            for message in buyers:
+                self._storage_failed(message, exc)
+            return
+        for message in buyers:
             try:
-                self._on_chat(message, live=False, answered_in_history=answered)
+                self._on_chat(
+                    message, live=False, answered_in_history=message.message_id in answered
+                )
             except StorageError as exc:
                 self._storage_failed(message, exc)
+
+    def _answered_in_history(self, ordered: list[ChatMessage]) -> set[str]:
+        """Buyer messages that a later message of ours answered although nothing recorded it
+        (a crash between sending and recording).
+
+        Per chat, in time order, a message of ours answers the oldest unrecorded buyer
+        message before it, but only back to the last recorded one: a reply that follows a
+        recorded message may be that message's own reply (say, a live reply to a newer
+        message, sent before this backfill came back), and must not silence an older one.
+        """
+        buyer_ids = [m.message_id for m in ordered if not self._is_own(m)]
+        recorded = self._store.processed_ids(self._account_id, buyer_ids) if buyer_ids else set()
+        recorded |= self._in_flight.keys() | self._answered_unrecorded
+        waiting: dict[str, deque[str]] = defaultdict(deque)
+        answered: set[str] = set()
+        for message in ordered:
+            unanswered = waiting[message.chat_id]
+            if self._is_own(message):
+                if unanswered:
+                    answered.add(unanswered.popleft())
+            elif message.message_id in recorded:
+                unanswered.clear()
+            else:
+                unanswered.append(message.message_id)
+        return answered
 
     def _storage_failed(self, message: Message, exc: StorageError) -> None:
         """The database failed while handling ``message`` (locked by another process, disk
