@@ -600,7 +600,7 @@ class SupervisorActor(pykka.ThreadingActor):
         elif message.state is ChildState.NEEDS_COOKIE:
             reason = message.error or "the login session expired; update the cookie"
             if entry.flow is None:
-                self._record("needs_cookie", entry.account_id, error=reason)
+                # the child wrote the `needs_cookie` event itself (with its reason)
                 log.info("account_needs_cookie", account=entry.account_id, error=reason)
             self._feed(entry, m.LoginRejected(reason))
 

@@ -177,3 +177,9 @@ def test_revoked_session_parks_in_needs_cookie_without_retrying_until_an_update(
     assert result["outcome"] == "applied"
     wait_state(shop, "shop", "online")
     finish(chat)
+
+
+def test_a_revoked_session_writes_one_needs_cookie_event(sim, seller, shop):
+    sim.admin.revoke(user_id=seller.user_id)
+    wait_state(shop, "shop", "needs_cookie")
+    assert event_kinds(shop, "shop").count("needs_cookie") == 1
