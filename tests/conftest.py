@@ -38,3 +38,13 @@ def wait_for(
 def _stop_all_actors() -> Iterator[None]:
     yield
     pykka.ActorRegistry.stop_all(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_leaks(request: pytest.FixtureRequest) -> None:
+    """Every test that talks to a simulator runs under the secrets guard: no cookie value,
+    signing token or IM token it issued may appear in a log line (issue 8, "across the
+    whole suite"). Tests that assert on log output themselves opt out with the marker."""
+    uses_simulator = {"sim", "start_sim"} & set(request.fixturenames)
+    if uses_simulator and request.node.get_closest_marker("no_secrets_guard") is None:
+        request.getfixturevalue("secrets_guard")
