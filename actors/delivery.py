@@ -7,9 +7,10 @@ send a reply and learns the outcome later through ``reply_sent``/``reply_failed`
 thread never blocks on the network).
 
 Exactly once: the server message id (``"<n>.PNM"``) is the key. In flight ids live in memory;
-handled ids are persisted with ``Store.mark_processed`` once the send's code-200 response
-arrived. The window between "sent" and "recorded" (a crash in between) is settled by the
-conversation history on backfill: a buyer message followed by a message of ours is answered.
+handled ids are persisted with ``Store.record_handled`` (with the cursor, one transaction)
+once the send's code-200 response arrived. The window between "sent" and "recorded" (a crash
+in between) is settled by the conversation history on backfill: a buyer message followed by a
+message of ours is answered.
 
 Nothing lost: a message that could not be answered yet (no registered session, or a send
 that got no answer because its session went away) is kept as deferred, and the sync cursor
@@ -317,8 +318,8 @@ class Delivery:
         )
 
     def _done(self, message_id: str, created_at_ms: int) -> None:
-        self._write(self._store.mark_processed, self._account_id, message_id)
-        self._write(self._store.advance_cursor, self._account_id, self._safe_cursor(created_at_ms))
+        cursor_ms = self._safe_cursor(created_at_ms)
+        self._write(self._store.record_handled, self._account_id, message_id, cursor_ms)
 
     def _safe_cursor(self, created_at_ms: int) -> int:
         """The cursor may not pass a message still waiting for its answer."""

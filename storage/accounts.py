@@ -57,6 +57,7 @@ class AccountOps(StoreCore):
         with self._write(f"adding account {account_id!r}", on_integrity=lambda: exists) as m:
             if m.Account.select().where(m.Account.account_id == account_id).exists():
                 raise exists
+            self._forget_account(account_id)
             now = now_ms()
             m.Account.insert(
                 account_id=account_id,
@@ -122,6 +123,7 @@ class AccountOps(StoreCore):
     def remove_account(self, account_id: str) -> None:
         """Delete the account and every row that belongs to it (its events stay: audit log)."""
         with self._write(f"removing account {account_id!r}") as m:
+            self._forget_account(account_id)
             self._require_account(account_id)
             # explicit deletes as well as ON DELETE CASCADE: nothing is left behind even on a
             # connection that was opened without SQLite's foreign_keys pragma

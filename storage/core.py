@@ -36,7 +36,7 @@ import peewee as pw
 from common.errors import NotFoundError, StorageError
 from storage.clock import from_ms
 from storage.models import Models, build_models
-from storage.records import AccountRecord, CookieVersion
+from storage.records import AccountRecord, CookieVersion, RuleSet
 
 DriverError = (pw.PeeweeException, sqlite3.Error)
 
@@ -73,6 +73,16 @@ class StoreCore:
         self._lock_timeout_s = lock_timeout_s
         self._name = name
         self._closed = False
+        # Per-message reads served from memory (see ARCHITECTURE.md, storage): this Store
+        # is the only writer, so its own writes keep them exact. Filled and invalidated
+        # under the lock only; read without it (a dict lookup is atomic).
+        self._rules_cache: dict[str, RuleSet] = {}
+        self._pause_cache: dict[str, dict[str, int]] = {}  # account id -> chat id -> until ms
+
+    def _forget_account(self, account_id: str) -> None:
+        """Drop the cached reads of an account (under the lock, before its rows change)."""
+        self._rules_cache.pop(account_id, None)
+        self._pause_cache.pop(account_id, None)
 
     def _write(
         self, what: str, *, on_integrity: Callable[[], StorageError] | None = None

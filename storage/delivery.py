@@ -1,9 +1,10 @@
 """Delivery state: processed message ids, chat pauses, the sync cursor, the token cache.
 
-These sit on the reply hot path (every reply does about one ``mark_processed`` and one
-``advance_cursor``), so each is a single indexed statement, run without BEGIN/COMMIT
-around it: ``mark_processed`` is an INSERT that ignores duplicates and reports whether it
-inserted, ``advance_cursor`` an UPDATE guarded by ``cursor_ms < new``; neither reads first.
+These sit on the reply hot path (every reply does one ``is_processed`` and one
+``record_handled``, which is ``mark_processed`` and ``advance_cursor`` in one transaction),
+so each is a single indexed statement, run without BEGIN/COMMIT of its own:
+``mark_processed`` is an INSERT that ignores duplicates and reports whether it inserted,
+``advance_cursor`` an UPDATE guarded by ``cursor_ms < new``; neither reads first.
 Those statements are written out as SQL (valid on SQLite >= 3.24 and PostgreSQL) because
 building them with peewee's query builder cost twice as much as running them.
 """
@@ -25,8 +26,8 @@ _MARK_PROCESSED = (
     "ON CONFLICT DO NOTHING"
 )
 _IS_PROCESSED = "SELECT 1 FROM processed_message WHERE account_id = ? AND message_id = ?"
-_PAUSED_UNTIL = "SELECT until_ms FROM chat_pause WHERE account_id = ? AND chat_id = ?"
 _ADVANCE_CURSOR = "UPDATE sync_cursor SET cursor_ms = ? WHERE account_id = ? AND cursor_ms < ?"
+_PAUSES = "SELECT chat_id, until_ms FROM chat_pause WHERE account_id = ? AND until_ms > ?"
 
 
 class DeliveryOps(StoreCore):
@@ -37,6 +38,17 @@ class DeliveryOps(StoreCore):
             on_integrity=lambda: account_not_found(account_id),
         ):
             return self._execute(_MARK_PROCESSED, (account_id, message_id, now_ms())) > 0
+
+    def record_handled(self, account_id: str, message_id: str, cursor_ms: int) -> bool:
+        """``mark_processed`` and ``advance_cursor`` in one transaction (one lock, one
+        commit): what every answered message needs. True if the message was new."""
+        with self._write(
+            f"recording message {message_id!r} of {account_id!r} handled",
+            on_integrity=lambda: account_not_found(account_id),
+        ):
+            new = self._execute(_MARK_PROCESSED, (account_id, message_id, now_ms())) > 0
+            self._execute(_ADVANCE_CURSOR, (cursor_ms, account_id, cursor_ms))
+        return new
 
     def is_processed(self, account_id: str, message_id: str) -> bool:
         with self._locked(f"checking message {message_id!r} of {account_id!r}"):
@@ -75,6 +87,7 @@ class DeliveryOps(StoreCore):
             f"pausing chat {chat_id!r} of {account_id!r}",
             on_integrity=lambda: account_not_found(account_id),
         ) as m:
+            self._pause_cache.pop(account_id, None)
             m.ChatPause.insert(account=account_id, chat_id=chat_id, until_ms=until_ms).on_conflict(
                 conflict_target=[m.ChatPause.account, m.ChatPause.chat_id],
                 update={m.ChatPause.until_ms: until_ms},
@@ -82,17 +95,29 @@ class DeliveryOps(StoreCore):
 
     def unpause_chat(self, account_id: str, chat_id: str) -> None:
         with self._write(f"unpausing chat {chat_id!r} of {account_id!r}") as m:
+            self._pause_cache.pop(account_id, None)
             m.ChatPause.delete().where(
                 (m.ChatPause.account == account_id) & (m.ChatPause.chat_id == chat_id)
             ).execute()
 
     def paused_until(self, account_id: str, chat_id: str) -> datetime | None:
-        """When the chat's pause ends, or None if it is not paused (or the pause is over)."""
-        with self._locked(f"reading the pause of chat {chat_id!r} of {account_id!r}"):
-            row = self._db.execute_sql(self._sql(_PAUSED_UNTIL), (account_id, chat_id)).fetchone()
-        if row is None or row[0] <= now_ms():
+        """When the chat's pause ends, or None if it is not paused (or the pause is over).
+
+        Served from memory: the account's pauses are read once, and ``pause_chat``,
+        ``unpause_chat`` and ``remove_account`` drop them under the lock.
+        """
+        what = f"reading the pause of chat {chat_id!r} of {account_id!r}"
+        pauses = self._pause_cache.get(account_id)
+        if pauses is None:
+            with self._locked(what):
+                cursor = self._db.execute_sql(self._sql(_PAUSES), (account_id, now_ms()))
+                pauses = self._pause_cache[account_id] = dict(cursor.fetchall())
+        else:
+            self._check_open(what)
+        until_ms = pauses.get(chat_id)
+        if until_ms is None or until_ms <= now_ms():
             return None
-        return from_ms(row[0])
+        return from_ms(until_ms)
 
     def get_cursor(self, account_id: str) -> int:
         """Epoch ms of the newest handled message (0 if none): a restart fetches from here."""

@@ -42,27 +42,41 @@ _CLAIM = (
 )
 
 
+def _rule_set(head: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> RuleSet:
+    revision, default_text, default_once = head
+    rules = tuple(
+        Rule(keyword=keyword, reply=reply, item_id=item_id, order=order)
+        for keyword, reply, item_id, order in rows
+    )
+    default = (
+        None
+        if default_text is None
+        else DefaultReply(default_text, once_per_chat=bool(default_once))
+    )
+    return RuleSet(rules=rules, default_reply=default, revision=revision)
+
+
 class RuleOps(StoreCore):
     def get_rules(self, account_id: str) -> RuleSet:
-        """The account's rules, ordered by ``order`` then as given; one consistent snapshot."""
+        """The account's rules, ordered by ``order`` then as given; one consistent snapshot.
+
+        Served from memory after the first read: ``set_rules`` and ``remove_account`` drop
+        the cached set under the lock, so a change applies to the very next call.
+        """
+        cached = self._rules_cache.get(account_id)
+        if cached is not None:
+            self._check_open(f"reading the reply rules of {account_id!r}")
+            return cached
         # one transaction: the rules and their revision come from the same snapshot
         with self._locked(f"reading the reply rules of {account_id!r}", transaction=True):
             head = self._db.execute_sql(self._sql(_RULE_SET), (account_id,)).fetchone()
             if head is None:
                 self._require_account(account_id)
-                return RuleSet()
+                rule_set = self._rules_cache[account_id] = RuleSet()
+                return rule_set
             rows = self._db.execute_sql(self._sql(_RULES), (account_id,)).fetchall()
-        revision, default_text, default_once = head
-        rules = tuple(
-            Rule(keyword=keyword, reply=reply, item_id=item_id, order=order)
-            for keyword, reply, item_id, order in rows
-        )
-        default = (
-            None
-            if default_text is None
-            else DefaultReply(default_text, once_per_chat=bool(default_once))
-        )
-        return RuleSet(rules=rules, default_reply=default, revision=revision)
+            rule_set = self._rules_cache[account_id] = _rule_set(head, rows)
+        return rule_set
 
     def set_rules(
         self,
@@ -74,6 +88,7 @@ class RuleOps(StoreCore):
         new_rules = [as_rule(rule) for rule in rules]
         default = as_default_reply(default_reply)
         with self._write(f"replacing the reply rules of {account_id!r}") as m:
+            self._rules_cache.pop(account_id, None)
             self._require_account(account_id)
             m.RuleRow.delete().where(m.RuleRow.account == account_id).execute()
             if new_rules:

@@ -23,6 +23,18 @@ def test_mark_processed_says_whether_the_message_was_new(shop: Store) -> None:
     assert not shop.is_processed("shop", "2.PNM")
 
 
+def test_record_handled_marks_the_message_and_advances_the_cursor_together(
+    shop: Store,
+) -> None:
+    assert shop.record_handled("shop", "1.PNM", 1_700_000_000_500) is True
+    assert shop.record_handled("shop", "1.PNM", 1_700_000_000_100) is False
+
+    assert shop.is_processed("shop", "1.PNM")
+    assert shop.get_cursor("shop") == 1_700_000_000_500
+    with pytest.raises(NotFoundError, match="'nobody' not found"):
+        shop.record_handled("nobody", "1.PNM", 5)
+
+
 def test_processed_messages_are_per_account(shop: Store) -> None:
     shop.add_account("other", "unb=2202; c=1", "2202")
     shop.mark_processed("shop", "1.PNM")
@@ -65,6 +77,25 @@ def test_pause_and_unpause_a_chat(shop: Store) -> None:
     shop.pause_chat("shop", "chat-1", until + timedelta(minutes=5))
     assert shop.paused_until("shop", "chat-1") == until + timedelta(minutes=5)
     shop.unpause_chat("shop", "chat-1")
+    assert shop.paused_until("shop", "chat-1") is None
+
+
+def test_a_pause_read_before_it_was_set_applies_at_once(shop: Store) -> None:
+    assert shop.paused_until("shop", "chat-1") is None  # the account's pauses are now cached
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+
+    shop.pause_chat("shop", "chat-1", until)
+
+    assert shop.paused_until("shop", "chat-1") == until
+
+
+def test_a_removed_and_added_again_account_has_no_pauses(shop: Store) -> None:
+    shop.pause_chat("shop", "chat-1", datetime.now(UTC) + timedelta(minutes=10))
+    assert shop.paused_until("shop", "chat-1") is not None
+
+    shop.remove_account("shop")
+    shop.add_account("shop", "unb=2201; c=1", "2201")
+
     assert shop.paused_until("shop", "chat-1") is None
 
 

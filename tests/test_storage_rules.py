@@ -27,6 +27,18 @@ def test_set_rules_replaces_everything_and_bumps_the_revision(shop: Store) -> No
     assert shop.get_rules("shop") == replaced
 
 
+def test_rules_of_a_removed_and_added_again_account_are_empty(shop: Store) -> None:
+    shop.set_rules("shop", [Rule("price", "100")])
+    assert shop.get_rules("shop").rules  # read once: the set is now cached
+
+    shop.remove_account("shop")
+    with pytest.raises(NotFoundError):
+        shop.get_rules("shop")
+    shop.add_account("shop", "unb=2201; c=1", "2201")
+
+    assert shop.get_rules("shop") == RuleSet()
+
+
 def test_rules_come_back_in_order_then_as_given(shop: Store) -> None:
     rules = [Rule("b", "2", order=5), Rule("a", "1", order=1), Rule("c", "3", order=5)]
 
