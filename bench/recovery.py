@@ -23,8 +23,8 @@ import threading
 import time
 from pathlib import Path
 
-from harness.report import emit, percentile
-from harness.run import add_fleet, main_guard, phase, require_online, start_rig, start_service
+from harness.report import emit, percentile, rounded
+from harness.run import phase, script_main, start_fleet, start_online, start_rig
 from harness.storm import Storm
 
 
@@ -65,10 +65,7 @@ def active_versions_ok(db_path: Path) -> tuple[bool, list[str]]:
 def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int:
     rig = start_rig(stack)
     data_dir = tmp / "data"
-    service = start_service(stack, rig, data_dir)
-    with phase(f"adding {args.accounts} accounts"), contextlib.closing(service.client()) as client:
-        fleet, _ = add_fleet(rig, client, args.accounts)
-        require_online(client, args.accounts, service)
+    service, fleet, _ = start_fleet(stack, rig, data_dir, args.accounts)
 
     load = rig.start_load(fleet.seller_ids, args.rate * args.accounts)
     stack.callback(load.stop)
@@ -83,11 +80,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
         storm.stop()
         storming.join(timeout=60.0)
 
-    with phase("restart"):
-        restarted = start_service(stack, rig, data_dir)
-        client = stack.enter_context(contextlib.closing(restarted.client()))
-        online_at = require_online(client, args.accounts, restarted)
-    online_s = online_at - restarted.started_at
+    restarted, online_s = start_online(stack, rig, data_dir, args.accounts, name="restart")
     time.sleep(args.after_s)
     load.stop()
     with phase("drain"):
@@ -110,8 +103,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
         # pushes the simulator could not deliver live (the service was down): history only
         "withheld": rig.withheld(fleet.seller_ids),
         "failed_pushes": ledger.failed_pushes,
-        "reply_ms_p50": _r(percentile(every, 50)),
-        "reply_ms_p99": _r(percentile(every, 99)),
+        "reply_ms_p50": rounded(percentile(every, 50)),
+        "reply_ms_p99": rounded(percentile(every, 99)),
         "active_versions_ok": versions_ok,
     }
     emit(
@@ -123,13 +116,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
     return 0
 
 
-def _r(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
-    return main_guard(lambda stack, tmp: run(args, stack, tmp))
+    return script_main(parse, run, argv)
 
 
 if __name__ == "__main__":

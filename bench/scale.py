@@ -22,8 +22,8 @@ from pathlib import Path
 
 import psutil
 from harness.profiling import py_spy
-from harness.report import emit, percentile
-from harness.run import add_fleet, main_guard, phase, require_online, start_rig, start_service
+from harness.report import emit, percentile, rounded
+from harness.run import phase, script_main, start_fleet, start_online, start_rig
 from harness.service import cpu_seconds
 from harness.sim import Ledger, SimRig
 
@@ -75,8 +75,8 @@ def ramp_step(
         "pushed_per_s": round(len(pushes) / elapsed, 1),
         "replies_per_s": round(len(answered) / elapsed, 1),
         "unanswered": len(pushes) - len(answered),
-        "reply_ms_p50": _r(percentile(answered, 50)),
-        "reply_ms_p99": _r(percentile(answered, 99)),
+        "reply_ms_p50": rounded(percentile(answered, 50)),
+        "reply_ms_p99": rounded(percentile(answered, 99)),
         # the bench process runs the simulator: if this nears 100 % the bench is the limit
         "bench_cpu_pct": round(100.0 * bench_cpu / elapsed, 1),
         "service_cpu_pct": round(100.0 * service_cpu / elapsed, 1),
@@ -116,17 +116,10 @@ def good(step: dict[str, float | int | None], max_p99_ms: float, step_s: float) 
 def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int:
     rig = start_rig(stack)
     data_dir = tmp / "data"
-    first = start_service(stack, rig, data_dir)
-    with phase(f"adding {args.accounts} accounts"), contextlib.closing(first.client()) as client:
-        fleet, add_s = add_fleet(rig, client, args.accounts)
-        require_online(client, args.accounts, first)
+    first, fleet, add_s = start_fleet(stack, rig, data_dir, args.accounts)
     first.stop()
 
-    with phase("cold start"):
-        service = start_service(stack, rig, data_dir)
-        client = stack.enter_context(contextlib.closing(service.client()))
-        online_at = require_online(client, args.accounts, service)
-    online_s = online_at - service.started_at
+    service, online_s = start_online(stack, rig, data_dir, args.accounts, name="cold start")
     process = service.process
     time.sleep(_SETTLE_S)
     rss_mb = process.memory_info().rss / _MB
@@ -161,8 +154,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
         "idle_cpu_pct": round(idle_cpu_pct, 2),
         "replies_per_s": best["replies_per_s"] if best else 0.0,
         "reply_ms_p99": best["reply_ms_p99"] if best else None,
-        "first_reply_ms_p50": _r(percentile(first, 50)),
-        "first_reply_ms_p99": _r(percentile(first, 99)),
+        "first_reply_ms_p50": rounded(percentile(first, 50)),
+        "first_reply_ms_p99": rounded(percentile(first, 99)),
         "rss_mb_after_ramp": round(process.memory_info().rss / _MB, 1),
         "lost": len(rig.ledger.unanswered()),
         "duplicates": rig.ledger.duplicates(),
@@ -182,13 +175,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
     return 0
 
 
-def _r(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
-    return main_guard(lambda stack, tmp: run(args, stack, tmp))
+    return script_main(parse, run, argv)
 
 
 if __name__ == "__main__":

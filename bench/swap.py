@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from harness.report import emit, percentile, ratio, spread
-from harness.run import add_fleet, main_guard, phase, require_online, start_rig, start_service
+from harness.report import emit, percentile, ratio, rounded, spread
+from harness.run import phase, script_main, start_fleet, start_rig
 from harness.sim import Ledger, Push
 from harness.storm import Storm
 
@@ -82,11 +82,7 @@ def lost_near_updates(
 def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int:
     rig = start_rig(stack)
     env = {"XIANYU_SWAP_STRATEGY": args.strategy}
-    service = start_service(stack, rig, tmp / "data", env=env)
-    client = stack.enter_context(contextlib.closing(service.client()))
-    with phase(f"adding {args.accounts} accounts"):
-        fleet, _ = add_fleet(rig, client, args.accounts)
-        require_online(client, args.accounts, service)
+    service, fleet, _ = start_fleet(stack, rig, tmp / "data", args.accounts, env=env)
 
     ledger = rig.ledger
     total_rate = args.rate * args.accounts
@@ -114,8 +110,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
         "updates": len(storm.records),
         "update_outcomes": storm.outcomes(),
         **spread(swap_ms, "swap_ms"),
-        "update_round_trip_ms_p50": _r(percentile(round_trips, 50)),
-        "update_round_trip_ms_p99": _r(percentile(round_trips, 99)),
+        "update_round_trip_ms_p50": rounded(percentile(round_trips, 50)),
+        "update_round_trip_ms_p99": rounded(percentile(round_trips, 99)),
         "pushed": len(ledger.pushes),
         "push_rate_per_s": round(load.achieved_rate, 1),
         "replied": ledger.answered(),
@@ -127,10 +123,10 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
         "withheld": rig.withheld(fleet.seller_ids),
         "duplicates": ledger.duplicates(),
         "failed_pushes": ledger.failed_pushes,
-        "reply_ms_p50": _r(percentile(every, 50)),
-        "reply_ms_p99": _r(percentile(every, 99)),
-        "quiet_reply_ms_p99": _r(percentile(ledger.latencies(quiet), 99)),
-        "sibling_reply_ms_p99": _r(percentile(ledger.latencies(siblings), 99)),
+        "reply_ms_p50": rounded(percentile(every, 50)),
+        "reply_ms_p99": rounded(percentile(every, 99)),
+        "quiet_reply_ms_p99": rounded(percentile(ledger.latencies(quiet), 99)),
+        "sibling_reply_ms_p99": rounded(percentile(ledger.latencies(siblings), 99)),
         "sibling_pushes": len(siblings),
         "sibling_p99_ratio": ratio(
             percentile(ledger.latencies(siblings), 99), percentile(ledger.latencies(quiet), 99)
@@ -151,13 +147,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
     return 0
 
 
-def _r(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
-    return main_guard(lambda stack, tmp: run(args, stack, tmp))
+    return script_main(parse, run, argv)
 
 
 if __name__ == "__main__":

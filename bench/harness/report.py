@@ -26,7 +26,7 @@ def spread(values: Sequence[float], prefix: str) -> dict[str, float | None]:
     """``{prefix_p50, prefix_p95, prefix_p99, prefix_max}`` rounded to 0.1 ms."""
     out: dict[str, float | None] = {}
     for name, pct in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100)):
-        out[f"{prefix}_{name}"] = _round(percentile(values, pct))
+        out[f"{prefix}_{name}"] = rounded(percentile(values, pct))
     return out
 
 
@@ -36,7 +36,8 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 2)
 
 
-def _round(value: float | None, digits: int = 1) -> float | None:
+def rounded(value: float | None, digits: int = 1) -> float | None:
+    """``value`` to ``digits`` decimals (a tenth of a ms by default); None stays None."""
     return None if value is None else round(value, digits)
 
 

@@ -8,10 +8,11 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 import structlog
 
@@ -19,6 +20,8 @@ from harness.service import ControlClient, ServiceProcess, wait_all_online
 from harness.sim import KEYWORD, REPLY_TEXT, SimRig
 
 _ONLINE_TIMEOUT_S = 180.0
+
+Args = TypeVar("Args")
 
 
 def account_name(index: int) -> str:
@@ -52,6 +55,17 @@ def main_guard(body: Callable[[contextlib.ExitStack, Path], int]) -> int:
             print("interrupted; cleaning up", file=sys.stderr)
             return 130
     return 1  # pragma: no cover  (ExitStack does not swallow exceptions)
+
+
+def script_main(
+    parse: Callable[[list[str]], Args],
+    run: Callable[[Args, contextlib.ExitStack, Path], int],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """A script's ``main``: ``parse`` the command line (or ``argv``), then ``run`` it under
+    ``main_guard``."""
+    args = parse(sys.argv[1:] if argv is None else list(argv))
+    return main_guard(lambda stack, tmp: run(args, stack, tmp))
 
 
 def start_rig(stack: contextlib.ExitStack) -> SimRig:
@@ -106,6 +120,30 @@ def require_online(client: ControlClient, count: int, service: ServiceProcess) -
             f"not all {count} accounts online after {_ONLINE_TIMEOUT_S}s; {service.log_tail()}"
         )
     return at
+
+
+def start_fleet(
+    stack: contextlib.ExitStack, rig: SimRig, data_dir: Path, count: int, **kwargs: object
+) -> tuple[ServiceProcess, Fleet, float]:
+    """A service on ``data_dir`` (``kwargs`` as for ``start_service``) with ``count`` accounts
+    added and online; returns it, the fleet and how long the adds took (seconds)."""
+    service = start_service(stack, rig, data_dir, **kwargs)
+    with phase(f"adding {count} accounts"), contextlib.closing(service.client()) as client:
+        fleet, add_s = add_fleet(rig, client, count)
+        require_online(client, count, service)
+    return service, fleet, add_s
+
+
+def start_online(
+    stack: contextlib.ExitStack, rig: SimRig, data_dir: Path, count: int, *, name: str
+) -> tuple[ServiceProcess, float]:
+    """Start a service on a data dir that already holds ``count`` accounts (phase ``name``);
+    returns it once all are online, and ``online_s``: from its spawn to that moment."""
+    with phase(name):
+        service = start_service(stack, rig, data_dir)
+        with contextlib.closing(service.client()) as client:
+            online_at = require_online(client, count, service)
+    return service, online_at - service.started_at
 
 
 @contextlib.contextmanager
