@@ -43,6 +43,7 @@ from actors.events import (
     Reconnect,
     RequestAnswered,
     SessionEnded,
+    SessionEvents,
     SessionRegistered,
     TokenIssued,
 )
@@ -145,6 +146,8 @@ class AccountActor(pykka.ThreadingActor):
         self._last_failure: FailureClass | None = None
         self._delivery: Delivery | None = None
         self._backfill_due = False
+        # what the sessions report in one loop iteration reaches this actor as one message
+        self._session_sink = io.batched(self._tell_events)
         self._backfill_retries = 0
 
     # --- pykka hooks ------------------------------------------------------------------
@@ -360,6 +363,10 @@ class AccountActor(pykka.ThreadingActor):
         self._backfill_due = False
         self._start_backfill()
 
+    def _on_session_events(self, message: SessionEvents) -> None:
+        for event in message.events:
+            self.on_receive(event)
+
     def _on_probation_expired(self, event: ProbationExpired) -> None:
         if self._swap is not None and self._swap.op_id == event.op_id:
             self._fail_swap(f"not registered within {self._timings.probation_s}s")
@@ -377,6 +384,7 @@ class AccountActor(pykka.ThreadingActor):
         BackfillFetched: _on_backfill,
         RequestAnswered: _on_answer,
         ProbationExpired: _on_probation_expired,
+        SessionEvents: _on_session_events,
     }
 
     # --- swap outcome -----------------------------------------------------------------
@@ -462,7 +470,7 @@ class AccountActor(pykka.ThreadingActor):
             ws_url=self._settings.ws_url,
             timings=self._timings,
             fence=self._fence,
-            sink=self._tell_self,
+            sink=self._session_sink,
         )
         with self._sessions_lock:
             self._sessions[session.session_id] = session
@@ -630,6 +638,9 @@ class AccountActor(pykka.ThreadingActor):
     def _tell_self(self, event: object) -> None:
         with contextlib.suppress(pykka.ActorDeadError):
             self.actor_ref.tell(event)
+
+    def _tell_events(self, events: list[object]) -> None:
+        self._tell_self(events[0] if len(events) == 1 else SessionEvents(tuple(events)))
 
     def _pause_minutes(self) -> int:
         try:
