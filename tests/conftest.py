@@ -6,8 +6,11 @@ Time: tests never sleep to wait for an effect; they wait on events or poll with
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pykka
@@ -15,7 +18,12 @@ import pytest
 
 T = TypeVar("T")
 
-pytest_plugins = ["tests.plugins.simulator", "tests.plugins.storage", "tests.plugins.faults"]
+pytest_plugins = [
+    "tests.plugins.simulator",
+    "tests.plugins.storage",
+    "tests.plugins.faults",
+    "tests.plugins.serve",
+]
 
 MS = 0.001
 
@@ -32,6 +40,15 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A fresh directory short enough for a UNIX socket path inside it (pytest's ``tmp_path``
+    can exceed the 107-byte limit)."""
+    path = Path(tempfile.mkdtemp(prefix="xst-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,20 +25,13 @@ class Tty(io.StringIO):
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="xcl-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
 def fake() -> FakeSupervisor:
     return FakeSupervisor()
 
 
 @pytest.fixture
-def server(data_dir: Path, fake: FakeSupervisor) -> Iterator[ControlServer]:
-    srv = ControlServer(data_dir / "control.sock", Dispatcher(fake, version="1.2.3").handle_line)
+def server(short_dir: Path, fake: FakeSupervisor) -> Iterator[ControlServer]:
+    srv = ControlServer(short_dir / "control.sock", Dispatcher(fake, version="1.2.3").handle_line)
     yield srv.start()
     srv.stop()
 
@@ -65,13 +56,13 @@ class Ctl:
 
 
 @pytest.fixture
-def ctl(server: ControlServer, data_dir: Path) -> Ctl:
-    return Ctl(data_dir)
+def ctl(server: ControlServer, short_dir: Path) -> Ctl:
+    return Ctl(short_dir)
 
 
 @pytest.fixture
-def cookie_file(data_dir: Path) -> Path:
-    path = data_dir / "cookie.txt"
+def cookie_file(short_dir: Path) -> Path:
+    path = short_dir / "cookie.txt"
     path.write_text(f"Cookie: {COOKIE}\n")
     return path
 
@@ -135,16 +126,16 @@ def test_help_exits_zero(ctl, capsys):
     assert "set-rules" in capsys.readouterr().out
 
 
-def test_unreachable_service_exits_one(data_dir):
+def test_unreachable_service_exits_one(short_dir):
     stderr = io.StringIO()
-    code = main(["--socket", str(data_dir / "nope.sock"), "status"], stderr=stderr, env={})
+    code = main(["--socket", str(short_dir / "nope.sock"), "status"], stderr=stderr, env={})
     assert code == 1
     assert "no service is listening" in stderr.getvalue()
 
 
-def test_set_rules_from_a_file_then_rules_table(ctl, cookie_file, data_dir):
+def test_set_rules_from_a_file_then_rules_table(ctl, cookie_file, short_dir):
     ctl("add", "shop", "--cookie-file", str(cookie_file))
-    rules = data_dir / "rules.json"
+    rules = short_dir / "rules.json"
     rules.write_text(
         json.dumps(
             {
@@ -186,7 +177,7 @@ def test_update_flags_reach_the_request(ctl, cookie_file, fake):
     assert fake.calls[-1] == ("update", ("shop",), {"save": False, "force": True, "wait": False})
 
 
-def test_run_py_dispatches_ctl(ctl, capsys, monkeypatch, data_dir):
-    monkeypatch.setenv("XIANYU_DATA_DIR", str(data_dir))
+def test_run_py_dispatches_ctl(ctl, capsys, monkeypatch, short_dir):
+    monkeypatch.setenv("XIANYU_DATA_DIR", str(short_dir))
     assert run.main(["ctl", "ping"]) == 0
     assert "service 1.2.3" in capsys.readouterr().out

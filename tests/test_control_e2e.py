@@ -3,8 +3,6 @@ against the Goofish simulator, driven through the real UNIX socket."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -56,15 +54,8 @@ OUTCOME_FIELDS = {"outcome", "version", "previous_version", "reason", "swap_ms"}
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="xse-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def service(sim, data_dir: Path) -> Iterator[Service]:
-    settings = Settings(data_dir=data_dir, ws_url=sim.ws_url, api_url=sim.api_url, timings=TIMINGS)
+def service(sim, short_dir: Path) -> Iterator[Service]:
+    settings = Settings(data_dir=short_dir, ws_url=sim.ws_url, api_url=sim.api_url, timings=TIMINGS)
     svc = Service(settings).start()
     yield svc
     svc.stop()
@@ -256,7 +247,7 @@ def test_garbage_between_commands_does_not_disturb_the_service(ctl, seller):
     assert row(ctl, "shop")["state"] == "online"
 
 
-def test_no_cookie_value_reaches_any_log_line(sim, data_dir, seller):
+def test_no_cookie_value_reaches_any_log_line(sim, short_dir, seller):
     import io
     import logging
 
@@ -269,7 +260,7 @@ def test_no_cookie_value_reaches_any_log_line(sim, data_dir, seller):
     sim.admin.revoke(cookie=revoked)
     try:
         settings = Settings(
-            data_dir=data_dir, ws_url=sim.ws_url, api_url=sim.api_url, timings=TIMINGS
+            data_dir=short_dir, ws_url=sim.ws_url, api_url=sim.api_url, timings=TIMINGS
         )
         with Service(settings) as svc, ControlClient(svc.socket_path, timeout=30) as ctl:
             add_online(ctl, "shop", seller)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import stat
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,14 +21,6 @@ from tests.conftest import wait_for
 from tests.test_control_fake import FakeSupervisor
 
 COOKIE = "unb=2200000001; cookie2=c2secret; _m_h5_tk=tk123_1700000000000; sgcookie=sgsecret"
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    # pytest's tmp_path can exceed the 107-byte limit of a UNIX socket path
-    path = Path(tempfile.mkdtemp(prefix="xsc-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

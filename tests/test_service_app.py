@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +17,9 @@ from service.config import Settings
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="xsa-", dir="/tmp")) / "data"
-    yield path
-    shutil.rmtree(path.parent, ignore_errors=True)
-
-
-@pytest.fixture
-def settings(sim, data_dir: Path) -> Settings:
+def settings(sim, short_dir: Path) -> Settings:
+    # a data dir the service has to create
+    data_dir = short_dir / "data"
     return Settings(data_dir=data_dir, ws_url=sim.ws_url, api_url=sim.api_url, timings=TINY_TIMINGS)
 
 

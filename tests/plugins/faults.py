@@ -8,8 +8,7 @@
   and any text the test hands over (a subprocess's log, CLI output). Modules opt in with
   ``pytestmark = pytest.mark.usefixtures("secrets_guard")``.
 - ``start_service(**settings)``: a real in-process ``Service`` (SQLite, IO loop, supervisor,
-  control socket) against ``sim`` with tiny timings; ``short_dir`` a data dir short enough
-  for a UNIX socket path.
+  control socket) against ``sim`` with tiny timings, its data dirs in ``short_dir``.
 - ``Chat``: the buyer side of one seller: push texts, wait until each is answered, and
   check the simulator's ``sent`` holds exactly one reply per buyer message.
 """
@@ -17,8 +16,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -193,14 +190,6 @@ def secrets_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsGuard]:
 
 
 # --- the service ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    # pytest's tmp_path can exceed the 107-byte limit of a UNIX socket path
-    path = Path(tempfile.mkdtemp(prefix="xsf-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
