@@ -16,8 +16,8 @@ import pytest
 
 from control.client import ControlClient
 from service.app import Service
-from tests.plugins.faults import Chat, add_echo_account, row
-from tests.plugins.simulator import Seller, new_seller
+from tests.plugins.faults import Chat, row
+from tests.plugins.simulator import Seller
 from tests.test_control_server import _connect_as_nobody
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
@@ -47,18 +47,6 @@ WRONG_REQUESTS: list[dict[str, Any]] = [
     {"cmd": "set", "args": {"account": "shop", "pause_minutes": "soon"}},
     {"cmd": "restart", "args": {"account": {"id": "shop"}}},
 ]
-
-
-@pytest.fixture
-def seller(sim) -> Seller:
-    return new_seller(sim, nick="shop")
-
-
-@pytest.fixture
-def service(start_service, seller) -> Service:
-    service = start_service()
-    add_echo_account(service.client, "shop", seller)
-    return service
 
 
 class RawLines:

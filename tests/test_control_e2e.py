@@ -67,11 +67,6 @@ def ctl(service: Service) -> Iterator[ControlClient]:
         yield client
 
 
-@pytest.fixture
-def seller(sim) -> Seller:
-    return new_seller(sim, nick="shop")
-
-
 def row(ctl: ControlClient, account: str) -> dict[str, Any]:
     return ctl.call("status", account=account)["accounts"][0]
 

@@ -12,7 +12,7 @@ import pytest
 from goofish.cookies import Cookie
 from tests.conftest import MS, wait_for
 from tests.plugins.faults import Chat, add_echo_account, event_kinds, row, wait_state
-from tests.plugins.simulator import Seller, new_seller
+from tests.plugins.simulator import Seller, second_login
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
 
@@ -49,20 +49,9 @@ RECONNECTING_FAULTS = [
 
 
 @pytest.fixture
-def seller(sim) -> Seller:
-    return new_seller(sim, nick="shop")
-
-
-@pytest.fixture
-def shop(start_service, seller):
+def shop(service):
     """A running service with one online echo account ``shop``; returns its client."""
-    client = start_service().client
-    add_echo_account(client, "shop", seller)
-    return client
-
-
-def second_login(sim, seller: Seller) -> str:
-    return sim.admin.create_user(user_id=seller.user_id)["cookie"]
+    return service.client
 
 
 def finish(chat: Chat) -> None:

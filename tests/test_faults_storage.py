@@ -12,8 +12,8 @@ import pytest
 from common.errors import StorageError, XianyuSupervisorError
 from service.app import Service
 from tests.conftest import wait_for
-from tests.plugins.faults import Chat, add_echo_account, row, wait_state
-from tests.plugins.simulator import Seller, new_seller
+from tests.plugins.faults import Chat, row, wait_state
+from tests.plugins.simulator import second_login
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
 
@@ -25,22 +25,6 @@ print("locked", flush=True)
 sys.stdin.readline()
 conn.execute("ROLLBACK")
 """
-
-
-@pytest.fixture
-def seller(sim) -> Seller:
-    return new_seller(sim, nick="shop")
-
-
-@pytest.fixture
-def service(start_service, seller) -> Service:
-    service = start_service()
-    add_echo_account(service.client, "shop", seller)
-    return service
-
-
-def second_login(sim, seller: Seller) -> str:
-    return sim.admin.create_user(user_id=seller.user_id)["cookie"]
 
 
 class LockHolder:

@@ -10,31 +10,16 @@ import pytest
 
 from actors.account import AccountActor
 from common.errors import StorageError
-from service.app import Service
 from tests.conftest import wait_for
 from tests.plugins.faults import (
     FAULT_TIMINGS,
     Chat,
-    add_echo_account,
     event_kinds,
     row,
     wait_state,
 )
-from tests.plugins.simulator import Seller, new_seller
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
-
-
-@pytest.fixture
-def seller(sim) -> Seller:
-    return new_seller(sim, nick="shop")
-
-
-@pytest.fixture
-def service(start_service, seller) -> Service:
-    service = start_service()
-    add_echo_account(service.client, "shop", seller)
-    return service
 
 
 def account_actors() -> int:

@@ -11,23 +11,9 @@ from pathlib import Path
 import pytest
 
 from control.cli import main as ctl_main
-from service.app import Service
-from tests.plugins.faults import add_echo_account
-from tests.plugins.simulator import Seller, new_seller
+from tests.plugins.simulator import new_seller
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
-
-
-@pytest.fixture
-def seller(sim) -> Seller:
-    return new_seller(sim, nick="shop")
-
-
-@pytest.fixture
-def service(start_service, seller) -> Service:
-    service = start_service()
-    add_echo_account(service.client, "shop", seller)
-    return service
 
 
 def test_no_ctl_output_carries_a_cookie_value(

@@ -20,7 +20,7 @@ from service.config import Backoff, Settings, Timings
 from storage import DefaultReply, Store
 from supervisor import SupervisorClient, account_actor_factory, start_supervisor
 from tests.conftest import wait_for
-from tests.plugins.simulator import Seller, new_seller
+from tests.plugins.simulator import Seller, new_seller, second_login
 
 BUYER = "880001"
 TIMINGS = replace(
@@ -77,11 +77,6 @@ def boot(sim, sqlite_store: Store) -> Iterator[Callable[..., SupervisorClient]]:
     io.stop()
 
 
-@pytest.fixture
-def seller(sim) -> Seller:
-    return new_seller(sim, nick="shop")
-
-
 def add_echo_account(store: Store, account_id: str, seller: Seller) -> None:
     """An account that answers every message with ``auto: <text>``."""
     store.add_account(account_id, seller.cookie, seller.user_id)
@@ -105,11 +100,6 @@ def sent_texts(sim, seller: Seller) -> list[str]:
 def answered(sim, seller: Seller, texts: list[str]) -> bool:
     sent = sent_texts(sim, seller)
     return all(f"auto: {t}" in sent for t in texts)
-
-
-def second_login(sim, seller: Seller) -> str:
-    """Another valid login session (cookie) of the same seller."""
-    return sim.admin.create_user(user_id=seller.user_id)["cookie"]
 
 
 def kinds(store: Store, account_id: str) -> list[str]:

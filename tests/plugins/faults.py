@@ -8,7 +8,8 @@
   and any text the test hands over (a subprocess's log, CLI output). Modules opt in with
   ``pytestmark = pytest.mark.usefixtures("secrets_guard")``.
 - ``start_service(**settings)``: a real in-process ``Service`` (SQLite, IO loop, supervisor,
-  control socket) against ``sim`` with tiny timings, its data dirs in ``short_dir``.
+  control socket) against ``sim`` with tiny timings, its data dirs in ``short_dir``;
+  ``service``: one started, with ``seller`` online as the echo account ``shop``.
 - ``Chat``: the buyer side of one seller: push texts, wait until each is answered, and
   check the simulator's ``sent`` holds exactly one reply per buyer message.
 """
@@ -211,6 +212,13 @@ def start_service(sim: SimulatorHandle, short_dir: Path) -> Iterator[Callable[..
     yield start
     for service in reversed(started):
         service.stop()
+
+
+@pytest.fixture
+def service(start_service: Callable[..., Service], seller: Seller) -> Service:
+    service = start_service()
+    add_echo_account(service.client, "shop", seller)
+    return service
 
 
 def row(client: SupervisorClient, account_id: str) -> dict[str, Any]:

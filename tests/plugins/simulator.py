@@ -2,7 +2,8 @@
 
 ``sim``: a running simulator (default knobs) with ``sim.admin`` (an ``AdminClient``),
 stopped after the test. ``start_sim(**knobs)``: the same with knob overrides.
-``new_seller(sim, nick=...)``: a fresh seller login (``Seller(user_id, cookie)``).
+``new_seller(sim, nick=...)``: a fresh seller login (``Seller(user_id, cookie)``); ``seller``:
+one, nick ``shop``, in ``sim``; ``second_login(sim, seller)``: another valid session of it.
 
 ``RawClient`` speaks the protocol from the fact sheet with only ``urllib``, ``hashlib``,
 ``msgpack`` and ``websockets``: it checks the simulator without the project's own client.
@@ -63,6 +64,16 @@ def new_seller(sim: SimulatorHandle, nick: str | None = None, user_id: str | Non
     """A new login session for a (new) seller on ``sim``."""
     answer = sim.admin.create_user(user_id=user_id, nick=nick)
     return Seller(answer["user_id"], answer["cookie"])
+
+
+@pytest.fixture
+def seller(sim: SimulatorHandle) -> Seller:
+    return new_seller(sim, nick="shop")
+
+
+def second_login(sim: SimulatorHandle, seller: Seller) -> str:
+    """Another valid login session (cookie) of the same seller."""
+    return sim.admin.create_user(user_id=seller.user_id)["cookie"]
 
 
 # ---- raw protocol helpers (independent of goofish/) ------------------------------------------
