@@ -43,6 +43,7 @@ from service.config import Backoff, Settings, Timings
 from storage import Store
 from supervisor import SupervisorClient, start_supervisor
 from tests.conftest import wait_for
+from tests.plugins.faults import wait_state
 
 SELLER = "2200000001"
 TIMINGS = Timings(
@@ -205,10 +206,6 @@ def boot(sqlite_store: Store, io: IoLoop, children: Children) -> Iterator[Any]:
 
 def state_of(client: SupervisorClient, account_id: str) -> str:
     return client.status(account_id)["accounts"][0]["state"]
-
-
-def wait_state(client: SupervisorClient, account_id: str, state: str, timeout: float = 5.0) -> None:
-    wait_for(lambda: state_of(client, account_id) == state, timeout=timeout, what=state)
 
 
 def kinds(store: Store, account_id: str) -> list[str]:

@@ -7,30 +7,21 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
 
 import pykka
 import pytest
 
 from actors.account import AccountActor
-from actors.testing import TINY_TIMINGS
 from common.io_loop import IoLoop
 from goofish.token import TokenClient
-from service.config import Backoff, Settings, Timings
+from service.config import Settings, Timings
 from storage import DefaultReply, Store
 from supervisor import SupervisorClient, account_actor_factory, start_supervisor
 from tests.conftest import wait_for
+from tests.plugins.faults import BUYER, FAULT_TIMINGS, row, wait_state
 from tests.plugins.simulator import Seller, new_seller, second_login
 
-BUYER = "880001"
-TIMINGS = replace(
-    TINY_TIMINGS,
-    probation_s=2.0,
-    stop_timeout_s=0.5,
-    restart_backoff=Backoff(base_s=0.02, cap_s=0.1),
-    restart_intensity=3,
-    restart_window_s=30.0,
-)
+TIMINGS = FAULT_TIMINGS
 
 
 class CrashesOnFirstStart(AccountActor):
@@ -81,16 +72,6 @@ def add_echo_account(store: Store, account_id: str, seller: Seller) -> None:
     """An account that answers every message with ``auto: <text>``."""
     store.add_account(account_id, seller.cookie, seller.user_id)
     store.set_rules(account_id, [], DefaultReply("auto: {text}", once_per_chat=False))
-
-
-def row(client: SupervisorClient, account_id: str) -> dict[str, Any]:
-    return client.status(account_id)["accounts"][0]
-
-
-def wait_state(
-    client: SupervisorClient, account_id: str, state: str, timeout: float = 10.0
-) -> None:
-    wait_for(lambda: row(client, account_id)["state"] == state, timeout=timeout, what=state)
 
 
 def sent_texts(sim, seller: Seller) -> list[str]:

@@ -10,6 +10,8 @@
 - ``start_service(**settings)``: a real in-process ``Service`` (SQLite, IO loop, supervisor,
   control socket) against ``sim`` with tiny timings, its data dirs in ``short_dir``;
   ``service``: one started, with ``seller`` online as the echo account ``shop``.
+- ``row``, ``wait_state``, ``event_kinds``, ``add_echo_account``: an account through a
+  ``SupervisorClient`` (the supervisor suites use them too, with ``FAULT_TIMINGS``, ``BUYER``).
 - ``Chat``: the buyer side of one seller: push texts, wait until each is answered, and
   check the simulator's ``sent`` holds exactly one reply per buyer message.
 """
