@@ -17,6 +17,13 @@ from service.app import Service
 from service.config import Backoff, Settings
 from tests.conftest import wait_for
 from tests.plugins.simulator import Seller, new_seller
+from tests.vocabulary import (
+    EVENT_FIELDS,
+    OUTCOME_FIELDS,
+    STATES,
+    STATUS_FIELDS,
+    VERSION_FIELDS,
+)
 
 BUYER = "880001"
 TIMINGS = replace(
@@ -25,32 +32,6 @@ TIMINGS = replace(
     stop_timeout_s=0.5,
     restart_backoff=Backoff(base_s=0.02, cap_s=0.1),
 )
-STATES = {
-    "starting",
-    "online",
-    "reconnecting",
-    "backoff",
-    "updating",
-    "needs_cookie",
-    "failed",
-    "stopped",
-    "disabled",
-}
-STATUS_FIELDS = {
-    "id",
-    "user_id",
-    "state",
-    "enabled",
-    "cookie_version",
-    "unsaved",
-    "online_since",
-    "restarts",
-    "reconnects",
-    "last_error",
-    "received",
-    "replied",
-}
-OUTCOME_FIELDS = {"outcome", "version", "previous_version", "reason", "swap_ms"}
 
 
 @pytest.fixture
@@ -154,14 +135,7 @@ def test_history_shows_fingerprints_never_cookie_values(ctl, sim, seller):
     ctl.call("update", account="shop", cookie=fresh)
     versions = ctl.call("history", account="shop")["versions"]
     assert [v["version"] for v in versions] == [2, 1]
-    assert set(versions[0]) == {
-        "version",
-        "fingerprint",
-        "status",
-        "source",
-        "created_at",
-        "reason",
-    }
+    assert set(versions[0]) == VERSION_FIELDS
     assert versions[0]["status"] == "active"
     text = str(versions)
     for part in (seller.cookie, fresh):
@@ -226,7 +200,7 @@ def test_events_filter_by_account_limit_and_since(ctl, seller):
     add_online(ctl, "shop", seller)
     events = ctl.call("events")["events"]
     assert events
-    assert set(events[0]) == {"at", "account", "kind", "data"}
+    assert set(events[0]) == EVENT_FIELDS
     assert all(e["account"] == "shop" for e in ctl.call("events", account="shop")["events"])
     assert len(ctl.call("events", limit=1)["events"]) == 1
     assert ctl.call("events", since="2999-01-01T00:00:00+00:00")["events"] == []

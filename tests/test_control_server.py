@@ -19,6 +19,7 @@ from control.errors import ControlError
 from control.server import ControlServer
 from tests.conftest import wait_for
 from tests.test_control_fake import FakeSupervisor
+from tests.vocabulary import VERSION_FIELDS
 
 COOKIE = "unb=2200000001; cookie2=c2secret; _m_h5_tk=tk123_1700000000000; sgcookie=sgsecret"
 
@@ -73,14 +74,7 @@ def test_every_command_reaches_the_supervisor(client, fake):
     assert client.call("kill", account="a") == {"outcome": "killed"}
     versions = client.call("history", account="a", limit=1)["versions"]
     assert len(versions) == 1
-    assert set(versions[0]) == {
-        "version",
-        "fingerprint",
-        "status",
-        "source",
-        "created_at",
-        "reason",
-    }
+    assert set(versions[0]) == VERSION_FIELDS
     assert client.call("events", account="a", since=0)["events"][0]["kind"] == "added"
     rules = [{"keyword": "价格", "reply": "不议价"}]
     client.call("set_rules", account="a", rules=rules, default_reply={"text": "在的"})

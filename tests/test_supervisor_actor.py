@@ -44,6 +44,7 @@ from storage import Store
 from supervisor import SupervisorClient, start_supervisor
 from tests.conftest import wait_for
 from tests.plugins.faults import wait_state
+from tests.vocabulary import EVENT_FIELDS, STATUS_FIELDS, VERSION_FIELDS
 
 SELLER = "2200000001"
 TIMINGS = Timings(
@@ -53,20 +54,6 @@ TIMINGS = Timings(
     restart_intensity=3,
     restart_window_s=30.0,
 )
-STATUS_KEYS = {
-    "id",
-    "user_id",
-    "state",
-    "enabled",
-    "cookie_version",
-    "unsaved",
-    "online_since",
-    "restarts",
-    "reconnects",
-    "last_error",
-    "received",
-    "replied",
-}
 
 
 def cookie(tag: str, unb: str = SELLER) -> str:
@@ -233,7 +220,7 @@ def test_boot_starts_enabled_accounts_and_reports_status_in_the_control_vocabula
     wait_state(client, "a", "online")
     accounts = client.status()["accounts"]
     assert [a["id"] for a in accounts] == ["a", "b"]
-    assert all(set(a) == STATUS_KEYS for a in accounts)
+    assert all(set(a) == STATUS_FIELDS for a in accounts)
     a, b = accounts
     assert a["cookie_version"] == 1 and a["unsaved"] is False and a["received"] == 1
     assert a["online_since"] is not None
@@ -656,16 +643,9 @@ def test_history_and_events_are_json_shaped_without_cookie_values(online):
     online.update("shop", cookie("v2"))
     versions = online.history("shop", limit=1)["versions"]
     assert len(versions) == 1
-    assert set(versions[0]) == {
-        "version",
-        "fingerprint",
-        "status",
-        "source",
-        "created_at",
-        "reason",
-    }
+    assert set(versions[0]) == VERSION_FIELDS
     events = online.events("shop", limit=5)["events"]
-    assert events and set(events[0]) == {"at", "account", "kind", "data"}
+    assert events and set(events[0]) == EVENT_FIELDS
     assert events[0]["kind"] == "update_applied"
     since = events[0]["at"]
     assert [e["kind"] for e in online.events("shop", since=since)["events"]] == ["update_applied"]

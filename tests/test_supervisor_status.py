@@ -6,6 +6,7 @@ import pytest
 
 from actors.messages import AccountStatus, ChildState
 from supervisor.status import Facts, State, account_state
+from tests.vocabulary import STATES
 
 
 def child(state: ChildState, *, swapping: bool = False) -> AccountStatus:
@@ -46,14 +47,4 @@ def test_account_state(given, state):
 
 
 def test_the_vocabulary_is_the_control_sockets():
-    assert {str(s) for s in State} == {
-        "starting",
-        "online",
-        "reconnecting",
-        "backoff",
-        "updating",
-        "needs_cookie",
-        "failed",
-        "stopped",
-        "disabled",
-    }
+    assert {str(s) for s in State} == STATES
