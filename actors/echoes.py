@@ -34,18 +34,23 @@ class EchoTracker:
         self._counter = itertools.count(1)
         self._expected: OrderedDict[int, _Expectation] = OrderedDict()
         self._by_message_id: dict[str, int] = {}
+        # (chat, text) -> tickets not echoed whose id is still unknown, oldest first: the
+        # echo that beats its send response is matched here without a scan of every entry
+        self._unclaimed: dict[tuple[str, str], list[int]] = {}
 
     def expect(self, chat_id: str, text: str, *, now: float) -> int:
         """Register a reply about to be sent; returns a ticket for ``sent``/``cancel``."""
         self._expire(now)
         ticket = next(self._counter)
         self._expected[ticket] = _Expectation(chat_id, text, now)
+        self._unclaimed.setdefault((chat_id, text), []).append(ticket)
         return ticket
 
     def sent(self, ticket: int, message_id: str) -> None:
         """The send response named the server id of the reply ``ticket``."""
         expectation = self._expected.get(ticket)
         if expectation is not None:
+            self._claimed(ticket, expectation)
             expectation.message_id = message_id
             self._by_message_id[message_id] = ticket
 
@@ -60,24 +65,38 @@ class EchoTracker:
         if ticket is not None:
             self._expected[ticket].echoed = True
             return True
-        for ticket, expectation in self._expected.items():
-            if expectation.echoed or expectation.chat_id != chat_id or expectation.text != text:
-                continue
-            # the message id is unknown so far (the echo beat the send response), or it
-            # names another id: only the first case is ours
-            if expectation.message_id is None:
-                expectation.echoed = True
-                expectation.message_id = message_id
-                self._by_message_id[message_id] = ticket
-                return True
-        return False
+        # the oldest reply to this chat with this text whose id is unknown so far (the echo
+        # beat the send response); one whose id is known and another is not ours
+        tickets = self._unclaimed.get((chat_id, text))
+        if not tickets:
+            return False
+        ticket = tickets[0]
+        expectation = self._expected[ticket]
+        self._claimed(ticket, expectation)
+        expectation.echoed = True
+        expectation.message_id = message_id
+        self._by_message_id[message_id] = ticket
+        return True
 
     def __len__(self) -> int:
         return len(self._expected)
 
+    def _claimed(self, ticket: int, expectation: _Expectation) -> None:
+        """The expectation's id is known from now on: no longer matched by chat and text."""
+        if expectation.message_id is not None or expectation.echoed:
+            return
+        key = (expectation.chat_id, expectation.text)
+        tickets = self._unclaimed[key]
+        tickets.remove(ticket)
+        if not tickets:
+            del self._unclaimed[key]
+
     def _drop(self, ticket: int) -> None:
         expectation = self._expected.pop(ticket, None)
-        if expectation is not None and expectation.message_id is not None:
+        if expectation is None:
+            return
+        self._claimed(ticket, expectation)
+        if expectation.message_id is not None:
             self._by_message_id.pop(expectation.message_id, None)
 
     def _expire(self, now: float) -> None:

@@ -44,3 +44,16 @@ def test_cancelled_and_expired_expectations_are_forgotten() -> None:
     tracker.expect("c1", "b", now=0.0)
     assert not tracker.is_echo("c1", "b", "2.PNM", now=11.0)
     assert len(tracker) == 0
+
+
+def test_echoes_that_beat_their_responses_claim_same_text_replies_oldest_first() -> None:
+    tracker = EchoTracker()
+    first = tracker.expect("c1", "ok", now=0.0)
+    second = tracker.expect("c1", "ok", now=0.1)
+    tracker.sent(second, "200.PNM")
+
+    assert tracker.is_echo("c1", "ok", "100.PNM", now=0.2)  # claims the first
+    assert not tracker.is_echo("c1", "ok", "101.PNM", now=0.3)  # the second's id is known
+    assert tracker.is_echo("c1", "ok", "200.PNM", now=0.4)
+    tracker.sent(first, "100.PNM")
+    assert tracker.is_echo("c1", "ok", "100.PNM", now=0.5)
