@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,6 +16,22 @@ from common.errors import ProtocolError
 T = TypeVar("T")
 
 _TYPE_NAMES = {str: "a string", int: "an integer", dict: "an object", list: "a list"}
+
+
+def each_item(
+    items: Sequence[Any], decode: Callable[[Any], T], where: Callable[[int], str]
+) -> list[T | ProtocolError]:
+    """``decode`` every item on its own, in order. An item that raises ``ProtocolError`` is that
+    error in the results, its message prefixed with ``where(index)``: it never hides the others."""
+    results: list[T | ProtocolError] = []
+    for index, item in enumerate(items):
+        try:
+            results.append(decode(item))
+        except ProtocolError as exc:
+            error = ProtocolError(f"{where(index)}: {exc}")
+            error.__cause__ = exc
+            results.append(error)
+    return results
 
 
 def require(obj: Any, path: tuple[str, ...], kind: type[T]) -> T:

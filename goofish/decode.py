@@ -8,10 +8,12 @@ and lost messages). Nothing here raises anything but ``ProtocolError``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from common.errors import ProtocolError
 from goofish._fields import (
+    each_item,
     item_id_from,
     json_object,
     mapping_at,
@@ -64,15 +66,11 @@ def decode_push_items(frame: object, *, self_id: str) -> list[Message | Protocol
     if items is None:
         raise ProtocolError("frame is not a push: body.syncPushPackage.data is missing")
     lwp = frame.get("lwp", "?") if isinstance(frame, Mapping) else "?"
-    results: list[Message | ProtocolError] = []
-    for index, item in enumerate(items):
-        try:
-            results.append(decode_item(item, self_id=self_id))
-        except ProtocolError as exc:
-            error = ProtocolError(f"{lwp} push item {index} of {len(items)}: {exc}")
-            error.__cause__ = exc
-            results.append(error)
-    return results
+    return each_item(
+        items,
+        partial(decode_item, self_id=self_id),
+        lambda index: f"{lwp} push item {index} of {len(items)}",
+    )
 
 
 def decode_push(frame: object, *, self_id: str) -> list[Message]:

@@ -6,10 +6,11 @@ Shapes follow docs/ARCHITECTURE.md "Shapes the fact sheet leaves open".
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from common.errors import ProtocolError
-from goofish._fields import item_id_from, mapping_at, optional_str, require
+from goofish._fields import each_item, item_id_from, mapping_at, optional_str, require
 from goofish._payload import decode_content_json
 from goofish.ids import plain_id
 from goofish.messages import ChatMessage, ConversationRef
@@ -86,12 +87,8 @@ def decode_history_message(model: Mapping[str, Any], *, self_id: str) -> ChatMes
 def decode_history(body: object, *, self_id: str) -> list[ChatMessage | ProtocolError]:
     """Every ``userMessageModels`` entry of a page: a message, or the error that entry raised."""
     models = require({"body": body}, ("body", "userMessageModels"), list)
-    results: list[ChatMessage | ProtocolError] = []
-    for index, model in enumerate(models):
-        try:
-            results.append(decode_history_message(model, self_id=self_id))
-        except ProtocolError as exc:
-            error = ProtocolError(f"userMessageModels[{index}]: {exc}")
-            error.__cause__ = exc
-            results.append(error)
-    return results
+    return each_item(
+        models,
+        partial(decode_history_message, self_id=self_id),
+        lambda index: f"userMessageModels[{index}]",
+    )
