@@ -7,5 +7,6 @@ so this package imports as ``harness``. Pieces:
   and the record of every push and every reply it saw (one clock for both ends).
 - ``harness.service``: the service as a subprocess, its control socket, psutil figures.
 - ``harness.report``: percentiles, the readable summary and the final ``--json`` line.
-- ``harness.run``: argument and clean-up scaffolding shared by the scripts.
+- ``harness.run``: the scripts' ``main``, clean-up on any exit, and the service started with
+  its fleet of accounts online (again, for a cold start or a restart).
 """
