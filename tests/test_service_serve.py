@@ -6,19 +6,14 @@ import json
 import signal
 
 from tests.conftest import wait_for
+from tests.plugins.faults import cookie_secrets
 from tests.plugins.serve import START_TIMEOUT_S, ServeProcess, all_online, statuses
 from tests.plugins.simulator import Seller, new_seller
 
 
 def secrets_of(*sellers: Seller | str) -> list[str]:
     cookies = [s.cookie if isinstance(s, Seller) else s for s in sellers]
-    values = []
-    for cookie in cookies:
-        for pair in cookie.split(";"):
-            name, _, value = pair.strip().partition("=")
-            if name != "unb" and len(value) >= 6:
-                values.append(value)
-    return values
+    return [value for cookie in cookies for value in cookie_secrets(cookie)]
 
 
 def test_serve_hints_how_to_add_an_account_and_exits_zero_on_sigterm(serve):
