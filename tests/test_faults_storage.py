@@ -3,8 +3,6 @@ update, and event writes that raise. Nothing half-written, no account taken down
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,45 +12,9 @@ from service.app import Service
 from tests.conftest import wait_for
 from tests.plugins.faults import Chat, row, wait_state
 from tests.plugins.simulator import second_login
+from tests.plugins.storage import LockHolder
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
-
-HOLD_LOCK = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.readline()
-conn.execute("ROLLBACK")
-"""
-
-
-class LockHolder:
-    """Another process holding the SQLite file with ``BEGIN EXCLUSIVE`` until released."""
-
-    def __init__(self, db_path: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", HOLD_LOCK, db_path],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "locked"
-
-    def release(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write("release\n")
-            self.proc.stdin.flush()
-            assert self.proc.wait(timeout=10) == 0
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                stream.close()
 
 
 @pytest.fixture

@@ -6,11 +6,15 @@
 - ``store``: a ``Store`` opened on ``store_url``, closed after the test.
 - ``sqlite_store``: SQLite only, for tests of other layers that need a real store but
   not both engines.
+- ``LockHolder(db_path)``: another process holding a SQLite file with ``BEGIN EXCLUSIVE``
+  until ``release()``.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,3 +84,41 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     opened = Store.open(sqlite_url(tmp_path))
     yield opened
     opened.close()
+
+
+HOLD_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+
+class LockHolder:
+    """Another process holding the SQLite file with ``BEGIN EXCLUSIVE`` until released."""
+
+    def __init__(self, db_path: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, db_path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "locked"
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("release\n")
+            self.proc.stdin.flush()
+            assert self.proc.wait(timeout=10) == 0
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
