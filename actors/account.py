@@ -94,6 +94,8 @@ class _Swap:
     started: float  # monotonic, when SwapCookie arrived
     naive: bool
     cancel_probation: Callable[[], None]
+    # Delivery.newest_seen_ms when the swap started: where its backfill needs to look from
+    seen_ms: int = 0
     token: _Token | None = None
 
 
@@ -146,6 +148,9 @@ class AccountActor(pykka.ThreadingActor):
         self._last_failure: FailureClass | None = None
         self._delivery: Delivery | None = None
         self._backfill_due = False
+        # the session whose backfill ran last, and whether it came back (without an error)
+        self._backfill_session: int | None = None
+        self._caught_up = False
         # what the sessions report in one loop iteration reaches this actor as one message
         self._session_sink = io.batched(self._tell_events)
         self._backfill_retries = 0
@@ -215,7 +220,8 @@ class AccountActor(pykka.ThreadingActor):
         cancel = self._io.call_later(
             self._timings.probation_s, self._tell_self, ProbationExpired(message.op_id)
         )
-        self._swap = _Swap(message.op_id, cookie, session, started, naive, cancel)
+        seen_ms = self._require_delivery().newest_seen_ms
+        self._swap = _Swap(message.op_id, cookie, session, started, naive, cancel, seen_ms)
         self._publish()
         session.start()
 
@@ -331,6 +337,8 @@ class AccountActor(pykka.ThreadingActor):
         self._log.debug("backfill_fetched", messages=len(event.messages))
         delivery = self._require_delivery()
         delivery.on_backfill(event.messages)
+        if event.session_id == self._backfill_session:
+            self._caught_up = True
         if not delivery.has_deferred:
             self._backfill_retries = 0
         elif self._serving() is not None:
@@ -408,7 +416,11 @@ class AccountActor(pykka.ThreadingActor):
         self._log.info("swap_ok", op=swap.op_id, swap_ms=round(swap_ms, 1))
         self._swap_finished(swap.op_id, ok=True, swap_ms=swap_ms)
         if not swap.naive:  # the original never looked back for what it missed
-            self._start_backfill()
+            # the old session served throughout: only the switch itself can have lost
+            # something, so look back from the swap's start rather than from the cursor
+            # (unless the old session's own backfill had not come back yet)
+            served = old is not None and self._caught_up
+            self._start_backfill(swap_seen_ms=swap.seen_ms if served else None)
 
     def _fail_swap(self, reason: str, *, failure: FailureClass | None = None) -> None:
         swap = self._swap
@@ -532,16 +544,22 @@ class AccountActor(pykka.ThreadingActor):
         session.request(frames.send_text(chat_id, peer_id, self._user_id, text), tag=tag)
         return True
 
-    def _start_backfill(self) -> None:
+    def _start_backfill(self, *, swap_seen_ms: int | None = None) -> None:
         if self._current is None or self._fence.tripped:
             return
+        delivery = self._require_delivery()
         try:
-            since = self._require_delivery().backfill_since()
+            if swap_seen_ms is None:
+                since = delivery.backfill_since()
+            else:
+                since = delivery.swap_backfill_since(swap_seen_ms)
         except StorageError as exc:
             # the cursor is unreadable for now (database locked): try again a little later
             self._log.warning("backfill_postponed", error=str(exc))
             self._backfill_soon()
             return
+        self._backfill_session = self._current.session_id
+        self._caught_up = False
         self._current.backfill(since)
 
     def _is_current(self, session_id: int) -> bool:

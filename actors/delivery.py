@@ -45,6 +45,10 @@ log = structlog.get_logger(__name__)
 BACKFILL_MARGIN_MS = 60_000
 # an account that never handled a message answers at most this far back on its first start
 FIRST_START_WINDOW_MS = 10 * 60_000
+# after a make-before-break swap the old session served until the new one took over: the
+# backfill only looks for what the switch itself may have lost, from this long before the
+# newest message (server time) the account had seen when the swap started
+SWAP_BACKFILL_MARGIN_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ class Delivery:
         # answered, but the database failed to record it
         self._answered_unrecorded: set[str] = set()
         self.counters = Counters()
+        # server time (ms) of the newest chat message seen, pushed or backfilled
+        self.newest_seen_ms = 0
         self._log = log.bind(account=account_id)
 
     # --- entry points -----------------------------------------------------------------
@@ -107,10 +113,21 @@ class Delivery:
             return int(time.time() * 1000) - FIRST_START_WINDOW_MS
         return cursor - BACKFILL_MARGIN_MS
 
+    def swap_backfill_since(self, seen_ms: int) -> int:
+        """Where the backfill after a make-before-break swap starts (ms): ``seen_ms`` (the
+        ``newest_seen_ms`` when the swap started) less a margin, or earlier when a message
+        still waits for its answer; the usual ``backfill_since`` if nothing was seen yet."""
+        if seen_ms <= 0:
+            return self.backfill_since()
+        since = seen_ms - SWAP_BACKFILL_MARGIN_MS
+        waiting = [m.created_at_ms for m in (*self._in_flight.values(), *self._deferred.values())]
+        return min(since, min(waiting) - 1) if waiting else since
+
     def on_push(self, messages: Iterable[Message]) -> None:
         for message in messages:
             try:
                 if isinstance(message, ChatMessage):
+                    self.newest_seen_ms = max(self.newest_seen_ms, message.created_at_ms)
                     self._on_chat(message, live=True, answered_in_history=False)
                 elif isinstance(message, TradeCard):
                     self._on_trade_card(message)
@@ -122,6 +139,8 @@ class Delivery:
     def on_backfill(self, messages: Iterable[ChatMessage]) -> None:
         """Handle missed buyer messages oldest first, minus those the history shows answered."""
         ordered = sorted(messages, key=lambda m: (m.created_at_ms, m.message_id))
+        if ordered:
+            self.newest_seen_ms = max(self.newest_seen_ms, ordered[-1].created_at_ms)
         buyers = [m for m in ordered if not self._is_own(m)]
         try:
             answered = self._answered_in_history(ordered)

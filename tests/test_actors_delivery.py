@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.delivery import Delivery, SendTag
+from actors.delivery import SWAP_BACKFILL_MARGIN_MS, Delivery, SendTag
 from actors.messages import Fence
 from common.errors import StorageError
 from goofish.messages import ChatMessage
@@ -224,3 +224,24 @@ def test_a_database_failure_defers_the_message_instead_of_crashing(sqlite_store,
     flaky.broken = False
     delivery.on_backfill([chat(1, text="price?")])
     assert [text for _, text, _ in outbox.sent] == ["10 yuan"]
+
+
+def test_a_swap_backfill_looks_back_from_the_newest_message_seen_when_it_started(delivery, outbox):
+    delivery.on_push([chat(1, text="price?")])
+    ((_, _, tag),) = outbox.sent
+    confirm(delivery, tag, "900.PNM")
+    seen = delivery.newest_seen_ms
+
+    assert seen == chat(1).created_at_ms
+    assert delivery.swap_backfill_since(seen) == seen - SWAP_BACKFILL_MARGIN_MS
+
+
+def test_a_swap_backfill_reaches_back_to_a_message_still_waiting_for_its_answer(delivery):
+    delivery.on_push([chat(1, text="price?")])  # sent, its answer not back yet
+    seen = chat(1).created_at_ms + 5 * SWAP_BACKFILL_MARGIN_MS
+
+    assert delivery.swap_backfill_since(seen) == chat(1).created_at_ms - 1
+
+
+def test_a_swap_backfill_before_any_message_was_seen_starts_at_the_cursor(delivery):
+    assert delivery.swap_backfill_since(0) == delivery.backfill_since()
