@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from common.errors import ProtocolError
 
@@ -34,11 +34,16 @@ def each_item(
     return results
 
 
+def _is_mapping(value: object) -> bool:
+    # decoded payloads are plain dicts: skip the slower ABC check for them
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def require(obj: Any, path: tuple[str, ...], kind: type[T]) -> T:
     """The value at ``path`` inside nested mappings, which must be of ``kind``."""
     value = obj
     for depth, key in enumerate(path):
-        if not isinstance(value, Mapping) or key not in value:
+        if not _is_mapping(value) or key not in value:
             raise ProtocolError(f"field {'.'.join(path[: depth + 1])!r} is missing")
         value = value[key]
     # bool is an int subclass; a flag is never a valid id or timestamp.
@@ -54,7 +59,7 @@ def optional_str(obj: Any, *path: str) -> str:
     """The string at ``path``, or ``""`` when absent or not a string."""
     value = obj
     for key in path:
-        if not isinstance(value, Mapping):
+        if not _is_mapping(value):
             return ""
         value = value.get(key)
     return value if isinstance(value, str) else ""
@@ -64,10 +69,10 @@ def mapping_at(obj: Any, *path: str) -> Mapping[str, Any]:
     """The mapping at ``path``, or an empty one."""
     value = obj
     for key in path:
-        if not isinstance(value, Mapping):
+        if not _is_mapping(value):
             return {}
         value = value.get(key)
-    return value if isinstance(value, Mapping) else {}
+    return value if _is_mapping(value) else {}
 
 
 def json_object(text: str) -> Mapping[str, Any]:
@@ -85,15 +90,35 @@ def item_id_from(extension: Mapping[str, Any]) -> str | None:
     """``itemId`` of ``reminderUrl``'s query, else of ``extJson``/``bizTag``; ``None`` if none."""
     url = optional_str(extension, "reminderUrl")
     if url:
-        values = parse_qs(urlsplit(url).query).get("itemId")
-        if values and values[0]:
-            return values[0]
+        value = _query_value(url, "itemId")
+        if value:
+            return value
     for name in ("extJson", "bizTag"):
         raw = extension.get(name)
         holder = raw if isinstance(raw, Mapping) else json_object(raw)
         value = holder.get("itemId")
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
             return str(value)
+    return None
+
+
+# URLs urlsplit would clean or check first (section 6.3 URLs are plain ASCII without these)
+_URL_SPECIAL = frozenset("\t\r\n[]")
+
+
+def _query_value(url: str, name: str) -> str | None:
+    """``parse_qs(urlsplit(url).query).get(name, [None])[0]``, without building either for the
+    plain ASCII URLs the server sends (it runs on every push); others take that slow path."""
+    if not url.isascii() or url[0] <= " " or not _URL_SPECIAL.isdisjoint(url):
+        values = parse_qs(urlsplit(url).query).get(name)
+        return values[0] if values else None
+    query = url.partition("#")[0].partition("?")[2]
+    for pair in query.split("&"):
+        key, equals, value = pair.partition("=")
+        if not equals or not value:
+            continue  # parse_qs drops blank values
+        if unquote(key.replace("+", " ")) == name:
+            return unquote(value.replace("+", " "))
     return None
 
 

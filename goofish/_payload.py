@@ -30,13 +30,22 @@ def b64decode_lenient(text: str) -> bytes:
         raise ProtocolError(f"payload is not valid base64 ({exc})") from exc
 
 
+# what msgpack gives back as is (exact types: msgpack builds no subclasses)
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _string_keys(value: Any) -> Any:
     """Int map keys become strings ("1", "2", ...) and bin values UTF-8 text, as upstream."""
-    if isinstance(value, dict):
-        return {str(key): _string_keys(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_string_keys(item) for item in value]
-    if isinstance(value, bytes):
+    kind = type(value)
+    if kind is dict:
+        # leaves are kept without a call: this runs on every push item
+        return {
+            str(key): item if type(item) in _LEAVES else _string_keys(item)
+            for key, item in value.items()
+        }
+    if kind is list:
+        return [item if type(item) in _LEAVES else _string_keys(item) for item in value]
+    if kind is bytes:
         return value.decode("utf-8", errors="replace")
     return value
 
