@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import queue
 import random
 import threading
 import time
@@ -105,6 +106,13 @@ class AccountActor(pykka.ThreadingActor):
     # A fenced generation may still be stuck in a handler when the service exits;
     # it can no longer send or write, so it must not keep the process alive either.
     use_daemon_thread = True
+
+    @staticmethod
+    def _create_actor_inbox() -> queue.SimpleQueue[Any]:
+        # pykka's hook for the inbox (ThreadingActor uses a queue.Queue): the C SimpleQueue
+        # puts and wakes without Python-level Condition work, on the IoLoop thread's
+        # every report to this actor
+        return queue.SimpleQueue()
 
     def __init__(
         self,
