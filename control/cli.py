@@ -62,7 +62,7 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: {redact_text(message)}")
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options() -> _Parser:
     # SUPPRESS lets the options appear before or after the command without one
     # position's default overwriting the other's value
     common = _Parser(add_help=False, argument_default=argparse.SUPPRESS)

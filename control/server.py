@@ -27,7 +27,6 @@ import structlog
 from common.errors import ConflictError, XianyuSupervisorError
 from control.errors import TOO_LARGE
 from control.protocol import MAX_LINE_BYTES, LineSplitter, error_response
-from control.protocol import TOO_LARGE as LINE_TOO_LARGE
 from control.workers import DaemonWorkers
 
 log = structlog.get_logger(__name__)
@@ -231,7 +230,7 @@ class ControlServer:
         loop = asyncio.get_running_loop()
         while data := await reader.read(READ_CHUNK):
             for line in splitter.feed(data):
-                if line is LINE_TOO_LARGE:
+                if not isinstance(line, bytes):  # the splitter's too-large marker
                     response = error_response(
                         None,
                         TOO_LARGE,
@@ -240,7 +239,6 @@ class ControlServer:
                 elif not line.strip():
                     continue  # blank lines are keep-alives, not requests
                 else:
-                    assert isinstance(line, bytes)
                     response = await loop.run_in_executor(self._executor, self._handler, line)
                 writer.write(response)
                 await writer.drain()

@@ -75,7 +75,7 @@ def mapping_at(obj: Any, *path: str) -> Mapping[str, Any]:
     return value if _is_mapping(value) else {}
 
 
-def json_object(text: str) -> Mapping[str, Any]:
+def json_object(text: object) -> Mapping[str, Any]:
     """A JSON string field (``extJson``, ``bizTag``, content) as an object; ``{}`` if it is not."""
     if not isinstance(text, str) or not text:
         return {}

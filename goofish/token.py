@@ -179,7 +179,8 @@ def classify_token_response(status: int, payload: object, set_cookies: list[str]
         return TokenResult(
             "session_expired", message=f"login session expired ({ret_text}); {_RELOGIN_HINT}"
         )
-    url = data.get("url") if isinstance(data.get("url"), str) else ""
+    raw_url = data.get("url")
+    url = raw_url if isinstance(raw_url, str) else ""
     if any(key in ret_text for key in _RISK_KEYWORDS) or any(m in url for m in _RISK_URL_MARKERS):
         return TokenResult(
             "risk_control",

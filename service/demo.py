@@ -9,6 +9,7 @@ Everything runs on loopback and a temporary data dir; nothing touches a real acc
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import tempfile
 import time
@@ -62,6 +63,9 @@ class Tour:
     def say(self, text: str = "") -> None:
         print(text, flush=True)
 
+    def is_online(self, account: str) -> bool:
+        return self.state_of(account) == "online"
+
     def state_of(self, account: str) -> str:
         return str(self.client.status(account)["accounts"][0]["state"])
 
@@ -92,7 +96,7 @@ class Tour:
             self.client.add(account, user["cookie"], remark="demo")
             self.client.set_rules(account, RULES, DEFAULT_REPLY)
         for account in ACCOUNTS:
-            _wait(f"{account} online", lambda a=account: self.state_of(a) == "online")
+            _wait(f"{account} online", functools.partial(self.is_online, account))
         self.say("  all online")
 
     def conversations(self) -> None:

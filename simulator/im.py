@@ -189,7 +189,8 @@ class ImServer:
         if not isinstance(frame, dict):
             return
         lwp = frame.get("lwp")
-        headers = frame.get("headers") if isinstance(frame.get("headers"), dict) else {}
+        raw_headers = frame.get("headers")
+        headers = raw_headers if isinstance(raw_headers, dict) else {}
         if lwp is None:
             if "code" in frame:
                 self._count_ack(conn)
@@ -300,7 +301,8 @@ class ImServer:
         assert conn.user_id is not None
         if conn.user_id not in pair or len(pair) != 2 or "" in pair:
             raise BadRequest("pairFirst/pairSecond must name the caller and one peer")
-        extension = args.get("extension") if isinstance(args.get("extension"), dict) else {}
+        raw_extension = args.get("extension")
+        extension = raw_extension if isinstance(raw_extension, dict) else {}
         item_id = str(extension.get("itemId") or self._world.new_item_id())
         peer = next(iter(pair - {conn.user_id}))
         chat = self._world.chat_for(buyer_id=peer, seller_id=conn.user_id, item_id=item_id)

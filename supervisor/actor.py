@@ -40,7 +40,7 @@ from service.config import Settings
 from storage import ROLLED_BACK, SOURCE_ADMIN, SUPERSEDED, CookieVersion, Store
 from supervisor import machine as m
 from supervisor.children import ChildFactory, NeverStarted
-from supervisor.entry import AccountEntry, Child
+from supervisor.entry import AccountEntry, Child, ChildRef
 from supervisor.requests import (
     Add,
     ChildAlreadyGone,
@@ -487,7 +487,7 @@ class SupervisorActor(pykka.ThreadingActor):
         fence = Fence()
         cell = StatusCell(AccountStatus(entry.account_id, generation, ChildState.CONNECTING))
         try:
-            ref = self._factory(spec, fence=fence, status=cell, notify=self._notify)
+            ref: ChildRef = self._factory(spec, fence=fence, status=cell, notify=self._notify)
         except Exception as exc:  # a constructor that raises is a crash like any other
             log.exception("child_start_failed", account=entry.account_id, generation=generation)
             ref = NeverStarted()
