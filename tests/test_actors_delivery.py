@@ -243,5 +243,7 @@ def test_a_swap_backfill_reaches_back_to_a_message_still_waiting_for_its_answer(
     assert delivery.swap_backfill_since(seen) == chat(1).created_at_ms - 1
 
 
-def test_a_swap_backfill_before_any_message_was_seen_starts_at_the_cursor(delivery):
+def test_a_swap_backfill_before_any_message_was_seen_starts_at_the_cursor(delivery, sqlite_store):
+    sqlite_store.advance_cursor("shop-1", chat(1).created_at_ms)
+
     assert delivery.swap_backfill_since(0) == delivery.backfill_since()

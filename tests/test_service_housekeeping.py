@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 from common.io_loop import IoLoop
@@ -34,3 +35,15 @@ def test_the_timer_prunes_without_being_asked(sqlite_store):
         io.stop()
     assert time.time()  # the store is still usable after the timer stopped
     assert sqlite_store.mark_processed("shop", "2.PNM")
+
+
+def test_the_heap_is_settled_once_the_accounts_are_up(sqlite_store):
+    io = IoLoop().start()
+    housekeeping = Housekeeping(sqlite_store, io, retention_s=3600, settle_after_s=0.01)
+    try:
+        housekeeping.start()
+        wait_for(lambda: gc.get_freeze_count() > 0, what="the heap to be frozen")
+    finally:
+        housekeeping.stop()
+        io.stop()
+        gc.unfreeze()
