@@ -9,7 +9,7 @@ The heap: a thousand accounts keep ~300,000 long-lived objects (actors, sessions
 connections). Each full pass of the cyclic garbage collector walks all of them with the GIL
 held, 100-200 ms in which no account answers. Once the accounts are up, and then once per
 interval, ``settle_heap`` collects and freezes what lives (``gc.freeze``): later passes only
-walk what was allocated since (twice at boot: 5 s and 30 s in, the second taking in the
+walk what was allocated since (twice at boot: 5 s and 15 s in, the second taking in the
 connections still being made at the first). Unfreezing first lets that pass free cycles
 that died since the last one (a replaced session): nothing stays frozen past an interval.
 """
@@ -34,7 +34,7 @@ DEFAULT_INTERVAL_S = 3600.0
 # the first settle_heap: the accounts started at boot are up or nearly (1,000 in ~5 s);
 # a second one this many times later takes in the last of their connections
 DEFAULT_SETTLE_AFTER_S = 5.0
-_SECOND_SETTLE_FACTOR = 6
+_SECOND_SETTLE_FACTOR = 3
 
 
 class Housekeeping:
