@@ -7,6 +7,7 @@ carry cookie values, and the CLI still runs the text through ``redact_text``.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -15,15 +16,28 @@ Row = Sequence[object]
 
 
 def table(headers: Sequence[str], rows: Sequence[Row]) -> str:
-    """Left-aligned columns separated by two spaces; ``-`` for missing values."""
+    """Left-aligned columns separated by two spaces; ``-`` for missing values.
+
+    Widths are terminal columns, not characters: a Chinese keyword or reply takes two
+    columns per character, and the table stays aligned around it.
+    """
     cells = [[_cell(v) for v in row] for row in rows]
-    widths = [len(h) for h in headers]
+    widths = [display_width(h) for h in headers]
     for row in cells:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+        widths = [max(w, display_width(c)) for w, c in zip(widths, row, strict=True)]
     lines = [headers, *cells]
     return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+        "  ".join(_pad(c, w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
     )
+
+
+def display_width(text: str) -> int:
+    """How many terminal columns ``text`` takes (wide and full-width characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - display_width(text))
 
 
 def _cell(value: object) -> str:

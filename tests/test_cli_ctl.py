@@ -181,3 +181,16 @@ def test_run_py_dispatches_ctl(ctl, capsys, monkeypatch, short_dir):
     monkeypatch.setenv("XIANYU_DATA_DIR", str(short_dir))
     assert run.main(["ctl", "ping"]) == 0
     assert "service 1.2.3" in capsys.readouterr().out
+
+
+def test_tables_stay_aligned_around_chinese_text():
+    from control.render import display_width, table
+
+    text = table(["KEYWORD", "REPLY"], [["价格", "这件 ¥88"], ["price", "88"]])
+    header, first, second = text.splitlines()
+    # the reply column starts at the same terminal column on every line
+    starts = {
+        display_width(line[: line.index(value)])
+        for line, value in [(header, "REPLY"), (first, "这件"), (second, "88")]
+    }
+    assert len(starts) == 1
