@@ -19,6 +19,7 @@ from common.errors import ConflictError, NotFoundError
 from storage.accounts import check_source, cookie_text
 from storage.clock import now_ms
 from storage.core import StoreCore, cookie_version, fingerprint
+from storage.models import CookieRow
 from storage.records import (
     ACTIVE,
     FAILED,
@@ -185,7 +186,7 @@ class CookieOps(StoreCore):
 
     # -- helpers; callers hold a write transaction --------------------------------------
 
-    def _version_row(self, account_id: str, number: int) -> pw.Model:
+    def _version_row(self, account_id: str, number: int) -> CookieRow:
         m = self._m
         row = m.CookieRow.get_or_none(
             (m.CookieRow.account == account_id) & (m.CookieRow.number == number)

@@ -35,7 +35,7 @@ import peewee as pw
 
 from common.errors import NotFoundError, StorageError
 from storage.clock import from_ms
-from storage.models import Models, build_models
+from storage.models import Account, CookieRow, Models, build_models
 from storage.records import AccountRecord, CookieVersion, RuleSet
 
 DriverError = (pw.PeeweeException, sqlite3.Error)
@@ -142,10 +142,10 @@ class StoreCore:
         except DriverError:
             usable = False
         if not usable:
-            with suppress(DriverError):
+            with suppress(*DriverError):
                 self._db.close()
 
-    def _account_row(self, account_id: str) -> pw.Model:
+    def _account_row(self, account_id: str) -> Account:
         row = self._m.Account.get_or_none(self._m.Account.account_id == account_id)
         if row is None:
             raise account_not_found(account_id)
@@ -210,7 +210,7 @@ class _Locked:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         try:
             if self._transaction is not None:
                 try:
@@ -227,10 +227,9 @@ class _Locked:
                 raise self._core._translate(self._what, exc) from exc
         finally:
             self._core._lock.release()
-        return False
 
 
-def account_record(row: pw.Model) -> AccountRecord:
+def account_record(row: Account) -> AccountRecord:
     return AccountRecord(
         account_id=row.account_id,
         user_id=row.user_id,
@@ -244,7 +243,7 @@ def account_record(row: pw.Model) -> AccountRecord:
     )
 
 
-def cookie_version(row: pw.Model, account_id: str) -> CookieVersion:
+def cookie_version(row: CookieRow, account_id: str) -> CookieVersion:
     return CookieVersion(
         account_id=account_id,
         number=row.number,

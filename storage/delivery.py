@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+import peewee as pw
+
 from storage.clock import from_ms, now_ms, to_ms
 from storage.core import StoreCore, account_not_found
 from storage.records import TokenRecord
@@ -144,7 +146,7 @@ class DeliveryOps(StoreCore):
             f"saving the token of {account_id!r}",
             on_integrity=lambda: account_not_found(account_id),
         ) as m:
-            fields = {m.TokenCache.token: token, m.TokenCache.did: did}
+            fields: dict[pw.Field, object] = {m.TokenCache.token: token, m.TokenCache.did: did}
             fields[m.TokenCache.issued_ms] = issued_ms
             m.TokenCache.insert({m.TokenCache.account: account_id, **fields}).on_conflict(
                 conflict_target=[m.TokenCache.account], update=fields
