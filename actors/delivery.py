@@ -196,7 +196,8 @@ class Delivery:
     def reply_sent(self, tag: SendTag, response: dict[str, Any]) -> None:
         """The send's response arrived: record the message as handled (or refused)."""
         self._in_flight.pop(tag.message_id, None)
-        body = response.get("body") if isinstance(response.get("body"), dict) else {}
+        raw_body = response.get("body")
+        body = raw_body if isinstance(raw_body, dict) else {}
         server_id = body.get("messageId")
         if response.get("code") != 200 or body.get("reason") or not server_id:
             self._echoes.cancel(tag.ticket)

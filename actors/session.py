@@ -511,15 +511,15 @@ class Session:
                 self._newest_seen_ms = max(self._newest_seen_ms, message.created_at_ms)
             self._report(BackfillFetched(self.session_id, since_ms, tuple(messages)))
 
-    async def _list(self, build: Callable[[int], dict[str, Any]], cursor: int) -> dict[str, Any]:
-        """One page of a list request, waiting out flow control."""
+    async def _list(self, build: Callable[[int], dict[str, Any]], cursor: int) -> object:
+        """One page's body, after waiting out flow control; the page parsers check its shape."""
         for wait in (*FLOW_CONTROL_WAITS_S, None):
             response = await self._roundtrip(build(cursor))
             body = response.get("body")
             if response.get("code") != 200:
                 raise ProtocolError(f"list request answered with code {response.get('code')}")
             if not is_flow_controlled(body):
-                return body  # type: ignore[no-any-return]
+                return body
             if wait is None:
                 break
             await asyncio.sleep(wait)
