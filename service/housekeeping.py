@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import gc
 import time
 
@@ -92,14 +91,12 @@ class Housekeeping:
     async def _every_interval(self) -> None:
         while True:
             await asyncio.sleep(self._interval_s)
-            # a failed round is logged and retried next time; it must never stop the timer
-            with contextlib.suppress(StorageError):
-                await asyncio.to_thread(self._prune_logged)
+            await asyncio.to_thread(self._prune_logged)
             log.info("heap_settled", frozen=self.settle_heap())
 
     def _prune_logged(self) -> None:
+        # a failed round is logged and retried next time; it must never stop the timer
         try:
             self.prune_now()
-        except StorageError:
-            log.warning("housekeeping_failed", exc_info=True)
-            raise
+        except StorageError as exc:
+            log.warning("housekeeping_failed", error=str(exc))
