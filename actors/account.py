@@ -66,10 +66,10 @@ from actors.messages import (
 from actors.session import Session, SessionPlan
 from common.errors import CookieError, StorageError
 from common.io_loop import IoLoop
+from common.settings import Settings
 from goofish import frames
 from goofish.cookies import Cookie
 from goofish.ids import new_did
-from service.config import Settings
 
 log = structlog.get_logger(__name__)
 

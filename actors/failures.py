@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from service.config import Timings
+from common.settings import Timings
 
 
 class FailureClass(StrEnum):

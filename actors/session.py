@@ -47,13 +47,13 @@ from actors.liveness import Liveness
 from actors.messages import Fence
 from common.errors import ProtocolError
 from common.io_loop import IoLoop
+from common.settings import Timings
 from goofish import frames
 from goofish.constants import FIRST_PAGE_CURSOR
 from goofish.cookies import Cookie
 from goofish.decode import decode_push_items, is_push
 from goofish.history import decode_history, is_flow_controlled, page_cursor, parse_conversations
 from goofish.messages import ChatMessage
-from service.config import Timings
 
 log = structlog.get_logger(__name__)
 

@@ -21,8 +21,8 @@ import pykka
 from actors.account import AccountActor
 from actors.messages import AccountSpec, AccountStatus, ChildState, Fence, StatusCell
 from common.io_loop import IoLoop
+from common.settings import Backoff, Settings, Timings
 from goofish.token import TokenClient
-from service.config import Backoff, Settings, Timings
 
 T = TypeVar("T")
 

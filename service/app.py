@@ -21,10 +21,10 @@ import pykka.debug
 import structlog
 
 from common.io_loop import IoLoop
+from common.settings import Settings
 from control.dispatch import Dispatcher
 from control.server import ControlServer
 from goofish.token import TokenClient
-from service.config import Settings
 from service.housekeeping import Housekeeping
 from storage import Store
 from supervisor import ChildFactory, SupervisorClient, start_supervisor

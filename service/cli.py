@@ -18,7 +18,7 @@ from pathlib import Path
 import structlog
 
 from common.errors import XianyuSupervisorError
-from service.config import DEFAULT_API_URL, DEFAULT_WS_URL, Settings
+from common.settings import DEFAULT_API_URL, DEFAULT_WS_URL, Settings
 from service.logging import FORMATS, configure_logging
 
 log = structlog.get_logger(__name__)

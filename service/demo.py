@@ -18,9 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from common.settings import Settings, Timings
 from control.render import render
 from service.app import Service
-from service.config import Settings, Timings
 from service.logging import configure_logging
 from simulator.admin import AdminClient
 from simulator.server import Simulator

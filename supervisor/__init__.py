@@ -12,7 +12,7 @@ import pykka
 
 from common.errors import XianyuSupervisorError
 from common.io_loop import IoLoop
-from service.config import Settings
+from common.settings import Settings
 from storage import Store
 from supervisor.actor import SupervisorActor
 from supervisor.children import ChildFactory, account_actor_factory

@@ -35,8 +35,8 @@ from actors.messages import (
 )
 from common.errors import ConflictError, NotFoundError, StorageError, XianyuSupervisorError
 from common.io_loop import IoLoop
+from common.settings import Settings
 from goofish.cookies import Cookie
-from service.config import Settings
 from storage import ROLLED_BACK, SOURCE_ADMIN, SUPERSEDED, CookieVersion, Store
 from supervisor import machine as m
 from supervisor.children import ChildFactory, NeverStarted

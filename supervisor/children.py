@@ -12,7 +12,7 @@ import pykka
 
 from actors.messages import AccountSpec, Fence, Notify, StatusCell
 from common.io_loop import IoLoop
-from service.config import Settings
+from common.settings import Settings
 from storage import Store
 
 

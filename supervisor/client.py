@@ -18,7 +18,7 @@ from typing import Any
 import pykka
 
 from common.errors import XianyuSupervisorError
-from service.config import Timings
+from common.settings import Timings
 from storage import AccountRecord, DefaultReply, Rule, Store
 from supervisor import requests as rq
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from service.config import Backoff
+from common.settings import Backoff
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from actors.failures import FailureClass, RetryPolicy, classify_token_failure
-from service.config import Backoff, Timings
+from common.settings import Backoff, Timings
 
 TIMINGS = Timings(
     heartbeat_s=1.0,

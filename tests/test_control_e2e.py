@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from actors.testing import TINY_TIMINGS
+from common.settings import Backoff, Settings
 from control.client import ControlClient
 from control.errors import ControlError
 from service.app import Service
-from service.config import Backoff, Settings
 from tests.conftest import wait_for
 from tests.plugins.simulator import Seller, new_seller
 from tests.vocabulary import (

@@ -11,9 +11,9 @@ import pytest
 
 from actors.testing import TINY_TIMINGS
 from common.errors import ConflictError
+from common.settings import Settings
 from control.client import ControlClient
 from service.app import Service
-from service.config import Settings
 
 
 @pytest.fixture

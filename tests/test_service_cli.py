@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from common.settings import DEFAULT_API_URL, DEFAULT_WS_URL
 from service.cli import build_parser, settings_from_args
-from service.config import DEFAULT_API_URL, DEFAULT_WS_URL
 
 
 def settings(argv: list[str], env: dict[str, str]):

@@ -39,7 +39,7 @@ from common.errors import (
     XianyuSupervisorError,
 )
 from common.io_loop import IoLoop
-from service.config import Backoff, Settings, Timings
+from common.settings import Backoff, Settings, Timings
 from storage import Store
 from supervisor import SupervisorClient, start_supervisor
 from tests.conftest import wait_for

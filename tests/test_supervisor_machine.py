@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import Backoff
+from common.settings import Backoff
 from supervisor.machine import (
     ApplyFlow,
     ArmDeadline,

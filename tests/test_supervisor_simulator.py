@@ -13,8 +13,8 @@ import pytest
 
 from actors.account import AccountActor
 from common.io_loop import IoLoop
+from common.settings import Settings, Timings
 from goofish.token import TokenClient
-from service.config import Settings, Timings
 from storage import DefaultReply, Store
 from supervisor import SupervisorClient, account_actor_factory, start_supervisor
 from tests.conftest import wait_for

@@ -30,8 +30,8 @@ import pytest
 import structlog
 
 from actors.testing import TINY_TIMINGS
+from common.settings import Backoff, Settings, Timings
 from service.app import Service
-from service.config import Backoff, Settings, Timings
 from simulator.admin import AdminClient
 from simulator.server import Simulator, SimulatorHandle
 from supervisor import SupervisorClient
