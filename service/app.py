@@ -27,6 +27,7 @@ from control.server import ControlServer
 from goofish.token import TokenClient
 from service.housekeeping import Housekeeping
 from storage import Store
+from storage.files import make_private_dir, too_open
 from supervisor import ChildFactory, SupervisorClient, start_supervisor
 
 log = structlog.get_logger(__name__)
@@ -72,14 +73,15 @@ class Service:
         """Start every part; on failure stop what started and re-raise."""
         settings = self.settings
         started_at = time.monotonic()
-        # the database holds cookies: keep the directory private
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # the database holds cookies: keep the directory private (0700, and its new parents)
+        make_private_dir(settings.data_dir)
         # claim the data dir first: a second service must give up before it connects anyone
         self._control = ControlServer(settings.socket_path, self._handle_line).bind()
         try:
             self._store = Store.open(
                 settings.effective_database_url, cookie_history=settings.cookie_history
             )
+            _warn_when_too_open(settings)
             self._io = IoLoop().start()
             self._token_client = TokenClient(
                 settings.api_url, timeout_s=settings.timings.token_timeout_s
@@ -203,3 +205,15 @@ def _hint_when_empty(service: Service) -> None:
         return
     log.warning("no_accounts", hint=NO_ACCOUNTS_HINT)
     print(f"xianyu-supervisor: {NO_ACCOUNTS_HINT}", file=sys.stderr)  # noqa: T201
+
+
+def _warn_when_too_open(settings: Settings) -> None:
+    """Existing files that other local users can read: say so (they hold cookies)."""
+    for path, mode in too_open(settings.data_dir, settings.effective_database_url):
+        wanted = "700" if path.is_dir() else "600"
+        log.warning(
+            "data_file_too_open",
+            path=str(path),
+            mode=f"{mode:04o}",
+            hint=f"it holds cookie values; run: chmod {wanted} {path}",
+        )

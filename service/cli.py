@@ -87,12 +87,17 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     if args.log_format not in FORMATS:  # a bad XIANYU_LOG_FORMAT bypasses argparse's choices
         parser.error(f"log format {args.log_format!r} is not one of {', '.join(FORMATS)}")
     settings = settings_from_args(args)
-    configure_logging(settings.log_format)
+    # everything this process creates (database, WAL, socket) is for its own user only
+    os.umask(0o077)
+    chosen = configure_logging(settings.log_format)
     from service.app import run  # after logging is configured: imports may log
 
     try:
         return run(settings)
     except XianyuSupervisorError as exc:
-        log.error("service_failed", error=str(exc))
-        print(f"xianyu-supervisor: {exc}", file=sys.stderr)  # noqa: T201
+        # one line: in JSON mode the log stream carries nothing but JSON
+        if chosen == "json":
+            log.error("service_failed", error=str(exc))
+        else:
+            print(f"xianyu-supervisor: {exc}", file=sys.stderr)  # noqa: T201
         return 1
