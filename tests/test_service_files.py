@@ -104,6 +104,7 @@ def test_serve_with_a_bad_place_exits_1_with_one_line_and_no_traceback(
         [sys.executable, "run.py", "serve", *argv, "--log-format", "console"],
         cwd=REPO,
         env=env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
