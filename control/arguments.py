@@ -7,6 +7,7 @@ An optional argument given as ``null`` counts as absent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,11 @@ from control.errors import BAD_REQUEST, UNKNOWN_COMMAND, ControlError
 MAX_LIMIT = 10_000
 MAX_TEXT = 10_000
 MAX_COOKIE = 64 * 1024
+# one IM message; longer replies are refused when the rules are set, not when sent
+MAX_REPLY = 2_000
+# the placeholders a reply may use (actors.replies.PLACEHOLDERS; a test keeps them equal)
+REPLY_PLACEHOLDERS = ("{buyer_name}", "{buyer_id}", "{text}", "{item_id}")
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 Check = Callable[[str, Any], Any]
 
@@ -107,12 +113,28 @@ def rules(field: str, value: Any) -> list[dict[str, Any]]:
         keyword = rule.get("keyword")
         if not isinstance(keyword, str) or not keyword.strip():
             raise _fail(f"{where}.keyword", "a non-empty string")
-        reply = rule.get("reply")
-        if not isinstance(reply, str) or not reply.strip():
-            raise _fail(f"{where}.reply", "a non-empty string")
+        # an empty reply is allowed: "matched, stay silent"
+        reply = reply_text(f"{where}.reply", rule.get("reply"), empty_ok=True)
         item = _optional_item(f"{where}.item_id", rule.get("item_id"))
         out.append({"keyword": keyword, "reply": reply, "item_id": item})
     return out
+
+
+def reply_text(field: str, value: Any, *, empty_ok: bool) -> str:
+    """A reply template: at most ``MAX_REPLY`` characters, only the known placeholders."""
+    wanted = "a string" if empty_ok else "a non-empty string"
+    if not isinstance(value, str) or (not empty_ok and not value.strip()):
+        raise _fail(field, f"{wanted} of at most {MAX_REPLY} characters")
+    if len(value) > MAX_REPLY:
+        raise _fail(field, f"{wanted} of at most {MAX_REPLY} characters (it has {len(value)})")
+    unknown = [p for p in _PLACEHOLDER.findall(value) if p not in REPLY_PLACEHOLDERS]
+    if unknown:
+        raise ControlError(
+            BAD_REQUEST,
+            f"argument '{field}' uses the unknown placeholder {unknown[0][:40]}; "
+            f"the known ones are {' '.join(REPLY_PLACEHOLDERS)}",
+        )
+    return value
 
 
 def default_reply(field: str, value: Any) -> dict[str, Any] | None:
@@ -121,9 +143,7 @@ def default_reply(field: str, value: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict) or set(value) - {"text", "once_per_chat"}:
         raise _fail(field, 'null or an object {"text", "once_per_chat"?}')
-    reply = value.get("text")
-    if not isinstance(reply, str) or not reply.strip():
-        raise _fail(f"{field}.text", "a non-empty string")
+    reply = reply_text(f"{field}.text", value.get("text"), empty_ok=False)
     once = value.get("once_per_chat", True)
     return {"text": reply, "once_per_chat": boolean(f"{field}.once_per_chat", once)}
 
@@ -166,6 +186,8 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "account": _ACCOUNT,
         "rules": Arg(rules, required=True),
         "default_reply": Arg(default_reply),
+        # an empty rule set wipes everything: it must be asked for
+        "clear": Arg(boolean, default=False),
     },
     "set": {"account": _ACCOUNT, "remark": Arg(text), "pause_minutes": Arg(minutes)},
 }

@@ -37,7 +37,7 @@ commands:
   history ACCOUNT [--limit N]               cookie versions (fingerprints, never values)
   events [ACCOUNT] [--limit N] [--since T]  what happened, newest first
   rules ACCOUNT                             keyword rules and the default reply
-  set-rules ACCOUNT --file FILE|-           replace them: {"rules": [{"keyword", "reply",
+  set-rules ACCOUNT --file FILE|- | --clear replace them: {"rules": [{"keyword", "reply",
                                             "item_id"?}], "default_reply": {"text"} | null}
   set ACCOUNT [--remark TEXT] [--pause-minutes N]
 
@@ -137,7 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="ISO-8601 time or epoch seconds")
     p = command("set-rules", "replace an account's rules from a JSON file", "set_rules")
     account_arg(p)
-    p.add_argument("--file", required=True, metavar="FILE", help="JSON rules file, or - for stdin")
+    rules_from = p.add_mutually_exclusive_group(required=True)
+    rules_from.add_argument("--file", metavar="FILE", help="JSON rules file, or - for stdin")
+    rules_from.add_argument(
+        "--clear", action="store_true", help="remove every rule and the default reply"
+    )
     p = command("set", "change an account's remark or pause")
     account_arg(p)
     p.add_argument("--remark")
@@ -237,7 +241,11 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
         "rollback": lambda: {"account": account, "to_version": args.to_version},
         "history": lambda: {"account": account, "limit": args.limit},
         "events": lambda: {"account": account, "limit": args.limit, "since": _since(args.since)},
-        "set_rules": lambda: {"account": account, **read_rules(args.file, stdin)},
+        "set_rules": lambda: (
+            {"account": account, "rules": [], "clear": True}
+            if args.clear
+            else {"account": account, **read_rules(args.file, stdin)}
+        ),
         "set": lambda: {
             "account": account,
             "remark": args.remark,

@@ -63,6 +63,31 @@ class SupervisorApi(Protocol):
 
 Handler = Callable[[SupervisorApi, Mapping[str, Any]], Any]
 
+
+def _set_rules(supervisor: SupervisorApi, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace the rules; answer with counts (an echo of 10,000 rules helps nobody)."""
+    rules, default = args["rules"], args["default_reply"]
+    empty = not rules and default is None
+    if empty and not args["clear"]:
+        raise ControlError(
+            BAD_REQUEST,
+            "no rules and no default reply: this would remove every reply of "
+            f"{args['account']!r}; to do that on purpose, send clear: true "
+            "('ctl set-rules ACCOUNT --clear')",
+        )
+    if args["clear"] and not empty:
+        raise ControlError(
+            BAD_REQUEST, "clear: true removes every rule; send it without rules or default_reply"
+        )
+    supervisor.set_rules(args["account"], rules, default_reply=default)
+    return {
+        "outcome": "cleared" if empty else "stored",
+        "rules": len(rules),
+        "item_rules": sum(1 for r in rules if r.get("item_id")),
+        "default_reply": default is not None,
+    }
+
+
 _HANDLERS: dict[str, Handler] = {
     "status": lambda s, a: s.status(a["account"]),
     "add": lambda s, a: s.add(a["account"], a["cookie"], enabled=a["enabled"], remark=a["remark"]),
@@ -78,9 +103,7 @@ _HANDLERS: dict[str, Handler] = {
     "history": lambda s, a: s.history(a["account"], limit=a["limit"]),
     "events": lambda s, a: s.events(a["account"], limit=a["limit"], since=a["since"]),
     "rules": lambda s, a: s.rules(a["account"]),
-    "set_rules": lambda s, a: s.set_rules(
-        a["account"], a["rules"], default_reply=a["default_reply"]
-    ),
+    "set_rules": _set_rules,
     "set": lambda s, a: s.set_account(
         a["account"], remark=a["remark"], pause_minutes=a["pause_minutes"]
     ),

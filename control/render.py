@@ -144,6 +144,18 @@ def rules(result: Mapping[str, Any]) -> str:
     return text
 
 
+def rules_stored(result: Mapping[str, Any]) -> str:
+    """The summary ``set_rules`` answers with."""
+    if result.get("outcome") == "cleared":
+        return "cleared: no keyword rules and no default reply (the account stays silent)"
+    count, item = result.get("rules", 0), result.get("item_rules", 0)
+    text = f"stored {count} keyword rule{'' if count == 1 else 's'}"
+    if item:
+        text += f" ({item} for a specific item)"
+    text += " and a default reply" if result.get("default_reply") else " and no default reply"
+    return text + "; 'ctl rules ACCOUNT' shows them"
+
+
 def ping(result: Mapping[str, Any]) -> str:
     return f"service {result.get('version')} up {result.get('uptime_s', 0):.1f}s"
 
@@ -167,7 +179,7 @@ RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "history": history,
     "events": events,
     "rules": rules,
-    "set_rules": rules,
+    "set_rules": rules_stored,
     "set": account,
 }
 

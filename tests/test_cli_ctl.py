@@ -194,3 +194,17 @@ def test_tables_stay_aligned_around_chinese_text():
         for line, value in [(header, "REPLY"), (first, "这件"), (second, "88")]
     }
     assert len(starts) == 1
+
+
+def test_set_rules_clear_and_the_empty_file_refusal(ctl, cookie_file, short_dir):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    empty = short_dir / "empty.json"
+    empty.write_text("[]")
+    assert ctl("set-rules", "shop", "--file", str(empty)) == 1
+    assert "--clear" in ctl.err
+    assert ctl("set-rules", "shop", "--clear") == 0
+    assert ctl.out.startswith("cleared")
+    rules = short_dir / "rules.json"
+    rules.write_text(json.dumps([{"keyword": "x", "reply": ""}, {"keyword": "y", "reply": "z"}]))
+    assert ctl("set-rules", "shop", "--file", str(rules)) == 0
+    assert ctl.out.startswith("stored 2 keyword rules and no default reply")

@@ -80,8 +80,9 @@ def test_rules_are_set_atomically_and_replies_flow(ctl, sim, seller):
         {"keyword": "价格", "reply": "不议价"},
         {"keyword": "包邮", "reply": "包邮", "item_id": "77"},
     ]
-    result = ctl.call("set_rules", account="shop", rules=rules, default_reply={"text": "在的"})
-    assert result == ctl.call("rules", account="shop")
+    summary = ctl.call("set_rules", account="shop", rules=rules, default_reply={"text": "在的"})
+    assert summary == {"outcome": "stored", "rules": 2, "item_rules": 1, "default_reply": True}
+    result = ctl.call("rules", account="shop")
     assert result["rules"][1] == {"keyword": "包邮", "reply": "包邮", "item_id": "77"}
     assert result["default_reply"] == {"text": "在的", "once_per_chat": True}
     sim.admin.push(to=seller.user_id, from_=BUYER, text="价格多少")
