@@ -26,17 +26,34 @@ from control.dispatch import Dispatcher
 from control.server import ControlServer
 from goofish.token import TokenClient
 from service.housekeeping import Housekeeping
+from service.logging import active_format
 from storage import Store
 from storage.files import make_private_dir, too_open
 from supervisor import ChildFactory, SupervisorClient, start_supervisor
 
 log = structlog.get_logger(__name__)
 
-NO_ACCOUNTS_HINT = (
-    "no accounts yet: add one with "
-    "'python run.py ctl add <account-id> --cookie-file <file with the Cookie header>' "
-    "(or try 'python run.py demo' for a 30-second tour against a local simulator)"
-)
+DEFAULT_DATA_DIR = Path("data")
+
+
+def ctl_command(data_dir: Path | None = None) -> str:
+    """How to run the control CLI from here: this interpreter's ``xianyu-ctl`` or ``run.py ctl``.
+
+    Never a bare ``python``: the system interpreter may lack the service's packages.
+    """
+    beside = Path(sys.executable).with_name("xianyu-ctl")
+    command = str(beside) if beside.exists() else f"{sys.executable} run.py ctl"
+    if data_dir is not None and data_dir != DEFAULT_DATA_DIR:
+        command += f" --data-dir {data_dir}"
+    return command
+
+
+def no_accounts_hint(data_dir: Path) -> str:
+    return (
+        f"no accounts yet: add one with '{ctl_command(data_dir)} add <account-id> "
+        "--cookie-file <file with the Cookie header>' (or try "
+        f"'{sys.executable} run.py demo' for a 30-second tour against a local simulator)"
+    )
 
 
 class Service:
@@ -203,8 +220,10 @@ def run(settings: Settings, *, ready: Callable[[Service], None] | None = None) -
 def _hint_when_empty(service: Service) -> None:
     if service.store.list_accounts():
         return
-    log.warning("no_accounts", hint=NO_ACCOUNTS_HINT)
-    print(f"xianyu-supervisor: {NO_ACCOUNTS_HINT}", file=sys.stderr)  # noqa: T201
+    hint = no_accounts_hint(service.settings.data_dir)
+    log.warning("no_accounts", hint=hint)
+    if active_format() == "console":  # the log line is for machines; a person gets a sentence
+        print(f"xianyu-supervisor: {hint}", file=sys.stderr)  # noqa: T201
 
 
 def _warn_when_too_open(settings: Settings) -> None:

@@ -31,6 +31,14 @@ _QUIET = {
 }
 
 
+_active: list[LogFormat] = []  # the format of the last configure_logging, if any
+
+
+def active_format() -> LogFormat | None:
+    """The format ``configure_logging`` chose last (None before it ran, or after a reset)."""
+    return _active[-1] if _active else None
+
+
 def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """Processor: replace cookie values anywhere in the event (fields, text, tracebacks)."""
     for key, value in event_dict.items():
@@ -117,6 +125,7 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+    _active[:] = [chosen]
     return chosen
 
 
@@ -126,3 +135,4 @@ def reset_logging() -> None:
     for old in [h for h in root.handlers if h.get_name() == "xianyu"]:
         root.removeHandler(old)
     structlog.reset_defaults()
+    _active.clear()

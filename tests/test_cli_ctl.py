@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,3 +210,17 @@ def test_set_rules_clear_and_the_empty_file_refusal(ctl, cookie_file, short_dir)
     rules.write_text(json.dumps([{"keyword": "x", "reply": ""}, {"keyword": "y", "reply": "z"}]))
     assert ctl("set-rules", "shop", "--file", str(rules)) == 0
     assert ctl.out.startswith("stored 2 keyword rules and no default reply")
+
+
+def test_ctl_runs_on_a_python_without_the_service_packages(server, short_dir):
+    # -S: no site-packages (no structlog, pykka, peewee ...), like a bare system python
+    done = subprocess.run(
+        [sys.executable, "-S", "run.py", "ctl", "--data-dir", str(short_dir), "ping"],
+        cwd=Path(run.__file__).parent,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("service 1.2.3 up")
