@@ -295,7 +295,8 @@ class AccountActor(pykka.ThreadingActor):
 
     def _back_off(self, delay: float, failure: FailureClass, reason: str | None) -> None:
         self._reconnect_attempt += 1
-        self._log.info("backoff", failure=str(failure), delay_s=round(delay, 3))
+        # the reason names what to do (risk control: the punish URL to open)
+        self._log.info("backoff", failure=str(failure), delay_s=round(delay, 3), reason=reason)
         self._set_state(ChildState.BACKOFF, error=reason)
         self._cancel_reconnect = self._io.call_later(
             delay, self._tell_self, Reconnect(self._reconnect_attempt)

@@ -121,7 +121,9 @@ def test_captcha_at_start_backs_off_without_hammering_then_answers_what_waited(
     chat = Chat(sim, seller)
     sim.admin.fault(seller.user_id, "captcha", seconds=1.5)
     add_echo_account(client, "shop", seller, online=False)
-    wait_state(client, "shop", "backoff")
+    waiting = wait_state(client, "shop", "backoff")
+    # the captcha page the operator has to open is in last_error
+    assert "/punish?" in waiting["last_error"] and "ctl update" in waiting["last_error"]
     chat.push("while punished")
     wait_state(client, "shop", "online", timeout=15)
     chat.push("after")
@@ -142,7 +144,7 @@ def test_captcha_during_an_update_rolls_back_and_the_old_session_answers_through
     chat.push("during")
     result = shop.update("shop", second_login(sim, seller))
     assert result["outcome"] == "rolled_back"
-    assert result["reason"]
+    assert "/punish?" in result["reason"]  # the page to open, in the update's answer
     chat.push("after")
     finish(chat)
     assert row(shop, "shop")["cookie_version"] == 1
