@@ -31,9 +31,19 @@ def _fail(field: str, wanted: str) -> ControlError:
     return ControlError(BAD_REQUEST, f"argument '{field}' must be {wanted}")
 
 
+MAX_ACCOUNT_ID = 64
+
+
 def account_id(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 128:
-        raise _fail(field, "a non-empty account id string (at most 128 characters)")
+    """An id an operator can type and a table can show: printable, trimmed, at most 64."""
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(field, f"a non-empty account id string (at most {MAX_ACCOUNT_ID} characters)")
+    if len(value) > MAX_ACCOUNT_ID:
+        raise _fail(field, f"an account id of at most {MAX_ACCOUNT_ID} characters")
+    if value != value.strip():
+        raise _fail(field, "an account id without spaces at its start or end")
+    if not value.isprintable():
+        raise _fail(field, "an account id of printable characters (no newline, tab or escape)")
     return value
 
 

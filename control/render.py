@@ -49,7 +49,14 @@ def _cell(value: object) -> str:
         return f"{value:g}"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value).replace("\n", " ")
+    return _printable(str(value).replace("\n", " "))
+
+
+def _printable(text: str) -> str:
+    """Control characters shown as escapes: stored text must not recolour the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _moment(value: object) -> str:

@@ -92,3 +92,36 @@ def test_a_reply_over_the_cap_is_refused_with_its_length():
         validate_arguments(
             "set_rules", {"account": "s", "rules": [{"keyword": "k", "reply": too_long}]}
         )
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        ("shop\n1", "printable"),
+        ("shop\x1b[31m", "printable"),
+        ("shop\t1", "printable"),
+        (" shop", "without spaces"),
+        ("shop ", "without spaces"),
+        ("s" * 65, "at most 64"),
+        ("", "non-empty"),
+    ],
+)
+def test_account_ids_must_be_printable_trimmed_and_short(value, rule):
+    for cmd in ("add", "status", "events"):
+        args = {"account": value, "cookie": "unb=1"} if cmd == "add" else {"account": value}
+        with pytest.raises(ControlError, match=rule) as caught:
+            validate_arguments(cmd, args)
+        assert caught.value.code == "bad_request"
+
+
+def test_good_account_ids_pass():
+    for value in ("shop-1", "店铺 一号", "s" * 64):
+        assert validate_arguments("status", {"account": value})["account"] == value
+
+
+def test_tables_show_control_characters_as_escapes():
+    from control.render import status
+
+    text = status({"accounts": [{"id": "old\x1bid", "state": "online", "last_error": "a\tb"}]})
+    assert "\x1b" not in text and "\t" not in text
+    assert "old\\x1bid" in text
