@@ -66,6 +66,7 @@ from actors.messages import (
 from actors.session import Session, SessionPlan
 from common.errors import CookieError, StorageError
 from common.io_loop import IoLoop
+from common.sentences import error_sentence
 from common.settings import Settings
 from goofish import frames
 from goofish.cookies import Cookie
@@ -650,9 +651,11 @@ class AccountActor(pykka.ThreadingActor):
         self._cancel_timers()
         self._abort_all()
         self._state = ChildState.STOPPED
-        self._last_error = repr(error)
+        self._last_error = f"crashed: {error_sentence(error)}"
         self._publish()
-        self._notify(ChildCrashed(self._spec.account_id, self._spec.generation, repr(error)))
+        self._notify(
+            ChildCrashed(self._spec.account_id, self._spec.generation, error_sentence(error))
+        )
 
     def _notify(self, message: object) -> None:
         # a fenced generation still reports (every message names its generation, so the

@@ -47,6 +47,7 @@ from actors.liveness import Liveness
 from actors.messages import Fence
 from common.errors import ProtocolError
 from common.io_loop import IoLoop
+from common.sentences import close_code_sentence, error_sentence
 from common.settings import Timings
 from goofish import frames
 from goofish.constants import FIRST_PAGE_CURSOR
@@ -194,7 +195,7 @@ class Session:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
         except Exception as exc:  # survival boundary: a session bug must not kill the loop
             self._log.exception("session_crashed")
-            ending = _Ending(FailureClass.NETWORK, f"session error: {exc!r}")
+            ending = _Ending(FailureClass.NETWORK, f"session error: {error_sentence(exc)}")
         self._finish(self._ending or ending)
 
     def _finish(self, ending: _Ending) -> None:
@@ -290,7 +291,9 @@ class Session:
                 close_timeout=self._timings.request_timeout_s,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-            raise _Ended(_Ending(FailureClass.NETWORK, f"connect failed: {exc!r}")) from exc
+            raise _Ended(
+                _Ending(FailureClass.NETWORK, f"connect failed: {error_sentence(exc)}")
+            ) from exc
         self._log.info("connected", fingerprint=self._cookie.fingerprint, unb=self._cookie.unb)
         return ws
 
@@ -331,11 +334,13 @@ class Session:
         if self._registered_at is None:
             # the server closing on us before /reg was answered: the token was most
             # likely refused (section 3.2: "bad token -> close within seconds")
-            self._end(FailureClass.AUTH, f"closed before registration (code {code})")
+            self._end(
+                FailureClass.AUTH, f"closed before registration ({close_code_sentence(code)})"
+            )
         elif code == 1000:
             self._end(FailureClass.NORMAL_CLOSE, "closed by the server (code 1000)")
         else:
-            self._end(FailureClass.NETWORK, f"connection lost (code {code})")
+            self._end(FailureClass.NETWORK, f"connection lost ({close_code_sentence(code)})")
 
     async def _on_frame(self, text: str | bytes) -> None:
         try:
@@ -577,7 +582,7 @@ class Session:
             self._end(error.ending.failure, error.ending.reason)
         elif error is not None:
             self._log.error("session_task_failed", error=repr(error))
-            self._end(FailureClass.NETWORK, f"session error: {error!r}")
+            self._end(FailureClass.NETWORK, f"session error: {error_sentence(error)}")
 
     def _report(self, event: object) -> None:
         self._sink(event)

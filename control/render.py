@@ -87,7 +87,7 @@ def status(result: Mapping[str, Any]) -> str:
             a.get("user_id"),
             a.get("state"),
             a.get("enabled"),
-            f"{a.get('cookie_version')}{' (unsaved)' if a.get('unsaved') else ''}",
+            _version_cell(a),
             _moment(a.get("online_since")) if a.get("online_since") else None,
             a.get("restarts"),
             a.get("reconnects"),
@@ -98,6 +98,14 @@ def status(result: Mapping[str, Any]) -> str:
         for a in accounts
     ]
     return table(headers, rows)
+
+
+def _version_cell(account: Mapping[str, Any]) -> str | None:
+    """``3``, ``3 (unsaved)`` while an unsaved cookie serves, ``unsaved`` when none is stored."""
+    number = account.get("cookie_version")
+    if not account.get("unsaved"):
+        return None if number is None else str(number)
+    return "unsaved" if number is None else f"{number} (unsaved)"
 
 
 def outcome(result: Mapping[str, Any]) -> str:

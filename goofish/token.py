@@ -19,6 +19,7 @@ import aiohttp
 import yarl
 
 from common.errors import CookieError
+from common.sentences import error_sentence
 from goofish.constants import BROWSER_UA, IM_APP_KEY, MTOP_APP_KEY, ORIGIN, TOKEN_API
 from goofish.constants import TOKEN_API_VERSION as _VERSION
 from goofish.cookies import Cookie
@@ -275,7 +276,7 @@ class TokenClient:
 
 
 def _network_error(exc: BaseException) -> TokenResult:
-    what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
+    what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {error_sentence(exc)}"
     return TokenResult(
         "error",
         network=True,
