@@ -1,6 +1,8 @@
 """``python run.py ctl <command> ...`` (also ``xianyu-ctl``): operate a running service.
 
-Exit status 0 on success, 1 with the message on stderr on any error. Cookies are
+Exit status 0 on success (applied, unchanged, stored, added and online), 2 when an
+update or rollback was rolled back or a new account did not come online, 1 with the
+message on stderr on any error. Cookies are
 read from ``--cookie-file PATH`` or standard input, never from the command line,
 so they do not land in shell history or ``ps``.
 """
@@ -11,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -21,6 +24,13 @@ from control.redact import redact_text
 from control.render import render
 
 PROG = "python run.py ctl"
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_NOT_APPLIED = 2  # rolled back, or added but not online: the command ran, the goal was missed
+# after 'add': states that are an answer (anything else is still on its way)
+SETTLED_STATES = frozenset({"online", "needs_cookie", "backoff", "failed", "stopped", "disabled"})
+ADD_WAIT_S = 30.0  # the default probation (20 s) and a margin
 
 EPILOG = """\
 commands:
@@ -108,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     cookie_arg(p)
     p.add_argument("--disabled", action="store_true", help="store it without starting it")
     p.add_argument("--remark", default="", help="a note for operators")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for it to come online")
     for name, text in (
         ("remove", "stop an account and delete its data"),
         ("enable", "start an account"),
@@ -286,20 +297,41 @@ def main(
         timeout = getattr(args, "timeout", None) or DEFAULT_TIMEOUT_S
         with ControlClient(socket_path(args, environ), timeout=timeout) as client:
             result = client.call(cmd, **request)
+            if cmd == "add" and request.get("enabled") and not args.no_wait:
+                result = {**result, **_settled(client, request["account"], timeout)}
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except _UsageError as exc:
         print(str(exc), file=stderr)
-        return 1
+        return EXIT_ERROR
     except ControlError as exc:
         print(f"error ({exc.code}): {redact_text(exc.message)}", file=stderr)
-        return 1
+        return EXIT_ERROR
     if getattr(args, "json", False):
         text = json.dumps(result, ensure_ascii=False, indent=2)
     else:
         text = render(cmd, result)
     print(redact_text(text), file=stdout)
-    return 0
+    return exit_code(cmd, result)
+
+
+def exit_code(cmd: str, result: Mapping[str, Any]) -> int:
+    """0 when the command reached its goal, 2 when it ran but did not (see the module doc)."""
+    if result.get("outcome") == "rolled_back":
+        return EXIT_NOT_APPLIED
+    if cmd == "add" and result.get("state") not in (None, "online", "disabled"):
+        return EXIT_NOT_APPLIED
+    return EXIT_OK
+
+
+def _settled(client: ControlClient, account: str, timeout: float) -> dict[str, Any]:
+    """The new account's state once it is an answer (online, needs_cookie ...), polled."""
+    deadline = time.monotonic() + min(timeout, ADD_WAIT_S)
+    while True:
+        row = (client.call("status", account=account).get("accounts") or [{}])[0]
+        if row.get("state") in SETTLED_STATES or time.monotonic() > deadline:
+            return {"state": row.get("state"), "last_error": row.get("last_error")}
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,14 @@ class SupervisorApi(Protocol):
 Handler = Callable[[SupervisorApi, Mapping[str, Any]], Any]
 
 
+def _events(supervisor: SupervisorApi, args: Mapping[str, Any]) -> Any:
+    """The audit log; an account that neither exists nor has events is ``not_found``."""
+    result = supervisor.events(args["account"], limit=args["limit"], since=args["since"])
+    if args["account"] is not None and not (result or {}).get("events"):
+        supervisor.status(args["account"])  # raises NotFoundError for an unknown account
+    return result
+
+
 def _set_rules(supervisor: SupervisorApi, args: Mapping[str, Any]) -> dict[str, Any]:
     """Replace the rules; answer with counts (an echo of 10,000 rules helps nobody)."""
     rules, default = args["rules"], args["default_reply"]
@@ -101,7 +109,7 @@ _HANDLERS: dict[str, Handler] = {
     "kill": lambda s, a: s.kill(a["account"]),
     "rollback": lambda s, a: s.rollback(a["account"], to_version=a["to_version"]),
     "history": lambda s, a: s.history(a["account"], limit=a["limit"]),
-    "events": lambda s, a: s.events(a["account"], limit=a["limit"], since=a["since"]),
+    "events": _events,
     "rules": lambda s, a: s.rules(a["account"]),
     "set_rules": _set_rules,
     "set": lambda s, a: s.set_account(

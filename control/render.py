@@ -182,6 +182,24 @@ def account(result: Mapping[str, Any]) -> str:
     return "\n".join(f"{k}: {_cell(v)}" for k, v in fields.items())
 
 
+def added(result: Mapping[str, Any]) -> str:
+    """``add``: the account and, when the CLI waited, the state it came to."""
+    name = result.get("account")
+    if isinstance(name, Mapping):  # an account record rather than its id
+        name = name.get("id")
+    state = result.get("state")
+    if state is None:
+        return f"added {name}"
+    if state == "online":
+        return f"added {name}: online"
+    text = f"added {name}, but it is {state}"
+    if result.get("last_error"):
+        text += f": {result['last_error']}"
+    if state == "needs_cookie":
+        text += f"; update it with a fresh cookie: ctl update {name} --cookie-file FILE"
+    return text
+
+
 def generic(result: Mapping[str, Any]) -> str:
     if "outcome" in result:
         return outcome(result)
@@ -196,6 +214,7 @@ RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "rules": rules,
     "set_rules": rules_stored,
     "set": account,
+    "add": added,
 }
 
 

@@ -224,3 +224,34 @@ def test_ctl_runs_on_a_python_without_the_service_packages(server, short_dir):
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.startswith("service 1.2.3 up")
+
+
+def test_exit_codes_rolled_back_is_2_and_applied_is_0():
+    from control.cli import exit_code
+
+    assert exit_code("update", {"outcome": "rolled_back"}) == 2
+    assert exit_code("rollback", {"outcome": "rolled_back"}) == 2
+    for outcome in ("applied", "unchanged", "stored", "accepted"):
+        assert exit_code("update", {"outcome": outcome}) == 0
+    assert exit_code("add", {"outcome": "added", "state": "online"}) == 0
+    assert exit_code("add", {"outcome": "added", "state": "needs_cookie"}) == 2
+
+
+def test_add_waits_and_says_when_the_cookie_is_dead(ctl, cookie_file, fake, monkeypatch):
+    real_add = fake.add
+
+    def add_dead(account_id, cookie, **kw):
+        result = real_add(account_id, cookie, **kw)
+        fake.accounts[account_id].update(state="needs_cookie", last_error="login session expired")
+        return result
+
+    monkeypatch.setattr(fake, "add", add_dead)
+    assert ctl("add", "shop", "--cookie-file", str(cookie_file)) == 2
+    assert ctl.out.startswith("added shop, but it is needs_cookie: login session expired")
+    assert "ctl update shop" in ctl.out
+
+
+def test_add_of_a_good_cookie_says_online(ctl, cookie_file):
+    assert ctl("add", "shop", "--cookie-file", str(cookie_file)) == 0
+    assert ctl.out.strip() == "added shop: online"
+    assert ctl("add", "shop2", "--cookie-file", str(cookie_file), "--disabled") == 0

@@ -248,3 +248,11 @@ def test_no_cookie_value_reaches_any_log_line(sim, short_dir, seller):
             name, _, value = pair.strip().partition("=")
             if name != "unb" and len(value) >= 6:
                 assert value not in output, name
+
+
+def test_events_of_an_unknown_account_is_not_found(ctl, seller):
+    add_online(ctl, "shop", seller)
+    with pytest.raises(ControlError) as caught:
+        ctl.call("events", account="nope")
+    assert caught.value.code == "not_found"
+    assert ctl.call("events", account="shop")["events"]
