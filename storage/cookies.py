@@ -125,6 +125,11 @@ class CookieOps(StoreCore):
                 )
             return cookie_version(row, account_id)
 
+    def get_version(self, account_id: str, number: int) -> CookieVersion:
+        """Version ``number`` as stored now (a token refresh may have changed a pending one)."""
+        with self._locked(f"reading cookie version {number} of {account_id!r}"):
+            return cookie_version(self._version_row(account_id, number), account_id)
+
     def history(self, account_id: str, limit: int = 20) -> list[CookieVersion]:
         """The newest ``limit`` versions, newest first."""
         with self._locked(f"reading the cookie history of {account_id!r}") as m:
@@ -173,9 +178,13 @@ class CookieOps(StoreCore):
             if row is None:
                 return None
             if row.status == PENDING:
-                m.CookieRow.update(value=new_value, fingerprint=fingerprint(new_value)).where(
-                    m.CookieRow.id == row.id
-                ).execute()
+                # the value changed, so its fingerprint and its source change with it:
+                # what is stored now came from the token API's Set-Cookie
+                m.CookieRow.update(
+                    value=new_value,
+                    fingerprint=fingerprint(new_value),
+                    source=SOURCE_TOKEN_REFRESH,
+                ).where(m.CookieRow.id == row.id).execute()
                 return cookie_version(self._version_row(account_id, row.number), account_id)
             fresh = self._insert_version(
                 account_id, new_value, source=SOURCE_TOKEN_REFRESH, status=PENDING

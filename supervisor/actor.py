@@ -542,6 +542,11 @@ class SupervisorActor(pykka.ThreadingActor):
             flow = entry.flow
             subject = flow.candidate if isinstance(flow, m.ApplyFlow) else entry.current
             fingerprint = subject.fingerprint
+            if subject.version is not None and isinstance(flow, m.ApplyFlow):
+                # a Set-Cookie merge may have changed the stored value: name what history shows
+                with contextlib.suppress(NotFoundError):
+                    stored = self._store.get_version(entry.account_id, subject.version)
+                    fingerprint = stored.fingerprint
             self._record(event, entry.account_id, fingerprint=fingerprint, **result)
             log.info(event, account=entry.account_id, **result)
         if not request.reply.done():

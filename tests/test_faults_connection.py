@@ -111,6 +111,10 @@ def test_expired_signing_token_during_an_update_is_refreshed_into_the_new_versio
     active = next(v for v in versions if v["status"] == "active")
     # the Set-Cookie of the expired answer was merged: the active value is not the one sent
     assert active["fingerprint"] != Cookie.parse(fresh).fingerprint
+    # ... it is named by one fingerprint everywhere, and its source says it was merged
+    assert active["source"] == "token_refresh"
+    applied = next(e for e in shop.events("shop")["events"] if e["kind"] == "update_applied")
+    assert applied["data"]["fingerprint"] == active["fingerprint"]
     assert sim.admin.user_state(seller.user_id)["tokens_issued"] == 2
 
 
