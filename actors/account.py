@@ -609,7 +609,7 @@ class AccountActor(pykka.ThreadingActor):
         self._set_state(ChildState.ONLINE)
 
     def _needs_cookie(self, reason: str) -> None:
-        self._log.info("needs_cookie", reason=reason)
+        self._log.warning("needs_cookie", reason=reason)
         try:
             self._write(
                 self._store.record_event, "needs_cookie", self._spec.account_id, reason=reason

@@ -67,6 +67,12 @@ MESSAGE_PAGE = 50
 FLOW_CONTROL_WAITS_S = (2.0, 4.0, 6.0)
 
 
+# endings logged at INFO; every other one (a lost connection, a refused token) is a WARNING
+_QUIET_ENDINGS = frozenset(
+    {FailureClass.CLOSED_BY_US, FailureClass.NORMAL_CLOSE, FailureClass.TOKEN_CHANGED}
+)
+
+
 @dataclass(frozen=True)
 class SessionPlan:
     """What one connection attempt needs. ``token`` is a cached token to reuse, or None."""
@@ -212,7 +218,9 @@ class Session:
         registered_for = (
             None if self._registered_at is None else time.monotonic() - self._registered_at
         )
-        self._log.info(
+        # a lost connection (or a refused token ...) is worth a warning; our own close is not
+        quiet = self._ending.failure in _QUIET_ENDINGS
+        (self._log.info if quiet else self._log.warning)(
             "session_ended", failure=str(self._ending.failure), reason=self._ending.reason
         )
         self.ended.set()

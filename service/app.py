@@ -12,12 +12,12 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 
 import pykka
-import pykka.debug
 import structlog
 
 from common.io_loop import IoLoop
@@ -28,6 +28,7 @@ from goofish.token import TokenClient
 from service.housekeeping import Housekeeping
 from service.logging import active_format
 from storage import Store
+from storage.engine import describe
 from storage.files import make_private_dir, too_open
 from supervisor import ChildFactory, SupervisorClient, start_supervisor
 
@@ -121,6 +122,7 @@ class Service:
         log.info(
             "service_started",
             data_dir=str(settings.data_dir),
+            database=describe(settings.effective_database_url),
             socket=str(settings.socket_path),
             ws_url=settings.ws_url,
             api_url=settings.api_url,
@@ -198,7 +200,7 @@ def run(settings: Settings, *, ready: Callable[[Service], None] | None = None) -
     previous = {
         signal.SIGTERM: signal.signal(signal.SIGTERM, request_stop),
         signal.SIGINT: signal.signal(signal.SIGINT, request_stop),
-        signal.SIGUSR1: signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks),
+        signal.SIGUSR1: signal.signal(signal.SIGUSR1, log_thread_tracebacks),
     }
     try:
         service = Service(settings).start()
@@ -235,4 +237,16 @@ def _warn_when_too_open(settings: Settings) -> None:
             path=str(path),
             mode=f"{mode:04o}",
             hint=f"it holds cookie values; run: chmod {wanted} {path}",
+        )
+
+
+def log_thread_tracebacks(_signum: int = 0, _frame: FrameType | None = None) -> None:
+    """SIGUSR1: every thread's stack, one WARNING each (a diagnosis asked for, not a crash)."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        log.warning(
+            "thread_traceback",
+            thread=names.get(ident, "unknown"),
+            ident=ident,
+            stack="".join(traceback.format_stack(frame)),
         )

@@ -548,7 +548,9 @@ class SupervisorActor(pykka.ThreadingActor):
                     stored = self._store.get_version(entry.account_id, subject.version)
                     fingerprint = stored.fingerprint
             self._record(event, entry.account_id, fingerprint=fingerprint, **result)
-            log.info(event, account=entry.account_id, **result)
+            # a rollback is something an operator should see
+            level = log.warning if result.get("outcome") == "rolled_back" else log.info
+            level(event, account=entry.account_id, **result)
         if not request.reply.done():
             request.reply.set_result(result)
 
@@ -643,14 +645,14 @@ class SupervisorActor(pykka.ThreadingActor):
         """One-for-one restart with back-off, or ``failed`` past the intensity limit."""
         entry.last_error = error
         self._record("crashed", entry.account_id, generation=generation, error=error)
-        log.info("child_crashed", account=entry.account_id, generation=generation, error=error)
+        log.warning("child_crashed", account=entry.account_id, generation=generation, error=error)
         if not entry.enabled:
             return
         decision = entry.policy.on_crash(now=self._clock(), rand=self._rand())
         if isinstance(decision, GiveUp):
             entry.failed = decision.reason
             self._record("failed", entry.account_id, reason=decision.reason, error=error)
-            log.info("account_failed", account=entry.account_id, reason=decision.reason)
+            log.warning("account_failed", account=entry.account_id, reason=decision.reason)
             return
         entry.cancel_pending_restart()
         due = RestartDue(entry.account_id, entry.restart_token)

@@ -44,6 +44,15 @@ def test_sigusr1_dumps_every_thread_and_keeps_serving(serve):
     process.proc.send_signal(signal.SIGUSR1)
     wait_for(lambda: "MainThread" in process.log_text(), what="a thread dump")
     assert "control-socket" in process.log_text()
+    lines = [json.loads(line) for line in process.log_text().splitlines() if line[:1] == "{"]
+    dumps = [e for e in lines if e["event"] == "thread_traceback"]
+    assert dumps and {e["level"] for e in dumps} == {"warning"}  # asked for: not CRITICAL
+    assert not [e for e in lines if e["level"] == "critical"]
+    started = next(e for e in lines if e["event"] == "service_started")
+    assert started["database"].startswith("sqlite:///") and started["database"].endswith(
+        "xianyu.db"
+    )
+    assert started["socket"].endswith("control.sock")
     with process.client() as c:
         assert c.call("ping")
     assert process.stop() == 0
