@@ -21,7 +21,15 @@ from common.errors import (
     NotFoundError,
     XianyuSupervisorError,
 )
-from control.errors import BAD_REQUEST, CONFLICT, EXISTS, INTERNAL, NOT_FOUND, ControlError
+from control.errors import (
+    BAD_REQUEST,
+    CONFLICT,
+    EXISTS,
+    INTERNAL,
+    NOT_FOUND,
+    UNAVAILABLE,
+    ControlError,
+)
 from control.protocol import Request, error_response, ok_response, parse_request
 from control.redact import redact_text
 
@@ -153,9 +161,14 @@ class Dispatcher:
         started_at: float | None = None,
     ) -> None:
         self._supervisor = supervisor
+        self._stopping = False
         self._version = version or service_version()
         # time.monotonic() of the service's start, so uptime includes the boot
         self._started = time.monotonic() if started_at is None else started_at
+
+    def stopping(self) -> None:
+        """The service is shutting down: requests it interrupts are not errors to log."""
+        self._stopping = True
 
     def handle_line(self, line: bytes) -> bytes:
         """One request line in, one response line out. Never raises."""
@@ -185,6 +198,10 @@ class Dispatcher:
         code = error_code(exc)
         if code != INTERNAL:
             message = str(exc)
+        elif self._stopping and isinstance(exc, XianyuSupervisorError):
+            # a shutdown ended the request: expected, and handled at the next start
+            log.info("control_request_interrupted", error=redact_text(str(exc)))
+            code, message = UNAVAILABLE, f"{exc}; the service is shutting down"
         elif isinstance(exc, XianyuSupervisorError):
             # our own errors explain themselves; still logged, since nobody asked for them
             log.error(

@@ -15,9 +15,12 @@ EXISTS = "exists"
 TOO_LARGE = "too_large"
 CONFLICT = "conflict"
 INTERNAL = "internal"
-UNAVAILABLE = "unavailable"  # client side only: no service answers on the socket
+# no service answers on the socket (client side), or it is shutting down (server side)
+UNAVAILABLE = "unavailable"
 
-CODES = frozenset({BAD_REQUEST, UNKNOWN_COMMAND, NOT_FOUND, EXISTS, TOO_LARGE, CONFLICT, INTERNAL})
+CODES = frozenset(
+    {BAD_REQUEST, UNKNOWN_COMMAND, NOT_FOUND, EXISTS, TOO_LARGE, CONFLICT, INTERNAL, UNAVAILABLE}
+)
 
 
 class ControlError(XianyuSupervisorError):

@@ -142,13 +142,18 @@ class Service:
         if housekeeping is not None:
             housekeeping.stop()
         client, self._client = self._client, None
+        if self._dispatcher is not None:
+            self._dispatcher.stopping()
         try:
             if control is not None:
-                control.stop()
+                # requests inside a supervisor call end when the supervisor stops (below)
+                control.stop(join_workers=False)
         finally:
             try:
                 if client is not None:
                     client.shutdown(timeout=deadline)  # logs its own outcome
+                if control is not None:
+                    control.join_workers()
             finally:
                 self._stop_leftover_actors()
                 self._stop_io()
