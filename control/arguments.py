@@ -47,13 +47,42 @@ def account_id(field: str, value: Any) -> str:
     return value
 
 
+def cookie_too_long(length: int) -> str:
+    """The one message for an oversized cookie, whatever its size (the CLI checks it too)."""
+    return (
+        f"the cookie is {length} characters long; a Cookie header is at most {MAX_COOKIE}: "
+        "check that the file holds only the Cookie header of https://www.goofish.com/im"
+    )
+
+
 def cookie_text(field: str, value: Any) -> str:
     # the value is a secret: the message describes it, never quotes it
     if not isinstance(value, str) or not value.strip():
         raise _fail(field, "a non-empty cookie string ('k=v; k=v')")
     if len(value) > MAX_COOKIE:
-        raise _fail(field, f"at most {MAX_COOKIE} characters long")
+        raise ControlError(BAD_REQUEST, cookie_too_long(len(value)))
     return value.strip()
+
+
+def new_cookie(field: str, value: Any) -> str:
+    """``add``'s cookie: a whole login, not only the seller id."""
+    value = cookie_text(field, value)
+    names = {
+        n.strip() for n, sep, v in (p.partition("=") for p in value.split(";")) if sep and v.strip()
+    }
+    if names and names <= {"unb"}:
+        raise ControlError(
+            BAD_REQUEST,
+            f"argument '{field}' holds only 'unb' (the seller id): the cookie is incomplete; "
+            "copy the whole Cookie header of https://www.goofish.com/im",
+        )
+    return value
+
+
+def chat_id(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise _fail(field, "a chat id string (at most 64 characters; see 'ctl pauses ACCOUNT')")
+    return value
 
 
 def text(field: str, value: Any) -> str:
@@ -172,7 +201,7 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
     "status": {"account": Arg(account_id)},
     "add": {
         "account": _ACCOUNT,
-        "cookie": Arg(cookie_text, required=True),
+        "cookie": Arg(new_cookie, required=True),
         "enabled": Arg(boolean, default=True),
         "remark": Arg(text, default=""),
     },
@@ -200,6 +229,8 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "clear": Arg(boolean, default=False),
     },
     "set": {"account": _ACCOUNT, "remark": Arg(text), "pause_minutes": Arg(minutes)},
+    "pauses": {"account": _ACCOUNT},
+    "unpause": {"account": _ACCOUNT, "chat": Arg(chat_id, required=True)},
 }
 
 
@@ -217,6 +248,10 @@ def validate_arguments(cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
         raise ControlError(
             BAD_REQUEST,
             f"unknown argument {unknown[0][:64]!r} for {cmd!r}; allowed arguments: {allowed}",
+        )
+    if cmd == "set" and args.get("remark") is None and args.get("pause_minutes") is None:
+        raise ControlError(
+            BAD_REQUEST, "'set' changes nothing without a field: give remark and/or pause_minutes"
         )
     out: dict[str, Any] = {}
     for name, arg in spec.items():

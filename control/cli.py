@@ -14,10 +14,11 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from control.arguments import MAX_COOKIE, cookie_too_long
 from control.client import DEFAULT_TIMEOUT_S, ControlClient
 from control.errors import BAD_REQUEST, ControlError
 from control.redact import redact_text
@@ -50,6 +51,8 @@ commands:
   set-rules ACCOUNT --file FILE|- | --clear replace them: {"rules": [{"keyword", "reply",
                                             "item_id"?}], "default_reply": {"text"} | null}
   set ACCOUNT [--remark TEXT] [--pause-minutes N]
+  pauses ACCOUNT                            chats where auto-replies are paused (a person answered)
+  unpause ACCOUNT CHAT                      auto-reply in that chat again
 
 options for every command: --json (raw result), --data-dir DIR (env XIANYU_DATA_DIR,
 default ./data) or --socket PATH, --timeout SECONDS.
@@ -93,11 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", metavar="<command>", parser_class=_Parser, help="one of the commands below"
+    )
     sub.required = True
 
     def command(name: str, text: str, *aliases: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=text, description=text, parents=[common], aliases=aliases)
+        # no help=: the epilog lists each command once (argparse would list them again)
+        return sub.add_parser(name, description=text, parents=[common], aliases=aliases)
 
     def account_arg(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
         p.add_argument("account", nargs="?" if optional else None, metavar="ACCOUNT")
@@ -146,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     account_arg(p, optional=True)
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--since", help="ISO-8601 time or epoch seconds")
+    _settings_commands(command, account_arg)
+    return parser
+
+
+def _settings_commands(
+    command: Callable[..., argparse.ArgumentParser],
+    account_arg: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """The commands that change an account's replies and settings."""
     p = command("set-rules", "replace an account's rules from a JSON file", "set_rules")
     account_arg(p)
     rules_from = p.add_mutually_exclusive_group(required=True)
@@ -157,7 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     account_arg(p)
     p.add_argument("--remark")
     p.add_argument("--pause-minutes", type=int, help="how long a manual reply pauses a chat")
-    return parser
+    account_arg(command("pauses", "chats of an account where auto-replies are paused"))
+    p = command("unpause", "auto-reply in a paused chat again")
+    account_arg(p)
+    p.add_argument("chat", metavar="CHAT", help="the chat id, as 'pauses' lists it")
 
 
 # --- request building -------------------------------------------------------------------
@@ -172,8 +190,13 @@ def read_cookie(path: str | None, stdin: TextIO) -> str:
                 "give the cookie with --cookie-file FILE, or pipe it in (--cookie-file -)",
             )
         path = "-"
+    if path == "-" and _isatty(stdin):
+        # typed or pasted by hand: say what is expected and how to end it
+        print("paste the Cookie header, then press Enter and Ctrl-D:", file=sys.stderr, flush=True)
     text = stdin.read() if path == "-" else _read_file(path, "cookie")
     text = text.strip()
+    if len(text) > MAX_COOKIE:  # the same sentence the service gives, before sending it
+        raise ControlError(BAD_REQUEST, cookie_too_long(len(text)))
     if text.lower().startswith("cookie:"):
         text = text[len("cookie:") :].strip()
     if not text:
@@ -262,6 +285,7 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "remark": args.remark,
             "pause_minutes": args.pause_minutes,
         },
+        "unpause": lambda: {"account": account, "chat": args.chat},
     }
     build = builders.get(cmd, lambda: {"account": account})
     return cmd, {k: v for k, v in build().items() if v is not None}

@@ -67,6 +67,8 @@ class SupervisorApi(Protocol):
     def set_account(
         self, account_id: str, *, remark: str | None = None, pause_minutes: int | None = None
     ) -> Any: ...
+    def pauses(self, account_id: str) -> Any: ...
+    def unpause(self, account_id: str, chat: str) -> Any: ...
 
 
 Handler = Callable[[SupervisorApi, Mapping[str, Any]], Any]
@@ -120,6 +122,8 @@ _HANDLERS: dict[str, Handler] = {
     "events": _events,
     "rules": lambda s, a: s.rules(a["account"]),
     "set_rules": _set_rules,
+    "pauses": lambda s, a: s.pauses(a["account"]),
+    "unpause": lambda s, a: s.unpause(a["account"], a["chat"]),
     "set": lambda s, a: s.set_account(
         a["account"], remark=a["remark"], pause_minutes=a["pause_minutes"]
     ),

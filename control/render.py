@@ -79,7 +79,7 @@ def status(result: Mapping[str, Any]) -> str:
     accounts = result.get("accounts") or []
     if not accounts:
         return "no accounts; add one with: python run.py ctl add <account-id> --cookie-file <file>"
-    headers = ["ACCOUNT", "USER", "STATE", "ENABLED", "VERSION", "ONLINE SINCE"]
+    headers = ["ACCOUNT", "USER", "STATE", "ENABLED", "VERSION", "ONLINE SINCE (UTC)"]
     headers += ["RESTARTS", "RECONNECTS", "RECEIVED", "REPLIED", "LAST ERROR"]
     rows = [
         [
@@ -171,6 +171,19 @@ def rules_stored(result: Mapping[str, Any]) -> str:
     return text + "; 'ctl rules ACCOUNT' shows them"
 
 
+def pauses(result: Mapping[str, Any]) -> str:
+    rows = [[p.get("chat"), _moment(p.get("until"))] for p in result.get("pauses") or []]
+    if not rows:
+        return "no chat is paused"
+    return table(["CHAT", "PAUSED UNTIL (UTC)"], rows)
+
+
+def unpaused(result: Mapping[str, Any]) -> str:
+    if result.get("outcome") == "not_paused":
+        return f"chat {result.get('chat')} was not paused"
+    return f"chat {result.get('chat')} unpaused: auto-replies from its next message"
+
+
 def ping(result: Mapping[str, Any]) -> str:
     return f"service {result.get('version')} up {result.get('uptime_s', 0):.1f}s"
 
@@ -215,6 +228,8 @@ RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "set_rules": rules_stored,
     "set": account,
     "add": added,
+    "pauses": pauses,
+    "unpause": unpaused,
 }
 
 

@@ -143,6 +143,16 @@ class CookieOps(StoreCore):
                 self._require_account(account_id)
             return [cookie_version(row, account_id) for row in rows]
 
+    def pending_accounts(self) -> list[str]:
+        """Accounts with a version still pending (at boot: the updates a crash interrupted)."""
+        with self._locked("reading the accounts with pending cookie versions") as m:
+            query = (
+                m.CookieRow.select(m.CookieRow.account)
+                .where(m.CookieRow.status == PENDING)
+                .distinct()
+            )
+            return sorted(str(row.account_id) for row in query)
+
     def fail_pending_versions(self) -> int:
         """At boot: every version left pending by a previous run failed ("interrupted")."""
         with self._write("failing interrupted pending cookie versions") as m:

@@ -124,10 +124,13 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         threading.current_thread().name = "supervisor"
+        pending = self._store.pending_accounts()
         interrupted = self._store.fail_pending_versions()
         if interrupted:
-            self._record("pending_versions_failed", count=interrupted)
-            log.info("pending_versions_failed", count=interrupted, reason="interrupted")
+            self._record("pending_versions_failed", count=interrupted, accounts=pending)
+            log.warning(
+                "pending_versions_failed", count=interrupted, accounts=pending, reason="interrupted"
+            )
         records = self._store.list_accounts()
         for record in records:
             self._entries[record.account_id] = self._new_entry(
@@ -237,7 +240,7 @@ class SupervisorActor(pykka.ThreadingActor):
             raise ConflictError(
                 f"this cookie belongs to seller {cookie.unb}, but account {entry.account_id!r} "
                 f"is seller {entry.user_id}; check you picked the right account, or pass "
-                "force to use it anyway"
+                "--force (force: true) to use it anyway"
             )
 
     def _pump(self, entry: AccountEntry) -> None:

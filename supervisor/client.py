@@ -155,6 +155,16 @@ class SupervisorClient:
         record = self._store.update_account(account_id, remark=remark, pause_minutes=pause_minutes)
         return {"account": account_dict(record)}
 
+    def pauses(self, account_id: str) -> dict[str, Any]:
+        """The account's chats where auto-replies are paused now (a person answered there)."""
+        paused = self._store.chat_pauses(account_id)
+        return {"pauses": [{"chat": c, "until": u.isoformat()} for c, u in paused.items()]}
+
+    def unpause(self, account_id: str, chat: str) -> dict[str, Any]:
+        """Auto-replies in ``chat`` again from the next message."""
+        lifted = self._store.unpause_chat(account_id, chat)
+        return {"outcome": "unpaused" if lifted else "not_paused", "chat": chat}
+
     # --- plumbing ----------------------------------------------------------------------------
 
     def _call(self, request: Any, *, timeout: float | None = None) -> dict[str, Any]:

@@ -255,3 +255,66 @@ def test_add_of_a_good_cookie_says_online(ctl, cookie_file):
     assert ctl("add", "shop", "--cookie-file", str(cookie_file)) == 0
     assert ctl.out.strip() == "added shop: online"
     assert ctl("add", "shop2", "--cookie-file", str(cookie_file), "--disabled") == 0
+
+
+def test_help_lists_each_command_once(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ping", "status", "add", "update", "set-rules", "pauses", "unpause"):
+        listed = [line for line in out.splitlines() if line.strip().startswith(f"{name} ")]
+        assert len(listed) == 1, (name, listed)
+    assert "set_rules" not in out
+    assert "{" not in out.split("commands:")[0]  # no argparse choice list
+
+
+def test_a_cookie_over_the_limit_gets_one_message_whatever_its_size(ctl, short_dir):
+    from control.arguments import MAX_COOKIE
+
+    messages = set()
+    for size in (MAX_COOKIE + 1, 900_000, 3_000_000):
+        path = short_dir / f"big{size}"
+        path.write_text("unb=1; cookie2=" + "x" * size)
+        assert ctl("add", "shop", "--cookie-file", str(path)) == 1
+        messages.add(ctl.err.split(" is ")[0] + ctl.err.split("characters long")[1])
+    assert len(messages) == 1
+    assert "at most 65536" in ctl.err
+
+
+def test_a_cookie_with_only_unb_is_incomplete(ctl, short_dir):
+    path = short_dir / "unb-only"
+    path.write_text("unb=2200000001")
+    assert ctl("add", "shop", "--cookie-file", str(path)) == 1
+    assert "incomplete" in ctl.err
+
+
+def test_set_with_no_fields_is_a_bad_request(ctl, cookie_file):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    assert ctl("set", "shop") == 1
+    assert "bad_request" in ctl.err and "remark" in ctl.err
+
+
+def test_pauses_are_listed_and_lifted(ctl, cookie_file):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    assert ctl("pauses", "shop") == 0
+    assert ctl.out.splitlines()[0].split() == ["CHAT", "PAUSED", "UNTIL", "(UTC)"]
+    assert ctl("unpause", "shop", "c1") == 0
+    assert ctl.out.startswith("chat c1 unpaused")
+    assert ctl("unpause", "shop", "c2") == 0
+    assert "was not paused" in ctl.out
+
+
+def test_a_cookie_typed_on_a_terminal_gets_a_prompt(capsys):
+    from control.cli import read_cookie
+
+    class TtyIn(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert read_cookie("-", TtyIn(COOKIE)) == COOKIE
+    assert "paste the Cookie header" in capsys.readouterr().err
+
+
+def test_status_times_say_utc(ctl, cookie_file):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    assert ctl("status") == 0
+    assert "ONLINE SINCE (UTC)" in ctl.out

@@ -167,6 +167,14 @@ class FakeSupervisor:
         self.rules_of[account_id] = {"rules": rules, "default_reply": default_reply}
         return self.rules_of[account_id]
 
+    def pauses(self, account_id: str) -> Any:
+        self._get(account_id)
+        return {"pauses": [{"chat": "c1", "until": "2030-01-01T00:00:00+00:00"}]}
+
+    def unpause(self, account_id: str, chat: str) -> Any:
+        self._get(account_id)
+        return {"outcome": "unpaused" if chat == "c1" else "not_paused", "chat": chat}
+
     def set_account(
         self, account_id: str, *, remark: str | None = None, pause_minutes: int | None = None
     ) -> Any:
