@@ -75,12 +75,18 @@ def _ms(value: object) -> str:
     return f"{value:.1f} ms" if isinstance(value, int | float) else "-"
 
 
+STATUS_FOOTNOTE = (
+    "(received, replied, crashes: lifetime totals; restarts of any cause and reconnects: "
+    "since the service started; crashes include stops cut off at their deadline)"
+)
+
+
 def status(result: Mapping[str, Any]) -> str:
     accounts = result.get("accounts") or []
     if not accounts:
         return "no accounts; add one with: python run.py ctl add <account-id> --cookie-file <file>"
     headers = ["ACCOUNT", "USER", "STATE", "ENABLED", "VERSION", "ONLINE SINCE (UTC)"]
-    headers += ["RESTARTS", "RECONNECTS", "RECEIVED", "REPLIED", "LAST ERROR"]
+    headers += ["RESTARTS", "CRASHES", "RECONNECTS", "RECEIVED", "REPLIED", "LAST ERROR"]
     rows = [
         [
             a.get("id"),
@@ -90,6 +96,7 @@ def status(result: Mapping[str, Any]) -> str:
             _version_cell(a),
             _moment(a.get("online_since")) if a.get("online_since") else None,
             a.get("restarts"),
+            a.get("crashes"),
             a.get("reconnects"),
             a.get("received"),
             a.get("replied"),
@@ -97,7 +104,7 @@ def status(result: Mapping[str, Any]) -> str:
         ]
         for a in accounts
     ]
-    return table(headers, rows)
+    return f"{table(headers, rows)}\n{STATUS_FOOTNOTE}"
 
 
 def _version_cell(account: Mapping[str, Any]) -> str | None:

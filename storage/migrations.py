@@ -190,7 +190,18 @@ def _to_v2(db: pw.Database) -> None:
     db.execute_sql("INSERT INTO sync_cursor (account_id, cursor_ms) SELECT id, 0 FROM account")
 
 
-STEPS: tuple[Callable[[pw.Database], None], ...] = (_to_v1, _to_v2)
+def _to_totals(db: pw.Database) -> None:
+    """Lifetime counters per account (issue 12 §1.16), in SQL both databases share."""
+    db.execute_sql(
+        "CREATE TABLE account_totals ("
+        "account_id VARCHAR(128) NOT NULL PRIMARY KEY REFERENCES account (id) ON DELETE CASCADE, "
+        "received BIGINT NOT NULL DEFAULT 0, "
+        "replied BIGINT NOT NULL DEFAULT 0, "
+        "crashes BIGINT NOT NULL DEFAULT 0)"
+    )
+
+
+STEPS: tuple[Callable[[pw.Database], None], ...] = (_to_v1, _to_v2, _to_totals)
 LATEST = len(STEPS)
 
 

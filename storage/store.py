@@ -15,6 +15,7 @@ from storage.delivery import DeliveryOps
 from storage.engine import describe, open_database
 from storage.events import EventOps
 from storage.rules import RuleOps
+from storage.totals import TotalsOps
 
 DEFAULT_COOKIE_HISTORY = 10
 DEFAULT_BUSY_TIMEOUT_S = 5.0
@@ -22,7 +23,7 @@ DEFAULT_BUSY_TIMEOUT_S = 5.0
 DEFAULT_LOCK_TIMEOUT_S = 60.0
 
 
-class Store(AccountOps, CookieOps, RuleOps, DeliveryOps, EventOps):
+class Store(AccountOps, CookieOps, RuleOps, DeliveryOps, EventOps, TotalsOps):
     """Thread-safe access to accounts, cookie history, rules, delivery state and events.
 
     Returns frozen dataclasses (``storage.records``); raises ``StorageError`` and its

@@ -68,6 +68,10 @@ from supervisor.restarts import GiveUp, RestartPolicy
 log = structlog.get_logger(__name__)
 
 
+# lifetime counters are stored every this many sweeps (a sweep runs every 0.05-1 s)
+TOTALS_EVERY_SWEEPS = 30
+
+
 def version_candidate(version: CookieVersion) -> m.Candidate:
     return m.Candidate(version.value, version.number, version.fingerprint)
 
@@ -99,6 +103,7 @@ class SupervisorActor(pykka.ThreadingActor):
         self._entries: dict[str, AccountEntry] = {}
         self._flow_ids = itertools.count(1)
         self._cancel_sweep: Callable[[], None] | None = None
+        self._sweeps = 0
         self._shutdown: Shutdown | None = None
         self._shutdown_waiting: set[str] = set()
         self._shutdown_started = 0.0
@@ -461,6 +466,8 @@ class SupervisorActor(pykka.ThreadingActor):
         child = entry.retire_child()
         if child is None:
             return
+        if reason != "operator kill":  # a stop cut off at its deadline: counted like a crash
+            entry.crashes += 1
         child.fence.trip()  # cuts its sockets; the generation never sends, ACKs or writes again
         child.ref.stop(block=False)
         generation = child.generation
@@ -647,6 +654,7 @@ class SupervisorActor(pykka.ThreadingActor):
     def _crashed(self, entry: AccountEntry, generation: int, error: str) -> None:
         """One-for-one restart with back-off, or ``failed`` past the intensity limit."""
         entry.last_error = error
+        entry.crashes += 1
         self._record("crashed", entry.account_id, generation=generation, error=error)
         log.warning("child_crashed", account=entry.account_id, generation=generation, error=error)
         if not entry.enabled:
@@ -689,7 +697,23 @@ class SupervisorActor(pykka.ThreadingActor):
         interval = max(0.05, min(1.0, self._timings.stop_timeout_s / 2))
         self._cancel_sweep = self._io.call_later(interval, self._tell_self, Sweep())
 
+    def _save_totals(self) -> None:
+        """Add what each account counted since the last save to its stored lifetime totals."""
+        for entry in self._entries.values():
+            delta = entry.unsaved_totals()
+            if not delta:
+                continue
+            try:
+                self._store.add_totals(entry.account_id, delta)
+            except StorageError as exc:  # counters are not worth failing anything: next time
+                log.warning("totals_not_saved", account=entry.account_id, error=str(exc))
+                continue
+            entry.saved = entry.saved + delta
+
     def _on_sweep(self, _message: Sweep) -> None:
+        self._sweeps += 1
+        if self._sweeps % TOTALS_EVERY_SWEEPS == 0:
+            self._save_totals()
         for entry in self._entries.values():
             if entry.child is not None and not entry.child.ref.is_alive():
                 # behind any ChildStopped/ChildCrashed it already queued, so those win
@@ -770,6 +794,7 @@ class SupervisorActor(pykka.ThreadingActor):
         if self._shutdown.reply.done():
             return
         stop_ms = round((self._clock() - self._shutdown_started) * 1000.0, 1)
+        self._save_totals()
         log.info("supervisor_stopped", killed=killed, stop_ms=stop_ms)
         result = {"outcome": "stopped", "killed": killed, "stop_ms": stop_ms}
         self._shutdown.reply.set_result(result)
@@ -786,7 +811,9 @@ class SupervisorActor(pykka.ThreadingActor):
             intensity=self._timings.restart_intensity,
             window_s=self._timings.restart_window_s,
         )
-        return AccountEntry(account_id, user_id, enabled, version_candidate(active), policy)
+        entry = AccountEntry(account_id, user_id, enabled, version_candidate(active), policy)
+        entry.stored = self._store.totals(account_id)
+        return entry
 
     def _tell_self(self, message: object) -> None:
         with contextlib.suppress(pykka.ActorDeadError):  # a timer firing after the stop

@@ -62,6 +62,7 @@ class FakeSupervisor:
             "unsaved": False,
             "online_since": 1700000000.0 if enabled else None,
             "restarts": 0,
+            "crashes": 0,
             "reconnects": 0,
             "last_error": None,
             "received": 0,

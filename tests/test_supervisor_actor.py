@@ -494,7 +494,8 @@ def test_a_crashed_child_waits_out_its_back_off_in_the_backoff_state(boot, sqlit
     wait_state(client, "shop", "backoff")
     assert len(children.of("shop")) == 1
     wait_state(client, "shop", "online")
-    assert client.status("shop")["accounts"][0]["restarts"] == 1
+    status = client.status("shop")["accounts"][0]
+    assert (status["restarts"], status["crashes"]) == (1, 1)
 
 
 def test_a_factory_that_raises_counts_as_a_crash_and_is_retried(sqlite_store, io, children):

@@ -24,6 +24,7 @@ STATUS_FIELDS = {
     "unsaved",
     "online_since",
     "restarts",
+    "crashes",
     "reconnects",
     "last_error",
     "received",

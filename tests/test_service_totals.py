@@ -1,0 +1,33 @@
+"""RECEIVED/REPLIED survive a restart of the service; operator restarts are not crashes
+(issue 12 §1.16)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.settings import Settings
+from control.client import ControlClient
+from service.app import Service
+from storage import DefaultReply
+from tests.conftest import wait_for
+from tests.test_control_e2e import BUYER, TIMINGS, add_online, row
+
+
+def test_counters_are_lifetime_totals_and_operator_restarts_are_not_crashes(
+    sim, seller, short_dir: Path
+):
+    settings = Settings(data_dir=short_dir, ws_url=sim.ws_url, api_url=sim.api_url, timings=TIMINGS)
+    with Service(settings) as service, ControlClient(service.socket_path, timeout=30) as ctl:
+        add_online(ctl, "shop", seller)
+        service.store.set_rules("shop", [], DefaultReply("在的", once_per_chat=False))
+        for text in ("一", "二"):
+            sim.admin.push(to=seller.user_id, from_=BUYER, text=text)
+        wait_for(lambda: row(ctl, "shop")["replied"] >= 2, what="two replies")
+        assert ctl.call("restart", account="shop")["outcome"] == "restarted"
+        after = row(ctl, "shop")
+        assert (after["restarts"], after["crashes"]) == (1, 0)  # an operator action
+    with Service(settings) as service, ControlClient(service.socket_path, timeout=30) as ctl:
+        again = wait_for(lambda: (r := row(ctl, "shop"))["state"] == "online" and r, what="online")
+        assert (again["received"], again["replied"]) == (after["received"], after["replied"])
+        assert again["received"] >= 2
+        assert (again["restarts"], again["crashes"]) == (0, 0)  # restarts: since start
