@@ -1,5 +1,6 @@
-"""``python run.py [serve]``: parse options (flags over environment over defaults) and run.
+"""``python run.py [serve]``: parse options (flags > environment > config file > defaults), run.
 
+--config         XIANYU_CONFIG         <data dir>/config.toml when it exists (service.config)
 --data-dir       XIANYU_DATA_DIR       ./data (SQLite at <data dir>/xianyu.db, socket control.sock)
 --database-url   XIANYU_DATABASE_URL   sqlite:///<data dir>/xianyu.db or postgresql://...
 --ws-url         XIANYU_WS_URL         the real Goofish IM WebSocket
@@ -10,83 +11,122 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import structlog
 
 from common.errors import XianyuSupervisorError
-from common.settings import DEFAULT_API_URL, DEFAULT_WS_URL, Settings
+from common.settings import Settings
+from service.config import CONFIG_NAME, ENV_CONFIG, apply, config_path, read_config, render_toml
 from service.logging import FORMATS, configure_logging
 
 log = structlog.get_logger(__name__)
 
 
-def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+# (flag, environment variable, Settings field) of every option with a flag
+OPTIONS: tuple[tuple[str, str, str], ...] = (
+    ("--data-dir", "XIANYU_DATA_DIR", "data_dir"),
+    ("--database-url", "XIANYU_DATABASE_URL", "database_url"),
+    ("--ws-url", "XIANYU_WS_URL", "ws_url"),
+    ("--api-url", "XIANYU_API_URL", "api_url"),
+    ("--log-format", "XIANYU_LOG_FORMAT", "log_format"),
+    ("--swap-strategy", "XIANYU_SWAP_STRATEGY", "swap_strategy"),
+)
+SWAP_STRATEGIES = ("supervised", "naive")
+
+
+def build_parser(
+    env: Mapping[str, str], *, prog: str = "python run.py serve"
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python run.py serve",
+        prog=prog,
         description="Keep Xianyu (Goofish) seller accounts online and auto-replying. "
-        "Operate it with 'python run.py ctl ...' while it runs; stop it with SIGTERM or Ctrl-C.",
+        "Operate it with 'xianyu-ctl ...' (or 'python run.py ctl ...') while it runs; "
+        "stop it with SIGTERM or Ctrl-C. Precedence: flags > environment > config file > "
+        "defaults.",
+    )
+    # flags default to None: "not given", so the environment and the file can fill them in
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help=f"TOML configuration file (env {ENV_CONFIG}; default <data dir>/{CONFIG_NAME} "
+        "when it exists); 'python run.py config' prints the effective one",
     )
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(env.get("XIANYU_DATA_DIR") or "data"),
         help="database, control socket (env XIANYU_DATA_DIR; default ./data)",
     )
     parser.add_argument(
         "--database-url",
-        default=env.get("XIANYU_DATABASE_URL") or None,
         help="sqlite:///path or postgresql://... (env XIANYU_DATABASE_URL; "
         "default SQLite at <data dir>/xianyu.db)",
     )
     parser.add_argument(
-        "--ws-url",
-        default=env.get("XIANYU_WS_URL") or DEFAULT_WS_URL,
-        help="Goofish IM WebSocket (env XIANYU_WS_URL), e.g. a local simulator's",
+        "--ws-url", help="Goofish IM WebSocket (env XIANYU_WS_URL), e.g. a local simulator's"
     )
     parser.add_argument(
-        "--api-url",
-        default=env.get("XIANYU_API_URL") or DEFAULT_API_URL,
-        help="Goofish token API (env XIANYU_API_URL), e.g. a local simulator's",
+        "--api-url", help="Goofish token API (env XIANYU_API_URL), e.g. a local simulator's"
     )
     parser.add_argument(
         "--log-format",
         choices=FORMATS,
-        default=env.get("XIANYU_LOG_FORMAT") or "auto",
         help="console on a tty and JSON otherwise by default (env XIANYU_LOG_FORMAT)",
     )
     # benchmark side-by-side only: "naive" re-creates the original project's restart sequence
-    parser.add_argument(
-        "--swap-strategy",
-        choices=("supervised", "naive"),
-        default=env.get("XIANYU_SWAP_STRATEGY") or "supervised",
-        help=argparse.SUPPRESS,
-    )
+    parser.add_argument("--swap-strategy", choices=SWAP_STRATEGIES, help=argparse.SUPPRESS)
+    parser.set_defaults(_env=dict(env))
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return Settings(
-        data_dir=args.data_dir,
-        database_url=args.database_url,
-        ws_url=args.ws_url,
-        api_url=args.api_url,
-        log_format=args.log_format,
-        swap_strategy=args.swap_strategy,
-    )
+    """Defaults, then the config file, then the environment, then the flags."""
+    settings, _source = resolve_settings(args)
+    return settings
+
+
+def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path | None]:
+    """The effective settings and the config file they came from (None: no file)."""
+    env: Mapping[str, str] = getattr(args, "_env", {})
+    flags = {field: getattr(args, field) for _flag, _var, field in OPTIONS}
+    environment = {field: env[var] for _flag, var, field in OPTIONS if env.get(var)}
+    data_dir = Path(flags["data_dir"] or environment.get("data_dir") or Settings().data_dir)
+    path, required = config_path(args.config, env, data_dir)
+    settings = Settings()
+    if path is not None and (required or path.exists()):
+        settings = apply(settings, read_config(path), path=path)
+    overrides: dict[str, object] = {**environment, **{k: v for k, v in flags.items() if v}}
+    if "data_dir" in overrides:
+        overrides["data_dir"] = Path(str(overrides["data_dir"]))
+    settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
+    _check_choices(settings, path)
+    return settings, path
+
+
+def _check_choices(settings: Settings, path: Path | None) -> None:
+    for field, allowed in (("log_format", FORMATS), ("swap_strategy", SWAP_STRATEGIES)):
+        value = getattr(settings, field)
+        if value not in allowed:
+            raise XianyuSupervisorError(
+                f"{field.replace('_', ' ')} {value!r} (from the flags, the environment or "
+                f"{path or 'the defaults'}) is not one of {', '.join(allowed)}"
+            )
 
 
 def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
     """Run the service in the foreground; returns the process exit code."""
     environ = os.environ if env is None else env
-    parser = build_parser(environ)
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if args.log_format not in FORMATS:  # a bad XIANYU_LOG_FORMAT bypasses argparse's choices
-        parser.error(f"log format {args.log_format!r} is not one of {', '.join(FORMATS)}")
-    settings = settings_from_args(args)
+    args = build_parser(environ).parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        settings = settings_from_args(args)
+    except XianyuSupervisorError as exc:  # the configuration: before logging is set up
+        print(f"xianyu-supervisor: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
     # everything this process creates (database, WAL, socket) is for its own user only
     os.umask(0o077)
     chosen = configure_logging(settings.log_format)
@@ -101,3 +141,22 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
         else:
             print(f"xianyu-supervisor: {exc}", file=sys.stderr)  # noqa: T201
         return 1
+
+
+def print_config(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+) -> int:
+    """``python run.py config [serve's options]``: the effective configuration, redacted."""
+    environ = os.environ if env is None else env
+    parser = build_parser(environ, prog="python run.py config")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        settings, source = resolve_settings(args)
+    except XianyuSupervisorError as exc:
+        print(f"xianyu-supervisor: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(render_toml(settings, source=source), file=stdout or sys.stdout)
+    return 0

@@ -145,13 +145,10 @@ class CookieOps(StoreCore):
 
     def pending_accounts(self) -> list[str]:
         """Accounts with a version still pending (at boot: the updates a crash interrupted)."""
-        with self._locked("reading the accounts with pending cookie versions") as m:
-            query = (
-                m.CookieRow.select(m.CookieRow.account)
-                .where(m.CookieRow.status == PENDING)
-                .distinct()
-            )
-            return sorted(str(row.account_id) for row in query)
+        with self._locked("reading the accounts with pending cookie versions"):
+            sql = "SELECT DISTINCT account_id FROM cookie_version WHERE status = ?"
+            rows = self._db.execute_sql(self._sql(sql), (PENDING,)).fetchall()
+            return sorted(str(account_id) for (account_id,) in rows)
 
     def fail_pending_versions(self) -> int:
         """At boot: every version left pending by a previous run failed ("interrupted")."""
