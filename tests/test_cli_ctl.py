@@ -78,7 +78,8 @@ def test_add_reads_the_cookie_file_and_status_prints_a_table(ctl, fake, cookie_f
     assert ctl("add", "shop", "--cookie-file", str(cookie_file), "--remark", "main") == 0
     assert fake.cookies["shop"] == [COOKIE]
     assert ctl("status") == 0
-    header, line = ctl.out.splitlines()
+    header, line, footnote = ctl.out.splitlines()
+    assert "lifetime" in footnote
     assert header.split()[:3] == ["ACCOUNT", "USER", "STATE"]
     assert line.split()[:4] == ["shop", "2200000001", "online", "yes"]
 
