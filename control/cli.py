@@ -333,10 +333,22 @@ def main(
         return EXIT_ERROR
     if getattr(args, "json", False):
         text = json.dumps(result, ensure_ascii=False, indent=2)
+    elif cmd == "status" and not result.get("accounts"):
+        text = f"no accounts; add one with: {_ctl_here(args)} add <account-id> --cookie-file <file>"
     else:
         text = render(cmd, result)
     print(redact_text(text), file=stdout)
     return exit_code(cmd, result)
+
+
+def _ctl_here(args: argparse.Namespace) -> str:
+    """This CLI with the options that found the service (so the hint can be pasted)."""
+    where = ""
+    if getattr(args, "socket", None) is not None:
+        where = f" --socket {args.socket}"
+    elif getattr(args, "data_dir", None) is not None:
+        where = f" --data-dir {args.data_dir}"
+    return PROG + where
 
 
 def exit_code(cmd: str, result: Mapping[str, Any]) -> int:

@@ -319,3 +319,8 @@ def test_status_times_say_utc(ctl, cookie_file):
     ctl("add", "shop", "--cookie-file", str(cookie_file))
     assert ctl("status") == 0
     assert "ONLINE SINCE (UTC)" in ctl.out
+
+
+def test_the_empty_status_hint_names_the_data_dir_given(ctl, short_dir):
+    assert ctl("status", "--data-dir", str(short_dir)) == 0
+    assert f"ctl --data-dir {short_dir} add <account-id>" in ctl.out
