@@ -144,7 +144,11 @@ class ControlServer:
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
-            raise XianyuSupervisorError(f"cannot listen on {self._path}: {exc}") from exc
+            why = (exc.strerror or type(exc).__name__).lower()
+            raise XianyuSupervisorError(
+                f"cannot create the control socket {self._path} ({why}); give a writable "
+                "directory with --data-dir (or XIANYU_DATA_DIR)"
+            ) from exc
         return sock
 
     def _remove_stale(self) -> None:

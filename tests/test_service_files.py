@@ -89,6 +89,7 @@ def test_a_data_dir_that_cannot_be_used_is_one_sentence(short_dir: Path, where: 
     [
         ["--data-dir", "{d}/afile"],
         ["--data-dir", "/proc/xianyu-nope"],
+        ["--data-dir", "/proc"],  # exists, but nothing can be created in it
         ["--data-dir", "{d}/data", "--database-url", "sqlite:////proc/nope/x.db"],
         ["--data-dir", "{d}/data", "--database-url", "postgresql://u:pw@127.0.0.1:1/db"],
         ["--data-dir", "{d}/data", "--database-url", "mysql://x"],
