@@ -239,6 +239,8 @@ def test_boot_fails_versions_a_killed_process_left_pending(boot, sqlite_store):
     ]
     wait_state(client, "shop", "online")
     assert client.status("shop")["accounts"][0]["cookie_version"] == 1
+    failed = next(e for e in client.events()["events"] if e["kind"] == "pending_versions_failed")
+    assert (failed["data"]["count"], failed["data"]["accounts"]) == (1, ["shop"])
 
 
 def test_boot_spreads_the_starts_over_time_at_the_configured_rate(boot, sqlite_store, children):
