@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from common.settings import Settings
@@ -16,7 +17,9 @@ from tests.test_control_e2e import BUYER, TIMINGS, add_online, row
 def test_counters_are_lifetime_totals_and_operator_restarts_are_not_crashes(
     sim, seller, short_dir: Path
 ):
-    settings = Settings(data_dir=short_dir, ws_url=sim.ws_url, api_url=sim.api_url, timings=TIMINGS)
+    # a generous stop deadline: a restart cut off at it would rightly count as a crash
+    timings = replace(TIMINGS, stop_timeout_s=10.0)
+    settings = Settings(data_dir=short_dir, ws_url=sim.ws_url, api_url=sim.api_url, timings=timings)
     with Service(settings) as service, ControlClient(service.socket_path, timeout=30) as ctl:
         add_online(ctl, "shop", seller)
         service.store.set_rules("shop", [], DefaultReply("在的", once_per_chat=False))
@@ -28,6 +31,7 @@ def test_counters_are_lifetime_totals_and_operator_restarts_are_not_crashes(
         assert (after["restarts"], after["crashes"]) == (1, 0)  # an operator action
     with Service(settings) as service, ControlClient(service.socket_path, timeout=30) as ctl:
         again = wait_for(lambda: (r := row(ctl, "shop"))["state"] == "online" and r, what="online")
-        assert (again["received"], again["replied"]) == (after["received"], after["replied"])
-        assert again["received"] >= 2
+        # replies are exactly-once; received may grow (the restart's backfill reads them again)
+        assert again["replied"] == after["replied"] >= 2
+        assert again["received"] >= after["received"] >= 2
         assert (again["restarts"], again["crashes"]) == (0, 0)  # restarts: since start
