@@ -108,37 +108,3 @@ def test_a_second_service_on_the_same_data_dir_is_refused(serve, sim, short_dir)
     with first.client() as c:
         assert c.call("ping")
     assert first.stop() == 0
-
-
-def test_sigterm_during_an_update_shuts_down_cleanly(serve, sim, short_dir):
-    import threading
-
-    from control.errors import ControlError
-
-    seller = new_seller(sim, nick="shop")
-    process = serve()
-    with process.client() as c:
-        c.call("add", account="shop", cookie=seller.cookie)
-    wait_for(lambda: all_online(process, 1), what="online")
-    # the new session's handshake hangs: the update waits out its probation (20 s)
-    sim.admin.fault(seller.user_id, "slow_handshake", seconds=60)
-    fresh = sim.admin.create_user(user_id=seller.user_id)["cookie"]
-    answers: list[object] = []
-
-    def update() -> None:
-        try:
-            with process.client() as c:
-                answers.append(c.call("update", account="shop", cookie=fresh))
-        except ControlError as exc:
-            answers.append(exc)
-
-    caller = threading.Thread(target=update)
-    caller.start()
-    wait_for(lambda: "update_started" in process.log_text(), what="the update under way")
-    assert process.stop(signal.SIGTERM) == 0
-    caller.join(timeout=30)
-    lines = [json.loads(line) for line in process.log_text().splitlines() if line[:1] == "{"]
-    assert not [e for e in lines if e["level"] in ("error", "critical")], process.log_text()
-    assert "CancelledError" not in process.log_text()
-    # the caller hears that the service went away, and nothing was applied
-    assert answers and isinstance(answers[0], ControlError), answers
