@@ -46,6 +46,7 @@ from supervisor.requests import (
     FlowDeadline,
     Ping,
     Reap,
+    Reply,
     Request,
     Restart,
     RestartDue,
@@ -91,8 +92,7 @@ class SupervisorActor(pykka.ThreadingActor):
         )
         self._flow_ids = itertools.count(1)
         self._cancel_sweep: Callable[[], None] | None = None
-        self._shutdown: sd.ShutdownFlow | None = None
-        self._shutdown_reply: Any = None
+        self._shutdown: tuple[sd.ShutdownFlow, Reply] | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
             Ping: lambda _message: None,
             Status: self._on_status,
@@ -307,9 +307,7 @@ class SupervisorActor(pykka.ThreadingActor):
         """The current generation is dead: stopped when asked, else crashed."""
         entry.retire_child()
         if self._shutdown is not None:
-            self._run_shutdown(
-                self._shutdown.handle(sd.ChildGone(entry.account_id), now=self._clock())
-            )
+            self._feed_shutdown(sd.ChildGone(entry.account_id))
             return
         if error is None and not child.stopping:
             error = "stopped without being asked"
@@ -394,23 +392,27 @@ class SupervisorActor(pykka.ThreadingActor):
         if self._shutdown is not None:
             message.reply.set_exception(XianyuSupervisorError("shutdown already in progress"))
             return
-        self._shutdown = sd.ShutdownFlow(timeout_s=message.timeout_s)
-        self._shutdown_reply = message.reply
+        flow = sd.ShutdownFlow(timeout_s=message.timeout_s)
+        self._shutdown = (flow, message.reply)
         if self._cancel_sweep is not None:
             self._cancel_sweep()
         running = [e.account_id for e in self._entries.values() if e.child is not None]
         log.info("supervisor_stopping", children=len(running))
-        self._run_shutdown(self._shutdown.begin(running, now=self._clock()))
+        self._run_shutdown(flow.begin(running, now=self._clock()))
 
     def _on_shutdown_deadline(self, _message: ShutdownDeadline) -> None:
+        self._feed_shutdown(m.DeadlinePassed(m.DeadlineKind.STOP))
+
+    def _feed_shutdown(self, event: sd.ShutdownEvent) -> None:
         if self._shutdown is not None:
-            deadline = m.DeadlinePassed(m.DeadlineKind.STOP)
-            self._run_shutdown(self._shutdown.handle(deadline, now=self._clock()))
+            self._run_shutdown(self._shutdown[0].handle(event, now=self._clock()))
 
     def _run_shutdown(self, effects: list[sd.ShutdownEffect]) -> None:
+        assert self._shutdown is not None
+        flow, reply = self._shutdown
         for effect in effects:
-            self._effects.carry_out_shutdown(effect, self._shutdown_reply)
-        if self._shutdown is not None and self._shutdown.done:
+            self._effects.carry_out_shutdown(effect, reply)
+        if flow.done:
             self.stop()
 
     # --- helpers -----------------------------------------------------------------------------
