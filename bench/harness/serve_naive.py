@@ -1,0 +1,21 @@
+#!/usr/bin/env python3
+"""``python bench/harness/serve_naive.py [serve options]``: the service, naive strategy.
+
+``harness.service.ServiceProcess`` starts this instead of ``run.py serve`` when
+``XIANYU_SWAP_STRATEGY=naive`` (``python bench/swap.py --strategy naive``): the same service
+and options (``service.cli``), with every account run by ``NaiveAccountActor``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# run as a script, this puts bench/harness on sys.path; the harness package lives in bench/
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.naive_account import NaiveAccountActor
+from service.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(actor_class=NaiveAccountActor))
