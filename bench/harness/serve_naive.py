@@ -11,8 +11,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# run as a script, this puts bench/harness on sys.path; the harness package lives in bench/
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# run as a script, bench/harness is sys.path[0], where harness/service.py would shadow the
+# service package: put bench/ there instead (the harness package lives in it)
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from harness.naive_account import NaiveAccountActor
 from service.cli import main
