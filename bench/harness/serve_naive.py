@@ -15,8 +15,8 @@ from pathlib import Path
 # service package: put bench/ there instead (the harness package lives in it)
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from harness.naive_account import NaiveAccountActor
-from service.cli import main
+from harness.naive_account import NaiveAccountActor  # noqa: E402 (after the sys.path fix)
+from service.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(actor_class=NaiveAccountActor))
