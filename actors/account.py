@@ -224,9 +224,12 @@ class AccountActor(pykka.ThreadingActor):
         self._sessions.add(session)
         session.start()
 
-    def _make_session(self, plan: SessionPlan, *, for_swap: bool) -> Session:
-        """The one place sessions are created (a subclass may create another kind)."""
-        return Session(
+    def _make_session(
+        self, plan: SessionPlan, *, for_swap: bool, cls: type[Session] = Session
+    ) -> Session:
+        """The one place sessions are created; ``for_swap``: a swap's candidate session.
+        A subclass may create another kind (``cls``, same constructor)."""
+        return cls(
             plan,
             io=self._io,
             token_client=self._token_client,

@@ -6,7 +6,7 @@ All frozen dataclasses; cookie values are secrets and are kept out of ``repr``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,9 @@ class SwapRequested:
     """``SwapCookie`` arrived; ``seen_ms`` is ``Delivery.newest_seen_ms`` at that moment."""
 
     op_id: int
-    cookie: str  # unparsed: a bad value fails the swap, never the actor
-    seen_ms: int
-
-    def __repr__(self) -> str:  # the cookie is a secret
-        return f"SwapRequested(op_id={self.op_id}, seen_ms={self.seen_ms})"
+    # a secret; unparsed: a bad value fails the swap, never the actor
+    cookie: str = field(repr=False)
+    seen_ms: int = 0
 
 
 @dataclass(frozen=True)

@@ -67,18 +67,11 @@ class NaiveAccountActor(AccountActor):
 
     machine_class = NaiveAccountMachine
 
-    def _make_session(self, plan: SessionPlan, *, for_swap: bool) -> Session:
-        if not for_swap:  # the original's (re)connects are not what the figure compares
-            return super()._make_session(plan, for_swap=for_swap)
-        return NaiveSession(
-            plan,
-            io=self._io,
-            token_client=self._token_client,
-            ws_url=self._settings.ws_url,
-            timings=self._timings,
-            fence=self._fence,
-            sink=self._session_sink,
-        )
+    def _make_session(
+        self, plan: SessionPlan, *, for_swap: bool, cls: type[Session] = Session
+    ) -> Session:
+        # only the swap is re-created: (re)connects are not what the figure compares
+        return super()._make_session(plan, for_swap=for_swap, cls=NaiveSession if for_swap else cls)
 
     def _close_and_wait(self, effect: CloseAndWait) -> None:
         session = self._sessions.retire(effect.session_id, abort=False)
