@@ -14,12 +14,16 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from common.errors import XianyuSupervisorError
 from common.settings import DEFAULT_API_URL, DEFAULT_WS_URL, Settings
 from service.logging import FORMATS, configure_logging
+
+if TYPE_CHECKING:
+    from actors.account import AccountActor
 
 log = structlog.get_logger(__name__)
 
@@ -58,13 +62,6 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=env.get("XIANYU_LOG_FORMAT") or "auto",
         help="console on a tty and JSON otherwise by default (env XIANYU_LOG_FORMAT)",
     )
-    # benchmark side-by-side only: "naive" re-creates the original project's restart sequence
-    parser.add_argument(
-        "--swap-strategy",
-        choices=("supervised", "naive"),
-        default=env.get("XIANYU_SWAP_STRATEGY") or "supervised",
-        help=argparse.SUPPRESS,
-    )
     return parser
 
 
@@ -75,12 +72,18 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ws_url=args.ws_url,
         api_url=args.api_url,
         log_format=args.log_format,
-        swap_strategy=args.swap_strategy,
     )
 
 
-def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
-    """Run the service in the foreground; returns the process exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    actor_class: type[AccountActor] | None = None,
+) -> int:
+    """Run the service in the foreground; returns the process exit code.
+
+    ``actor_class``: another ``AccountActor`` for every account (bench/harness/serve_naive.py)."""
     environ = os.environ if env is None else env
     parser = build_parser(environ)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -91,7 +94,7 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     from service.app import run  # after logging is configured: imports may log
 
     try:
-        return run(settings)
+        return run(settings, actor_class=actor_class)
     except XianyuSupervisorError as exc:
         log.error("service_failed", error=str(exc))
         print(f"xianyu-supervisor: {exc}", file=sys.stderr)  # noqa: T201
