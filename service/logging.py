@@ -17,6 +17,7 @@ from typing import Literal, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from common.errors import InvalidValueError
 from control.redact import REDACTED, is_cookie_key, redact_value
 
 LogFormat = Literal["console", "json"]
@@ -45,7 +46,7 @@ def resolve_format(requested: str | None, stream: TextIO) -> LogFormat:
     """``auto`` (or nothing) means console on a terminal and JSON everywhere else."""
     fmt = (requested or os.environ.get(ENV_LOG_FORMAT) or "auto").strip().lower()
     if fmt not in FORMATS:
-        raise ValueError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise InvalidValueError("the log format", f"one of {', '.join(FORMATS)}", value=fmt)
     if fmt == "auto":
         return "console" if _isatty(stream) else "json"
     return fmt  # type: ignore[return-value]

@@ -171,7 +171,7 @@ def test_thousands_of_dropped_connections_and_many_concurrent_clients_are_all_se
                     state = client.call("status", account="shop")["accounts"][0]["state"]
                     with lock:
                         answers.append(state)
-        except BaseException as exc:  # reported below, with the count
+        except BaseException as exc:  # noqa: BLE001 - reported below, with the count
             with lock:
                 errors.append(exc)
 
