@@ -7,7 +7,7 @@ import time
 
 from common.io_loop import IoLoop
 from service.housekeeping import Housekeeping
-from tests.conftest import wait_for
+from tests.plugins.timing import wait_for
 
 COOKIE = "unb=2200000000001; cookie2=abc; _m_h5_tk=0123456789abcdef0123456789abcdef_1"
 
