@@ -14,7 +14,7 @@ import threading
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from common.errors import ConflictError, InvalidValueError, NotFoundError
+from common.errors import ConflictError, InvalidValueError, NotFoundError, XianyuSupervisorError
 
 _TIMEOUT_S = 10.0
 
@@ -96,7 +96,12 @@ class AdminClient:
         headers = {"Content-Type": "application/json"} if payload is not None else {}
         with self._lock:
             status, data = self._exchange(method, self._prefix + path, payload, headers)
-        answer = json.loads(data) if data else {}
+        try:
+            answer = json.loads(data) if data else {}
+        except ValueError as exc:  # not the simulator's admin API answering
+            raise XianyuSupervisorError(
+                f"the answer ({status}) is not JSON", operation=f"simulator {method} {path}"
+            ) from exc
         if status == 404:
             raise NotFoundError(
                 str(answer.get("error", status)), operation=f"simulator {method} {path}"
