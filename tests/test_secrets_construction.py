@@ -8,15 +8,17 @@ import asyncio
 import io
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from actors.events import CookieMerged
 from actors.messages import AccountSpec, SwapCookie
 from goofish.cookies import Cookie
-from goofish.token import build_token_request
+from goofish.token import TokenResult, build_token_request
 from service.logging import WEBSOCKETS_LOGGERS, configure_logging, reset_logging
 from storage import Store
+from storage.records import TokenRecord
 from supervisor.machine import Candidate, TellSwap
 from supervisor.requests import Add, Update
 from tests.plugins.faults import cookie_secrets, world_secrets
@@ -37,13 +39,15 @@ SECRETS = ("c2secretvalue", "tk123456789")
         TellSwap(cookie=COOKIE),
         CookieMerged(1, COOKIE, COOKIE + "; x5sec=x5secretvalue"),
         build_token_request("http://127.0.0.1:1/h5", Cookie.parse(COOKIE), "did", now_ms=1),
+        TokenResult("success", token="imtokensecretvalue"),
+        TokenRecord("shop", "imtokensecretvalue", "did", datetime.now(UTC)),
     ],
     ids=lambda m: type(m).__name__,
 )
 def test_no_message_carrying_a_cookie_shows_it_in_repr(message: object) -> None:
     shown = repr(message) + str(message)
     assert type(message).__name__ in shown  # the repr is there, just without the value
-    for secret in (*SECRETS, "x5secretvalue"):
+    for secret in (*SECRETS, "x5secretvalue", "imtokensecretvalue"):
         assert secret not in shown
 
 
