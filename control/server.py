@@ -210,12 +210,12 @@ class ControlServer:
             pass  # the client went away: nothing to answer
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception:  # survival boundary: one connection's bug must not stop the server
             log.exception("control_connection_crashed")
         finally:
             self._connections.discard(task)
             writer.close()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError):  # the peer reset the connection first
                 await writer.wait_closed()
 
     def _peer_allowed(self, writer: asyncio.StreamWriter) -> bool:
