@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from common.errors import ConflictError
+from common.errors import ConflictError, InvalidValueError
 from control.client import ControlClient
 from control.dispatch import Dispatcher
 from control.errors import ControlError
@@ -105,6 +105,19 @@ def test_supervisor_errors_map_to_codes(client, call, code):
         call(client)
     assert caught.value.code == code
     assert client.call("ping")
+
+
+def test_an_invalid_value_from_below_is_a_bad_request_that_says_what_was_expected(
+    client, fake, monkeypatch
+):
+    def refuse(account_id: str, **_: object) -> None:
+        raise InvalidValueError("pause_minutes", "0 (never) or more", value=-3)
+
+    monkeypatch.setattr(fake, "set_account", refuse)
+    with pytest.raises(ControlError) as caught:
+        client.call("set", account="a", pause_minutes=1)
+    assert caught.value.code == "bad_request"
+    assert caught.value.message == "pause_minutes must be 0 (never) or more, got -3"
 
 
 def test_malformed_input_is_answered_and_the_connection_keeps_serving(client):
