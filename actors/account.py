@@ -405,7 +405,7 @@ class AccountActor(pykka.ThreadingActor):
         # supervisor can tell it from the current one); it only stops acting on the world
         try:
             self._notify_supervisor(message)
-        except Exception:  # survival boundary: the supervisor may be gone at shutdown
+        except Exception:  # noqa: BLE001 (survival boundary: the supervisor may be gone at shutdown)
             self._log.exception("notify_failed", kind=type(message).__name__)
 
     def _tell_self(self, event: object) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -30,7 +30,7 @@ class AccountSpec:
 
     account_id: str
     user_id: str
-    cookie: str
+    cookie: str = field(repr=False)  # a secret: out of repr, so a logged spec leaks nothing
     cookie_version: int | None
     generation: int
 
@@ -62,7 +62,7 @@ class SwapCookie:
     """
 
     op_id: int
-    cookie: str
+    cookie: str = field(repr=False)  # a secret: out of repr, so a logged message leaks nothing
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from common.errors import (
     AlreadyExistsError,
     ConflictError,
     CookieError,
+    InvalidValueError,
     NotFoundError,
     XianyuSupervisorError,
 )
@@ -93,6 +94,7 @@ _CODES: tuple[tuple[type[BaseException], str], ...] = (
     (AlreadyExistsError, EXISTS),
     (ConflictError, CONFLICT),
     (CookieError, BAD_REQUEST),
+    (InvalidValueError, BAD_REQUEST),
 )
 
 
@@ -133,7 +135,9 @@ class Dispatcher:
             request = parse_request(line)
             request_id = request.id
             return ok_response(request_id, self.handle(request))
-        except Exception as exc:
+        # survival boundary (module docstring): every request gets an answer; _error logs
+        # anything unexpected with its traceback
+        except Exception as exc:  # noqa: BLE001
             request_id = exc.request_id if isinstance(exc, ControlError) else request_id
             return self._error(request_id, exc)
 

@@ -33,8 +33,8 @@ def _split_pairs(text: str) -> Iterator[tuple[str, str]]:
         if _CONTROL_CHARS.search(name + value):
             # It would corrupt the HTTP headers it is sent in; happens with wrapped copies.
             raise CookieError(
-                f"cookie {name!r} contains a line break or control character; "
-                "copy the cookie again as one line"
+                f"cookie {name!r} contains a line break or control character",
+                hint="copy the cookie again as one line",
             )
         yield name, value
 
@@ -57,14 +57,14 @@ class Cookie:
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
         pairs = _updated((), pairs)
         if not dict(pairs).get("unb"):
-            raise CookieError(f"cookie has no 'unb' (the seller's user id); {_WHERE_TO_GET}")
+            raise CookieError("cookie has no 'unb' (the seller's user id)", hint=_WHERE_TO_GET)
         self._pairs: tuple[tuple[str, str], ...] = pairs
 
     @classmethod
     def parse(cls, text: str) -> Cookie:
         """Parse ``k=v; k=v`` (tolerates ``;`` without a space and surrounding whitespace)."""
         if not isinstance(text, str) or not text.strip():
-            raise CookieError(f"cookie is empty; {_WHERE_TO_GET}")
+            raise CookieError("cookie is empty", hint=_WHERE_TO_GET)
         return cls(_split_pairs(text))
 
     @property

@@ -21,6 +21,7 @@ import pykka
 import pykka.debug
 import structlog
 
+from common.errors import NotRunningError
 from common.io_loop import IoLoop
 from common.settings import Settings
 from control.dispatch import Dispatcher
@@ -71,13 +72,13 @@ class Service:
     @property
     def client(self) -> SupervisorClient:
         if self._client is None:
-            raise RuntimeError("the service is not started")
+            raise NotRunningError("the service is not started", hint="call Service.start() first")
         return self._client
 
     @property
     def store(self) -> Store:
         if self._store is None:
-            raise RuntimeError("the service is not started")
+            raise NotRunningError("the service is not started", hint="call Service.start() first")
         return self._store
 
     @property

@@ -14,7 +14,7 @@ import threading
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from common.errors import ConflictError, NotFoundError
+from common.errors import ConflictError, InvalidValueError, NotFoundError, XianyuSupervisorError
 
 _TIMEOUT_S = 10.0
 
@@ -25,8 +25,8 @@ class AdminClient:
     def __init__(self, admin_url: str, *, timeout_s: float = _TIMEOUT_S) -> None:
         parts = urlsplit(admin_url)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
-            raise ValueError(
-                f"admin_url must look like http://127.0.0.1:<port>/admin/, got {admin_url!r}"
+            raise InvalidValueError(
+                "admin_url", "like http://127.0.0.1:<port>/admin/", value=admin_url
             )
         self._host = parts.hostname
         self._port = parts.port
@@ -96,12 +96,19 @@ class AdminClient:
         headers = {"Content-Type": "application/json"} if payload is not None else {}
         with self._lock:
             status, data = self._exchange(method, self._prefix + path, payload, headers)
-        answer = json.loads(data) if data else {}
+        try:
+            answer = json.loads(data) if data else {}
+        except ValueError as exc:  # not the simulator's admin API answering
+            raise XianyuSupervisorError(
+                f"the answer ({status}) is not JSON", operation=f"simulator {method} {path}"
+            ) from exc
         if status == 404:
-            raise NotFoundError(f"simulator {method} {path}: {answer.get('error', status)}")
+            raise NotFoundError(
+                str(answer.get("error", status)), operation=f"simulator {method} {path}"
+            )
         if status >= 400:
             raise ConflictError(
-                f"simulator {method} {path} ({status}): {answer.get('error', status)}"
+                f"{answer.get('error', status)} ({status})", operation=f"simulator {method} {path}"
             )
         return answer
 

@@ -11,7 +11,7 @@ import secrets
 import time
 from typing import Any
 
-from common.errors import CookieError
+from common.errors import CookieError, XianyuSupervisorError
 from goofish.constants import CONTENT_TRADE_CARD
 from goofish.cookies import Cookie
 from simulator.im import ImServer
@@ -33,8 +33,11 @@ DEFAULT_CARD_TITLE = "买家已付款"
 DEFAULT_CARD_TEXT = "[我已付款，等待你发货]"
 
 
-class AdminRefused(Exception):
-    """Raised when an admin call names something unknown or is malformed."""
+class AdminRefused(XianyuSupervisorError):
+    """Raised when an admin call names something unknown or is malformed.
+
+    ``status`` is the HTTP status the admin API answers with (404 unknown, 400 malformed).
+    """
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)

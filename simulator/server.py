@@ -11,13 +11,14 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
 from websockets.asyncio.server import Server, serve
 
+from common.errors import InvalidValueError
 from simulator.admin import AdminClient
 from simulator.admin_api import ADMIN_PREFIX, API_PREFIX, AdminApi
 from simulator.control import Control
@@ -50,6 +51,13 @@ class Simulator:
     """The simulated Goofish servers. ``Simulator(read_receipts=False)`` overrides a knob."""
 
     def __init__(self, knobs: Knobs | None = None, **overrides: Any) -> None:
+        unknown = set(overrides) - {f.name for f in fields(Knobs)}
+        if unknown:
+            raise InvalidValueError(
+                "a simulator knob",
+                f"one of {sorted(f.name for f in fields(Knobs))}",
+                value=sorted(unknown)[0],
+            )
         self.knobs = replace(knobs or Knobs(), **overrides)
         self.world = World()
         self.im = ImServer(self.world, self.knobs)

@@ -214,7 +214,8 @@ def upgrade(db: pw.Database, *, target: int = LATEST) -> int:
         if current > LATEST:
             raise StorageError(
                 f"the database schema is version {current} but this build knows only up to "
-                f"{LATEST}; upgrade xianyu-supervisor or open a different database"
+                f"{LATEST}",
+                hint="upgrade xianyu-supervisor or open a different database",
             )
         for version in range(current + 1, target + 1):
             STEPS[version - 1](db)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pykka
 
-from common.errors import XianyuSupervisorError
+from common.errors import InvalidValueError, NotRunningError, XianyuSupervisorError
 from common.settings import Timings
 from storage import AccountRecord, DefaultReply, Rule, Store
 from supervisor import requests as rq
@@ -161,15 +161,17 @@ class SupervisorClient:
         try:
             self._ref.tell(request)
         except pykka.ActorDeadError as exc:
-            raise XianyuSupervisorError("the supervisor is not running") from exc
+            raise NotRunningError("the supervisor is not running") from exc
         wait_s = self._default_timeout() if timeout is None else timeout
         try:
             return request.reply.result(timeout=wait_s)
         except concurrent.futures.TimeoutError as exc:
+            account = getattr(request, "account_id", None)
             raise XianyuSupervisorError(
                 f"no outcome within {wait_s:g}s for {type(request).__name__.lower()} of "
-                f"{getattr(request, 'account_id', None)!r}; it may still complete: see "
-                "'ctl events' and 'ctl status'"
+                f"{account!r}",
+                account=account,
+                hint="it may still complete: see 'ctl events' and 'ctl status'",
             ) from exc
 
     def _default_timeout(self) -> float:
@@ -204,8 +206,8 @@ def _rule(value: Mapping[str, Any] | Rule, order: int) -> Rule:
             order=int(value.get("order", order)),
         )
     except (KeyError, TypeError) as exc:
-        raise ValueError(
-            f"rule {order} needs 'keyword' and 'reply' (and optionally 'item_id'): {exc}"
+        raise InvalidValueError(
+            f"rule {order}", "an object with 'keyword' and 'reply' (and optionally 'item_id')"
         ) from exc
 
 
@@ -215,6 +217,6 @@ def _default_reply(value: Mapping[str, Any] | DefaultReply | None) -> DefaultRep
     try:
         return DefaultReply(str(value["text"]), bool(value.get("once_per_chat", True)))
     except (KeyError, TypeError) as exc:
-        raise ValueError(
-            f"default_reply needs 'text' (and optionally 'once_per_chat'): {exc}"
+        raise InvalidValueError(
+            "default_reply", "an object with 'text' (and optionally 'once_per_chat')"
         ) from exc

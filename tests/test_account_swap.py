@@ -11,14 +11,9 @@ from actors.messages import ChildCrashed, ChildState, ChildStopped, Freeze, Swap
 from actors.testing import FreezableAccountActor, with_timings
 from bench.harness.naive_account import NaiveAccountActor
 from storage import DefaultReply
-from tests import test_account_actor as account_tests
-from tests.conftest import wait_for
+from tests.plugins.accounts import BUYER, sent_texts
 from tests.plugins.simulator import new_seller
-from tests.test_account_actor import BUYER, sent_texts
-
-# the shared fixtures of the account tests
-seller = account_tests.seller
-start_account = account_tests.start_account
+from tests.plugins.timing import wait_for
 
 
 @pytest.fixture

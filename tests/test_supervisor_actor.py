@@ -42,9 +42,9 @@ from common.io_loop import IoLoop
 from common.settings import Backoff, Settings, Timings
 from storage import Store
 from supervisor import SupervisorClient, start_supervisor
-from tests.conftest import wait_for
 from tests.plugins.faults import wait_state
-from tests.vocabulary import EVENT_FIELDS, STATUS_FIELDS, VERSION_FIELDS
+from tests.plugins.timing import wait_for
+from tests.plugins.vocabulary import EVENT_FIELDS, STATUS_FIELDS, VERSION_FIELDS
 
 SELLER = "2200000001"
 TIMINGS = Timings(

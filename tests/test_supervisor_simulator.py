@@ -18,9 +18,9 @@ from common.settings import Settings, Timings
 from goofish.token import TokenClient
 from storage import DefaultReply, Store
 from supervisor import SupervisorClient, account_actor_factory, start_supervisor
-from tests.conftest import wait_for
 from tests.plugins.faults import BUYER, FAULT_TIMINGS, row, wait_state
 from tests.plugins.simulator import Seller, new_seller, second_login
+from tests.plugins.timing import wait_for
 
 TIMINGS = FAULT_TIMINGS
 

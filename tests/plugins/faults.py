@@ -35,18 +35,21 @@ from service.app import Service
 from simulator.admin import AdminClient
 from simulator.server import Simulator, SimulatorHandle
 from supervisor import SupervisorClient
-from tests.conftest import wait_for
 from tests.plugins.simulator import Seller
+from tests.plugins.timing import scaled_timings, wait_for
 
 BUYER = "880001"
 ECHO = "auto: "
-FAULT_TIMINGS = replace(
-    TINY_TIMINGS,
-    probation_s=2.0,
-    stop_timeout_s=0.5,
-    restart_backoff=Backoff(base_s=0.02, cap_s=0.1),
-    restart_intensity=3,
-    restart_window_s=30.0,
+# stretched by XIANYU_TEST_TIME_SCALE (tests/plugins/timing.py) like every duration of the suite
+FAULT_TIMINGS = scaled_timings(
+    replace(
+        TINY_TIMINGS,
+        probation_s=2.0,
+        stop_timeout_s=0.5,
+        restart_backoff=Backoff(base_s=0.02, cap_s=0.1),
+        restart_intensity=3,
+        restart_window_s=30.0,
+    )
 )
 # libraries the service keeps at WARNING (service/logging.py): websockets narrates every
 # frame and handshake header at DEBUG, which no service configuration ever shows
