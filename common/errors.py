@@ -4,6 +4,7 @@
     ├── CookieError          a cookie string that cannot be used (unparseable, no ``unb``)
     ├── ProtocolError        a frame or push payload that does not decode
     ├── TokenError           the token API could not be reached or answered nonsense
+    ├── LoginError           a QR login could not be started (passport unreachable or refusing)
     ├── ConflictError        a request that contradicts the current state (another seller's cookie)
     └── StorageError         the database failed; the message says what was being done
         ├── NotFoundError    no such account / version
@@ -31,6 +32,10 @@ class ProtocolError(XianyuSupervisorError):
 
 class TokenError(XianyuSupervisorError):
     """Raised when the token API cannot be reached or answers something unusable."""
+
+
+class LoginError(XianyuSupervisorError):
+    """Raised when a QR-code login cannot be started; the message says why."""
 
 
 class ConflictError(XianyuSupervisorError):
