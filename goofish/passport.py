@@ -55,12 +55,15 @@ ProbeKind = Literal["alive", "token_refreshed", "session_expired", "risk_control
 
 @dataclass(frozen=True)
 class PassportRequest:
-    """One HTTP call: method, full URL (query encoded), headers (hold the cookie), body."""
+    """One HTTP call: method, full URL (query encoded), headers (hold the cookie), body.
+
+    Only the method shows in ``repr``: the body may carry ``cookie2`` (``hsiz``) and the URL
+    a login token."""
 
     method: str
-    url: str
+    url: str = field(repr=False)
     headers: Mapping[str, str] = field(repr=False)
-    body: str = ""
+    body: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
