@@ -54,3 +54,13 @@ def test_unknown_log_format_is_a_usage_error(capsys):
     with pytest.raises(SystemExit):
         settings(["--log-format", "xml"], {})
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_passport_url_defaults_to_the_real_login_host_then_env_then_flag():
+    from common.settings import DEFAULT_PASSPORT_URL
+
+    assert DEFAULT_PASSPORT_URL == "https://passport.goofish.com/"
+    assert settings([], {}).passport_url == DEFAULT_PASSPORT_URL
+    env = {"XIANYU_PASSPORT_URL": "http://127.0.0.1:1/passport/"}
+    assert settings([], env).passport_url == "http://127.0.0.1:1/passport/"
+    assert settings(["--passport-url", "http://flag/"], env).passport_url == "http://flag/"

@@ -82,6 +82,7 @@ def world_secrets(handle: SimulatorHandle) -> set[str]:
     for tk in list(world.mtop_tks):
         values.update({tk, tk.split("_")[0]})
     values.update(world.tokens)
+    values.update(handle.simulator.sessions.long_logins)  # long-login tokens (passport)
     return {v for v in values if len(v) >= MIN_SECRET_LEN}
 
 
