@@ -27,6 +27,8 @@ FAULT_KINDS = (
     "slow_handshake",
     "garbage",
     "blackhole",
+    "renew_error",
+    "renew_slow",
 )
 DEFAULT_CAPTCHA_S = 60.0
 DEFAULT_SLOW_HANDSHAKE_S = 5.0
@@ -163,6 +165,11 @@ class Control:
             user.faults.captcha_until = time.monotonic() + duration
         elif kind == "slow_handshake":
             user.faults.slow_handshake_s = DEFAULT_SLOW_HANDSHAKE_S if seconds is None else seconds
+        elif kind == "renew_error":
+            duration = DEFAULT_CAPTCHA_S if seconds is None else seconds
+            user.faults.renew_error_until = time.monotonic() + duration
+        elif kind == "renew_slow":
+            user.faults.renew_slow_s = DEFAULT_SLOW_HANDSHAKE_S if seconds is None else seconds
         elif kind == "garbage":
             affected = int(await self._im.push_garbage(user_id))
         return {"ok": True, "user_id": user_id, "kind": kind, "connections": affected}

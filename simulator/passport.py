@@ -10,6 +10,7 @@ has the whole contract; ``simulator.sessions`` and ``simulator.qr`` hold the sta
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -137,7 +138,7 @@ class PassportApi:
         query = request.query
         if query.get("ltl") != "true" and query.get("c2r") != "true":
             return _json(refusal("ltl=true or skipSessionFilter=true&c2r=true is required"))
-        return self._renew(request, cookie_of(request.headers.get("Cookie", "")), silent=True)
+        return await self._renew(request, cookie_of(request.headers.get("Cookie", "")), silent=True)
 
     async def has_login(self, request: web.Request) -> web.Response:
         """Form ``hid`` = unb and ``hsiz`` = cookie2 of a live session."""
@@ -151,12 +152,20 @@ class PassportApi:
             if live is None:
                 self._world.users[cookie.unb].stats.renewals += 1
                 return _json(refusal("会话已失效,请重新登录 (the session in hsiz is not alive)"))
-        return self._renew(request, cookie, silent=False)
+        return await self._renew(request, cookie, silent=False)
 
-    def _renew(self, request: web.Request, cookie: Cookie | None, *, silent: bool) -> web.Response:
+    async def _renew(
+        self, request: web.Request, cookie: Cookie | None, *, silent: bool
+    ) -> web.Response:
         user = self._world.users.get(cookie.unb) if cookie is not None else None
         if cookie is None or user is None:
             return _json(refusal("请登录 (no known seller in the cookie)"))
+        if user.faults.renew_slow_s > 0:  # fault renew_slow: one late answer
+            delay, user.faults.renew_slow_s = user.faults.renew_slow_s, 0.0
+            await asyncio.sleep(delay)
+        if user.faults.renew_error_until > time.monotonic():  # fault renew_error
+            user.stats.renewals += 1
+            return web.Response(status=503, text="service unavailable")
         now = time.time()
         if self._sessions.risky(user, now):
             return _json(self._punish(request))

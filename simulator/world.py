@@ -53,6 +53,8 @@ class UserFaults:
     captcha_until: float = 0.0  # monotonic deadline
     slow_handshake_s: float = 0.0  # consumed by the next connection
     garbage_pending: bool = False  # sent after the next registration
+    renew_error_until: float = 0.0  # monotonic: renewal calls answer HTTP 503 until then
+    renew_slow_s: float = 0.0  # consumed by the next renewal call: its answer waits this long
 
 
 @dataclass

@@ -332,3 +332,18 @@ def test_login_form_prefers_view_data_and_forces_umid_tag() -> None:
     assert login_form(html, {}) == {"appName": "xianyu", "x": "1", "umidTag": "SERVER"}
     fallback = login_form("<html></html>", {"XSRF-TOKEN": "xs"})
     assert fallback["_csrf_token"] == "xs" and fallback["fromSite"] == "77"
+
+
+def test_a_passport_5xx_is_an_error_that_keeps_the_cookie_and_sends_one_call(sim, seller) -> None:
+    sim.admin.fault(seller.user_id, "renew_error", seconds=30)
+    cookie = Cookie.parse(seller.cookie)
+    outcome = run(renew(sim, cookie))
+    assert outcome.kind == "error" and not outcome.network and outcome.calls == 1
+    assert outcome.cookie == cookie and "503" in outcome.message
+    assert renewals(sim, seller) == 1
+
+
+def test_a_slow_passport_times_out_as_a_network_error(sim, seller) -> None:
+    sim.admin.fault(seller.user_id, "renew_slow", seconds=3)
+    outcome = run(renew(sim, Cookie.parse(seller.cookie), client={"timeout_s": 0.3}))
+    assert outcome.kind == "error" and outcome.network and "timed out" in outcome.message

@@ -228,3 +228,11 @@ def test_passport_answers_unknown_sellers_with_a_refusal(sim) -> None:
     assert payload["content"]["success"] is False and set_cookies == []
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(sim.passport_url + "nothing.do", timeout=5)
+
+
+def test_renew_error_fault_answers_503_for_a_while(sim, seller) -> None:
+    sim.admin.fault(seller.user_id, "renew_error", seconds=30)
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        silent(sim, seller.cookie)
+    assert caught.value.code == 503
+    assert sim.admin.user_state(seller.user_id)["renewals"] == 1
