@@ -36,8 +36,9 @@ class Knobs:
     renew_grace_s: float = 60.0
     # more renewal calls than this per seller within an hour → risk control (RGV587) ...
     renew_risk_per_h: int = 12
-    # ... for this long
+    # ... for this long; "an hour" is this window, so an accelerated clock can shrink it too
     renew_risk_s: float = 1800.0
+    renew_risk_window_s: float = 3600.0
     # silentHasLogin sets sdkSilent this far ahead: the fatigue window clients respect
     sdk_silent_s: float = 3600.0
     # a QR code turns EXPIRED this long after generate.do, whatever the polling does

@@ -27,7 +27,6 @@ from simulator.im import ImServer
 from simulator.knobs import Knobs
 from simulator.world import Session, User, World
 
-_HOUR_S = 3600.0
 # attributes of the cookies a login sets (a flat jar ignores them; they look like the site's)
 _ATTRS = "Path=/; Domain=.goofish.com"
 
@@ -141,7 +140,7 @@ class Sessions:
         user.stats.renewals += 1
         times = self._renewal_times.setdefault(user.user_id, deque())
         times.append(now)
-        while times and times[0] <= now - _HOUR_S:
+        while times and times[0] <= now - self._knobs.renew_risk_window_s:
             times.popleft()
         if self._risk_until.get(user.user_id, 0.0) > now:
             return True

@@ -236,3 +236,17 @@ def test_renew_error_fault_answers_503_for_a_while(sim, seller) -> None:
         silent(sim, seller.cookie)
     assert caught.value.code == 503
     assert sim.admin.user_state(seller.user_id)["renewals"] == 1
+
+
+def test_the_risk_window_shrinks_with_an_accelerated_clock(start_sim) -> None:
+    sim = start_sim(renew_risk_per_h=1, renew_risk_window_s=0.3, renew_risk_s=0.0)
+    seller = new_seller(sim)
+    assert silent(sim, seller.cookie)[0]["content"]["success"] is True
+    assert "ret" in silent(sim, seller.cookie)[0]  # the second within the window: risk
+    # calls spaced wider than the window are fine again
+    wait_for(
+        lambda: silent(sim, seller.cookie)[0]["content"]["success"],
+        timeout=5,
+        interval=0.5,
+        what="renewal allowed again once the window passed",
+    )
