@@ -298,6 +298,39 @@ def classify_passport_response(
     )
 
 
+@dataclass(frozen=True)
+class LongLoginSettings:
+    """``queryLoginSettings.do``: may the account keep a long-login, and does it have one?"""
+
+    can_open: bool
+    has_long_login: bool
+
+
+def _find_return_value(value: object, depth: int = 6) -> Mapping[str, object] | None:
+    if not isinstance(value, Mapping) or depth == 0:
+        return None
+    found = value.get("returnValue")
+    if isinstance(found, Mapping):
+        return found
+    for child in value.values():
+        nested = _find_return_value(child, depth - 1)
+        if nested is not None:
+            return nested
+    return None
+
+
+def classify_login_settings(payload: object) -> LongLoginSettings | None:
+    """The ``returnValue`` object of a ``queryLoginSettings.do`` answer (searched up to six
+    levels deep, as the answer's nesting is not pinned down), or None."""
+    found = _find_return_value(payload)
+    if found is None:
+        return None
+    return LongLoginSettings(
+        can_open=found.get("canOpenLongLogin") is True,
+        has_long_login=found.get("hasLongTokenLogin") is True,
+    )
+
+
 def has_new_cookies(set_cookies: list[str], *, now: float) -> bool:
     """At least one ``Set-Cookie`` that sets rather than deletes (setLoginSettings' test)."""
     parsed = (parse_set_cookie(h, now=now) for h in set_cookies)

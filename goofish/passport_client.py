@@ -33,13 +33,16 @@ from common.errors import CookieError, LoginError
 from goofish.cookies import Cookie, merge_set_cookie_pairs
 from goofish.passport import (
     LOGIN_HINT,
+    LongLoginSettings,
     PassportAnswer,
     PassportRequest,
     ProbeResult,
     build_has_login,
     build_loginuser_probe,
+    build_query_login_settings,
     build_set_login_settings,
     build_silent_has_login,
+    classify_login_settings,
     classify_passport_response,
     classify_probe,
     has_new_cookies,
@@ -248,6 +251,15 @@ class PassportClient:
         except CookieError:
             return None
         return merged if merged != cookie else None
+
+    async def long_login_settings(self, cookie: Cookie) -> LongLoginSettings | None:
+        """``queryLoginSettings.do`` (e.g. right after a QR login); None if it cannot tell."""
+        request = build_query_login_settings(self._passport_url, cookie)
+        try:
+            _, payload, _, _ = await self._send(request)
+        except _NETWORK_ERRORS:
+            return None
+        return classify_login_settings(payload)
 
     async def probe(self, cookie: Cookie) -> tuple[ProbeResult, Cookie]:
         """The ``loginuser.get`` probe (one call); returns the result and the merged cookie."""

@@ -15,8 +15,10 @@ import pytest
 from common.errors import LoginError
 from goofish import Cookie
 from goofish.passport import (
+    LongLoginSettings,
     build_has_login,
     build_silent_has_login,
+    classify_login_settings,
     classify_passport_response,
     classify_probe,
     long_login_state,
@@ -347,3 +349,24 @@ def test_a_slow_passport_times_out_as_a_network_error(sim, seller) -> None:
     sim.admin.fault(seller.user_id, "renew_slow", seconds=3)
     outcome = run(renew(sim, Cookie.parse(seller.cookie), client={"timeout_s": 0.3}))
     assert outcome.kind == "error" and outcome.network and "timed out" in outcome.message
+
+
+def test_long_login_settings_after_a_login_and_after_switching_it_off(sim, seller) -> None:
+    client = PassportClient(sim.passport_url, sim.api_url)
+    cookie = Cookie.parse(seller.cookie)
+
+    async def scenario():
+        try:
+            before = await client.long_login_settings(cookie)
+            extended = await client.extend_long_login(cookie)
+            return before, extended
+        finally:
+            await client.close()
+
+    before, extended = run(scenario())
+    assert before is not None and before.can_open and before.has_long_login
+    assert extended is not None and extended.get("havana_lgc2_77") != cookie.get("havana_lgc2_77")
+    assert classify_login_settings({"a": {"b": {"returnValue": {"canOpenLongLogin": True}}}}) == (
+        LongLoginSettings(can_open=True, has_long_login=False)
+    )
+    assert classify_login_settings({"content": {}}) is None
