@@ -144,19 +144,24 @@ class PassportApi:
         """Form ``hid`` = unb and ``hsiz`` = cookie2 of a live session."""
         form = await request.post()
         cookie = cookie_of(request.headers.get("Cookie", ""))
-        if cookie is not None and self._world.users.get(cookie.unb) is not None:
-            live = self._world.live_session(cookie.get("cookie2"), cookie.unb)
+        refuse = None
+        if cookie is not None:
             if form.get("hid") != cookie.unb or form.get("hsiz") != cookie.get("cookie2"):
-                self._world.users[cookie.unb].stats.renewals += 1
-                return _json(refusal("hid/hsiz do not match the cookie's unb/cookie2"))
-            if live is None:
-                self._world.users[cookie.unb].stats.renewals += 1
-                return _json(refusal("会话已失效,请重新登录 (the session in hsiz is not alive)"))
-        return await self._renew(request, cookie, silent=False)
+                refuse = "hid/hsiz do not match the cookie's unb/cookie2"
+            elif self._world.live_session(cookie.get("cookie2"), cookie.unb) is None:
+                refuse = "会话已失效,请重新登录 (the session in hsiz is not alive)"
+        return await self._renew(request, cookie, silent=False, refuse=refuse)
 
     async def _renew(
-        self, request: web.Request, cookie: Cookie | None, *, silent: bool
+        self,
+        request: web.Request,
+        cookie: Cookie | None,
+        *,
+        silent: bool,
+        refuse: str | None = None,
     ) -> web.Response:
+        """Faults, risk control (every call of a known seller counts), then ``refuse`` if
+        given, then the long-login check and a new session."""
         user = self._world.users.get(cookie.unb) if cookie is not None else None
         if cookie is None or user is None:
             return _json(refusal("请登录 (no known seller in the cookie)"))
@@ -169,6 +174,8 @@ class PassportApi:
         now = time.time()
         if self._sessions.risky(user, now):
             return _json(self._punish(request))
+        if refuse is not None:
+            return _json(refusal(refuse))
         long_login = self._sessions.long_login_of(cookie, now)
         if long_login is None:
             return _json(
@@ -188,10 +195,7 @@ class PassportApi:
         """Form ``status=0`` (keep me logged in: new long-login cookies) or ``1`` (off)."""
         status = (await request.post()).get("status")
         cookie = cookie_of(request.headers.get("Cookie", ""))
-        session = None
-        if cookie is not None:
-            live = self._world.live_session(cookie.get("cookie2"), cookie.unb)
-            session = live
+        session = self._world.live_session(cookie.get("cookie2"), cookie.unb) if cookie else None
         if session is None or cookie is None:
             return _json(refusal("请先登录 (no live session in the cookie)"))
         if status == "0":
