@@ -52,6 +52,7 @@ from goofish.passport import (
 )
 from goofish.qr_login import (
     QrStateName,
+    QrStep,
     build_generate,
     build_mini_login,
     build_query,
@@ -70,6 +71,7 @@ _NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 # how long a QR code lives when nothing says otherwise (the clients all assume 5 minutes)
 QR_LIFETIME_S = 300.0
 _WEEK_S = 7 * 24 * 3600.0
+_STILL_OPEN = ("waiting", "scanned", "verification_required")
 
 
 @dataclass(frozen=True)
@@ -302,19 +304,26 @@ class PassportClient:
         )
 
     async def poll(self, code: QrCode) -> QrState:
-        """One ``query.do``; on ``confirmed`` also the token exchange when the answer asks."""
+        """One ``query.do``; on ``confirmed`` also the token exchange when the answer asks.
+        Past ``code.expires_at`` a code that is still open counts as ``expired``."""
         jar = dict(code.jar)
         request = build_query(self._passport_url, dict(code.form), jar, t=code.t, ck=code.ck)
+        set_cookies: list[str] = []
         try:
             status, payload, set_cookies, _ = await self._send(request)
         except _NETWORK_ERRORS as exc:
-            return QrState("waiting", _network("QR query", exc) + "; polling on")
-        step = classify_query(status, payload)
-        if step.state == "verification_required":
-            return QrState(step.state, step.message, verify_url=step.verify_url)
+            step = QrStep("waiting", _network("QR query", exc) + "; polling on")
+        else:
+            step = classify_query(status, payload)
+        if step.state in _STILL_OPEN and time.time() > code.expires_at:
+            # the server may never say EXPIRED; every client gives up after its window
+            return QrState("expired", "the QR code's time is up; start a new login")
         if step.state != "confirmed":
-            return QrState(step.state, step.message)
-        pairs = merge_set_cookie_pairs(jar.items(), set_cookies)
+            return QrState(step.state, step.message, verify_url=step.verify_url)
+        return await self._confirmed(step, merge_set_cookie_pairs(jar.items(), set_cookies))
+
+    async def _confirmed(self, step: QrStep, pairs: tuple[tuple[str, str], ...]) -> QrState:
+        """The login cookie of a CONFIRMED code: from the answer, or by redeeming its token."""
         if step.token:
             redeemed = await self._redeem(step.token, pairs)
             if isinstance(redeemed, QrState):

@@ -4,6 +4,7 @@ the pure builders and classifiers of goofish.passport / goofish.qr_login."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import time
 from collections.abc import Awaitable
@@ -370,3 +371,17 @@ def test_long_login_settings_after_a_login_and_after_switching_it_off(sim, selle
         LongLoginSettings(can_open=True, has_long_login=False)
     )
     assert classify_login_settings({"content": {}}) is None
+
+
+def test_a_code_past_its_time_is_expired_even_if_the_server_does_not_say_so(sim) -> None:
+    client = PassportClient(sim.passport_url, sim.api_url)
+
+    async def scenario():
+        try:
+            code = await client.start()
+            return await client.poll(dataclasses.replace(code, expires_at=time.time() - 1))
+        finally:
+            await client.close()
+
+    state = run(scenario())
+    assert state.state == "expired" and sim.admin.qr_codes()[0]["state"] == "NEW"
