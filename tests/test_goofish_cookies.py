@@ -120,6 +120,7 @@ NOW = 1_780_000_000.0
         "cookie2=gone; Max-Age=0",
         "cookie2=gone; max-age=-1; Path=/",
         "cookie2=gone; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+        "cookie2=gone; Path=/; Expires=Thu, 01-Jan-1970 00:00:10 GMT",  # the dashed form
         "cookie2=gone; Domain=.goofish.com; expires=Wed, 21 Oct 2015 07:28:00 GMT",
     ],
 )
