@@ -205,6 +205,7 @@ def start_service(sim: SimulatorHandle, short_dir: Path) -> Iterator[Callable[..
             "data_dir": short_dir / f"svc{len(started)}",
             "ws_url": sim.ws_url,
             "api_url": sim.api_url,
+            "passport_url": sim.passport_url,  # never the real login host from a test
             "timings": timings,
             **settings,
         }
