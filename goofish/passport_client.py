@@ -180,8 +180,13 @@ class PassportClient:
         silent = build_silent_has_login(self._passport_url, cookie, mode=state.mode)
         outcome = await self._renew_call(base, silent, "silentHasLogin", require_finished=True)
         if outcome.kind == "refused" and not session_expired:
+            first = outcome.message.removesuffix(f"; {LOGIN_HINT}")
             has_login = build_has_login(self._passport_url, cookie, now_ms=int(now * 1000))
             outcome = await self._renew_call(outcome, has_login, "hasLogin")
+            if outcome.kind == "refused":  # say what both answered
+                outcome = replace(
+                    outcome, message=f"silentHasLogin: {first}; hasLogin: " + outcome.message
+                )
         if outcome.ok:
             outcome = await self._maybe_extend(outcome)
         return outcome
