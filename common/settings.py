@@ -10,6 +10,7 @@ from pathlib import Path
 
 DEFAULT_WS_URL = "wss://wss-goofish.dingtalk.com/"
 DEFAULT_API_URL = "https://h5api.m.goofish.com/h5/"
+DEFAULT_PASSPORT_URL = "https://passport.goofish.com/"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Settings:
     database_url: str | None = None  # None: SQLite at <data_dir>/xianyu.db
     ws_url: str = DEFAULT_WS_URL
     api_url: str = DEFAULT_API_URL
+    # the login host: session renewal and QR-code login (docs/login.md)
+    passport_url: str = DEFAULT_PASSPORT_URL
     log_format: str = "auto"  # auto | console | json
     cookie_history: int = 10
     timings: Timings = field(default_factory=Timings)

@@ -4,6 +4,7 @@
 --database-url   XIANYU_DATABASE_URL   sqlite:///<data dir>/xianyu.db or postgresql://...
 --ws-url         XIANYU_WS_URL         the real Goofish IM WebSocket
 --api-url        XIANYU_API_URL        the real Goofish token API
+--passport-url   XIANYU_PASSPORT_URL   the real Goofish login host (renewal, QR login)
 --log-format     XIANYU_LOG_FORMAT     auto (console on a tty, JSON otherwise) | console | json
 """
 
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from common.errors import XianyuSupervisorError
-from common.settings import DEFAULT_API_URL, DEFAULT_WS_URL, Settings
+from common.settings import DEFAULT_API_URL, DEFAULT_PASSPORT_URL, DEFAULT_WS_URL, Settings
 from service.logging import FORMATS, configure_logging
 
 if TYPE_CHECKING:
@@ -57,6 +58,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="Goofish token API (env XIANYU_API_URL), e.g. a local simulator's",
     )
     parser.add_argument(
+        "--passport-url",
+        default=env.get("XIANYU_PASSPORT_URL") or DEFAULT_PASSPORT_URL,
+        help="Goofish login host for session renewal and QR login (env XIANYU_PASSPORT_URL), "
+        "e.g. a local simulator's passport_url",
+    )
+    parser.add_argument(
         "--log-format",
         choices=FORMATS,
         default=env.get("XIANYU_LOG_FORMAT") or "auto",
@@ -71,6 +78,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         database_url=args.database_url,
         ws_url=args.ws_url,
         api_url=args.api_url,
+        passport_url=args.passport_url,
         log_format=args.log_format,
     )
 

@@ -85,6 +85,7 @@ def world_secrets(handle: SimulatorHandle) -> set[str]:
     for tk in list(world.mtop_tks):
         values.update({tk, tk.split("_")[0]})
     values.update(world.tokens)
+    values.update(handle.simulator.sessions.long_logins)  # long-login tokens (passport)
     return {v for v in values if len(v) >= MIN_SECRET_LEN}
 
 
@@ -207,6 +208,7 @@ def start_service(sim: SimulatorHandle, short_dir: Path) -> Iterator[Callable[..
             "data_dir": short_dir / f"svc{len(started)}",
             "ws_url": sim.ws_url,
             "api_url": sim.api_url,
+            "passport_url": sim.passport_url,  # never the real login host from a test
             "timings": timings,
             **settings,
         }
