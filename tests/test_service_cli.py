@@ -64,6 +64,7 @@ def test_the_service_has_no_benchmark_strategy_option(capsys):
     assert "unrecognized arguments: --swap-strategy" in capsys.readouterr().err
     assert not hasattr(settings([], {"XIANYU_SWAP_STRATEGY": "naive"}), "swap_strategy")
 
+
 def test_passport_url_defaults_to_the_real_login_host_then_env_then_flag():
     from common.settings import DEFAULT_PASSPORT_URL
 
