@@ -1,4 +1,5 @@
-"""The whole process from ``Settings``: store, IO loop, token client, supervisor, control socket.
+"""The whole process from ``Settings``: store, IO loop, token client, supervisor, notifications,
+control socket.
 
 ``Service(settings).start()`` / ``.stop()`` runs it in-process (tests, the demo);
 ``run(settings)`` is the service's main loop: serve until SIGTERM/SIGINT, then shut
@@ -25,6 +26,7 @@ from common.settings import Settings
 from control.dispatch import Dispatcher
 from control.server import ControlServer
 from goofish.token import TokenClient
+from notify import Notifier
 from service.housekeeping import Housekeeping
 from storage import Store
 from supervisor import ChildFactory, SupervisorClient, start_supervisor
@@ -51,6 +53,7 @@ class Service:
         self._control: ControlServer | None = None
         self._dispatcher: Dispatcher | None = None
         self._housekeeping: Housekeeping | None = None
+        self._notifier: Notifier | None = None
 
     @property
     def client(self) -> SupervisorClient:
@@ -91,7 +94,11 @@ class Service:
                 settings,
                 child_factory=self._child_factory,
             )
-            self._dispatcher = Dispatcher(self._client, started_at=started_at)
+            # watches from outside and delivers on its own threads: never on a reply's path
+            self._notifier = Notifier(self._store, self._client, settings).start()
+            self._dispatcher = Dispatcher(
+                self._client, started_at=started_at, notifier=self._notifier
+            )
             self._housekeeping = Housekeeping(
                 self._store, self._io, retention_s=settings.timings.processed_retention_s
             ).start()
@@ -120,6 +127,9 @@ class Service:
         housekeeping, self._housekeeping = self._housekeeping, None
         if housekeeping is not None:
             housekeeping.stop()
+        notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            notifier.stop()  # before the shutdown: stopping accounts is no news
         client, self._client = self._client, None
         try:
             if control is not None:

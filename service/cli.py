@@ -5,6 +5,8 @@
 --ws-url         XIANYU_WS_URL         the real Goofish IM WebSocket
 --api-url        XIANYU_API_URL        the real Goofish token API
 --log-format     XIANYU_LOG_FORMAT     auto (console on a tty, JSON otherwise) | console | json
+--notify URL     XIANYU_NOTIFY_URLS    apprise URLs told when a person is needed (repeatable;
+                                       the variable holds them separated by spaces)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import structlog
 
 from common.errors import XianyuSupervisorError
 from common.settings import DEFAULT_API_URL, DEFAULT_WS_URL, Settings
+from notify.sender import check_urls
 from service.logging import FORMATS, configure_logging
 
 log = structlog.get_logger(__name__)
@@ -58,6 +61,16 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=env.get("XIANYU_LOG_FORMAT") or "auto",
         help="console on a tty and JSON otherwise by default (env XIANYU_LOG_FORMAT)",
     )
+    parser.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        default=None,
+        help="an apprise URL told when an account needs a person (json://host/path, "
+        "dingtalk://token/, tgram://bot/chat, ...); repeatable (env XIANYU_NOTIFY_URLS, "
+        "space-separated)",
+    )
+    parser.set_defaults(notify_from_env=env.get("XIANYU_NOTIFY_URLS", "").split())
     # benchmark side-by-side only: "naive" re-creates the original project's restart sequence
     parser.add_argument(
         "--swap-strategy",
@@ -68,7 +81,16 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     return parser
 
 
+def notify_urls(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--notify`` URLs, else those of ``XIANYU_NOTIFY_URLS``; ValueError names a bad one."""
+    given = args.notify if args.notify is not None else args.notify_from_env
+    urls = tuple(dict.fromkeys(u.strip() for u in given if u.strip()))
+    check_urls(urls)
+    return urls
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings of parsed arguments; ValueError when a notification URL is unusable."""
     return Settings(
         data_dir=args.data_dir,
         database_url=args.database_url,
@@ -76,6 +98,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         api_url=args.api_url,
         log_format=args.log_format,
         swap_strategy=args.swap_strategy,
+        notify_urls=notify_urls(args),
     )
 
 
@@ -86,7 +109,10 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.log_format not in FORMATS:  # a bad XIANYU_LOG_FORMAT bypasses argparse's choices
         parser.error(f"log format {args.log_format!r} is not one of {', '.join(FORMATS)}")
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:  # the message names the URL by its label only
+        parser.error(str(exc))
     configure_logging(settings.log_format)
     from service.app import run  # after logging is configured: imports may log
 

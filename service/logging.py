@@ -28,6 +28,8 @@ _QUIET = {
     "websockets": logging.WARNING,
     "aiohttp.access": logging.WARNING,
     "asyncio": logging.WARNING,
+    # its debug lines carry whole notification URLs (secrets); its warnings name hosts only
+    "apprise": logging.WARNING,
 }
 
 
