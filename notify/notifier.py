@@ -78,6 +78,11 @@ class Notifier:
         )
         return self
 
+    @property
+    def polls(self) -> int:
+        """How many looks the watcher has completed (0 before ``start``)."""
+        return self._watcher.polls if self._watcher is not None else 0
+
     def stop(self) -> None:
         watcher, self._watcher = self._watcher, None
         worker, self._worker = self._worker, None

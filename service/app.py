@@ -68,6 +68,12 @@ class Service:
         return self._store
 
     @property
+    def notifier(self) -> Notifier:
+        if self._notifier is None:
+            raise RuntimeError("the service is not started")
+        return self._notifier
+
+    @property
     def socket_path(self) -> Path:
         return self.settings.socket_path
 
