@@ -64,7 +64,7 @@ def body(kind: str, members: Sequence[Member]) -> str:
 def notices(group: Group, where: Destinations) -> list[NewNotice]:
     """The outbox rows of one due group."""
     by_destination: dict[tuple[str, ...], list[Member]] = {}
-    for member in group.members:
+    for member in sorted(group.members, key=lambda m: m.account_id):
         urls = where(member.account_id)
         if urls:
             by_destination.setdefault(urls, []).append(member)
