@@ -23,7 +23,7 @@ from control.dispatch import Dispatcher
 from control.errors import ControlError
 from service.app import Service
 from service.cli import build_parser, settings_from_args
-from tests.plugins.faults import FAULT_TIMINGS, add_echo_account
+from tests.plugins.faults import FAULT_TIMINGS, SecretsGuard, add_echo_account
 from tests.plugins.simulator import Seller
 from tests.plugins.webhook import Webhook
 from tests.test_control_fake import FakeSupervisor
@@ -106,7 +106,7 @@ def test_an_accounts_own_url_is_stored_shown_by_label_and_cleared(
 ) -> None:
     service = start_service(timings=TIMINGS)
     add_echo_account(service.client, "shop", seller, online=False)
-    own = f"json://127.0.0.1:{webhook.port}/{SECRET_PATH}"
+    own = webhook.url_with(SECRET_PATH)
     code, out, err = ctl(service, "set", "shop", "--notify", own, "--json")
     assert code == 0, err
     assert json.loads(out)["account"]["notify"] == [url_label(own)]
@@ -122,10 +122,14 @@ def test_an_accounts_own_url_is_stored_shown_by_label_and_cleared(
 
 
 def test_notify_test_reports_each_url(
-    start_service: Callable[..., Service], seller: Seller, webhook: Webhook
+    start_service: Callable[..., Service],
+    seller: Seller,
+    webhook: Webhook,
+    secrets_guard: SecretsGuard,
 ) -> None:
     dead = dead_url()
-    service = start_service(timings=TIMINGS, notify_urls=(webhook.url,))
+    live = webhook.url_with(SECRET_PATH)
+    service = start_service(timings=TIMINGS, notify_urls=(live,))
     add_echo_account(service.client, "shop", seller, online=False)
     service.client.set_account("shop", notify=[dead])
 
@@ -137,14 +141,17 @@ def test_notify_test_reports_each_url(
 
     code, out, _ = ctl(service, "notify-test", "--json")
     results = {r["url"]: r for r in json.loads(out)["results"]}
-    assert results[url_label(webhook.url)]["ok"] is True
-    assert results[url_label(webhook.url)]["for"] == ["global"]
+    assert results[url_label(live)]["ok"] is True
+    assert results[url_label(live)]["for"] == ["global"]
     assert results[url_label(dead)] == {
         "url": url_label(dead),
         "for": ["shop"],
         "ok": False,
         "error": f"{url_label(dead)} refused the notice or did not answer",
     }
+    logged = secrets_guard.log_text()
+    assert "notify_test" in logged
+    assert SECRET_PATH not in logged  # the service logs labels only
 
 
 def test_notify_test_with_no_urls_says_how_to_add_one(

@@ -194,3 +194,33 @@ def test_the_cooldown_holds_across_a_restart_of_the_service(
     assert second.client.update("shop", fresh)["outcome"] == "applied"
     webhook.wait(2)  # the episode announced before the restart ends with a notice, too
     assert titles(webhook)[1] == "shop is online again"
+
+
+def test_a_rolled_back_update_notifies_and_a_working_one_ends_it(
+    sim: SimulatorHandle, seller: Seller, start_service: Callable[..., Service], webhook: Webhook
+) -> None:
+    service = start(start_service, webhook)
+    add_echo_account(service.client, "shop", seller)
+    dead = second_login(sim, seller)
+    sim.admin.revoke(cookie=dead)
+    assert service.client.update("shop", dead)["outcome"] == "rolled_back"
+    (notice,) = webhook.wait(1)
+    assert notice["title"] == "shop: a new cookie was rolled back"
+    assert "keeps serving on its previous cookie" in notice["message"]
+    assert service.client.update("shop", second_login(sim, seller))["outcome"] == "applied"
+    webhook.wait(2)
+    assert titles(webhook)[1] == "shop has a working new cookie"
+
+
+def test_risk_control_notifies_and_so_does_the_way_out(
+    sim: SimulatorHandle, seller: Seller, start_service: Callable[..., Service], webhook: Webhook
+) -> None:
+    service = start(start_service, webhook)
+    sim.admin.fault(seller.user_id, "captcha", seconds=1.0)
+    add_echo_account(service.client, "shop", seller, online=False)
+    (notice,) = webhook.wait(1)
+    assert notice["title"] == "shop is held by risk control"
+    assert "punish URL" in notice["message"]
+    wait_state(service.client, "shop", "online")
+    webhook.wait(2)
+    assert titles(webhook)[1] == "shop is online again"

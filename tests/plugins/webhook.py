@@ -34,7 +34,10 @@ class Webhook:
 
     @property
     def url(self) -> str:
-        return f"json://127.0.0.1:{self.port}/hook"
+        return self.url_with("hook")
+
+    def url_with(self, path: str) -> str:
+        return f"json://127.0.0.1:{self.port}/{path}"
 
     async def _receive(self, request: web.Request) -> web.Response:
         text = await request.text()
@@ -49,7 +52,7 @@ class Webhook:
 
         async def serve() -> None:
             app = web.Application()
-            app.router.add_post("/hook", self._receive)
+            app.router.add_post("/{path:.*}", self._receive)  # any path: a token in it
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             sock = socket.socket()
