@@ -65,8 +65,9 @@ class DeliveryWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the send in progress (bounded by ``timeout``: the thread is a daemon)."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop after the send in progress, waiting at most ``timeout`` for it: the thread is
+        a daemon, and a row whose send outlives the service is ``uncertain`` at the next boot."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
@@ -80,6 +81,8 @@ class DeliveryWorker:
                 self.deliver_due()
                 wait_s = self._until_next()
             except StorageError:
+                if self._stopping.is_set():
+                    break  # the store closed under a send: that row is found claimed at boot
                 log.exception("notify_delivery_storage_failed")
                 wait_s = IDLE_S
             except Exception:  # survival boundary: the worker must keep going

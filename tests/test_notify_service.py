@@ -224,3 +224,17 @@ def test_risk_control_notifies_and_so_does_the_way_out(
     wait_state(service.client, "shop", "online")
     webhook.wait(2)
     assert titles(webhook)[1] == "shop is online again"
+
+
+def test_with_no_url_nothing_is_watched_and_an_added_url_hears_what_is_wrong(
+    sim: SimulatorHandle, seller: Seller, start_service: Callable[..., Service], webhook: Webhook
+) -> None:
+    service = start(start_service, webhook, notify_urls=())
+    add_echo_account(service.client, "shop", seller)
+    sim.admin.revoke(user_id=seller.user_id)
+    wait_state(service.client, "shop", "needs_cookie")
+    quiet_for(service)
+    assert service.store.notify_conditions() == []
+    service.client.set_account("shop", notify=[webhook.url])
+    (notice,) = webhook.wait(1)
+    assert notice["title"] == "shop needs a new cookie"
