@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +32,7 @@ from tests.test_control_fake import FakeSupervisor
 
 TIMINGS = replace(FAULT_TIMINGS, notify_poll_s=0.05, notify_backoff=Backoff(0.1, 0.3, 0.0))
 SECRET_PATH = "hook-token-5f1c9e"
+REPO = Path(__file__).resolve().parent.parent
 
 
 def dead_url() -> str:
@@ -160,3 +163,25 @@ def test_notify_test_with_no_urls_says_how_to_add_one(
     service = start_service(timings=TIMINGS)
     code, out, _ = ctl(service, "notify-test")
     assert code == 0 and "no notification URLs" in out and "--notify URL" in out
+
+
+def test_serve_with_an_unusable_url_stops_before_starting(short_dir: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "run.py",
+            "serve",
+            "--data-dir",
+            str(short_dir),
+            "--notify",
+            f"nosuch://{SECRET_PATH}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "nosuch://… #" in done.stderr and SECRET_PATH not in done.stderr + done.stdout
+    assert not (short_dir / "control.sock").exists()
