@@ -70,7 +70,8 @@ class Freeze:
     """Test and demo hook: block this generation's handler for ``seconds``.
 
     It simulates a stuck handler (a hung call inside the actor), which is what
-    timeout-kill exists for. Nothing in production sends it.
+    timeout-kill exists for. Only ``actors.testing.FreezableAccountActor`` (the tests' and
+    the demo's child) obeys it; a production ``AccountActor`` logs it as unknown.
     """
 
     seconds: float

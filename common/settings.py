@@ -71,9 +71,6 @@ class Settings:
     api_url: str = DEFAULT_API_URL
     log_format: str = "auto"  # auto | console | json
     cookie_history: int = 10
-    # "supervised": make-before-break swap (ours). "naive": the original restart
-    # sequence, re-created for the benchmark's side-by-side figure.
-    swap_strategy: str = "supervised"
     timings: Timings = field(default_factory=Timings)
     # apprise URLs notified when a person is needed (notify/); secrets, so kept out of repr
     notify_urls: tuple[str, ...] = field(default=(), repr=False)

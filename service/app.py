@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
 
 import pykka
 import pykka.debug
@@ -29,7 +30,10 @@ from goofish.token import TokenClient
 from notify import Notifier
 from service.housekeeping import Housekeeping
 from storage import Store
-from supervisor import ChildFactory, SupervisorClient, start_supervisor
+from supervisor import ChildFactory, SupervisorClient, account_actor_factory, start_supervisor
+
+if TYPE_CHECKING:
+    from actors.account import AccountActor
 
 log = structlog.get_logger(__name__)
 
@@ -41,11 +45,23 @@ NO_ACCOUNTS_HINT = (
 
 
 class Service:
-    """One running service; ``start`` and ``stop`` each run once."""
+    """One running service; ``start`` and ``stop`` each run once.
 
-    def __init__(self, settings: Settings, *, child_factory: ChildFactory | None = None) -> None:
+    ``actor_class``: the ``AccountActor`` subclass every account runs (the benchmark's naive
+    strategy, the demo's freezable child); ``child_factory`` replaces the whole start-up of a
+    child (tests' scripted fakes).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        child_factory: ChildFactory | None = None,
+        actor_class: type[AccountActor] | None = None,
+    ) -> None:
         self.settings = settings
         self._child_factory = child_factory
+        self._actor_class = actor_class
         self._store: Store | None = None
         self._io: IoLoop | None = None
         self._token_client: TokenClient | None = None
@@ -93,12 +109,15 @@ class Service:
             self._token_client = TokenClient(
                 settings.api_url, timeout_s=settings.timings.token_timeout_s
             )
+            factory = self._child_factory or account_actor_factory(
+                store=self._store,
+                io=self._io,
+                token_client=self._token_client,
+                settings=settings,
+                actor_class=self._actor_class,
+            )
             self._client = start_supervisor(
-                self._store,
-                self._io,
-                self._token_client,
-                settings,
-                child_factory=self._child_factory,
+                self._store, self._io, self._token_client, settings, child_factory=factory
             )
             # watches from outside and delivers on its own threads: never on a reply's path
             self._notifier = Notifier(self._store, self._client, settings).start()
@@ -184,7 +203,12 @@ class Service:
         self.stop()
 
 
-def run(settings: Settings, *, ready: Callable[[Service], None] | None = None) -> int:
+def run(
+    settings: Settings,
+    *,
+    ready: Callable[[Service], None] | None = None,
+    actor_class: type[AccountActor] | None = None,
+) -> int:
     """Serve until SIGTERM or SIGINT; returns the exit code (0 after a graceful shutdown)."""
     stop = threading.Event()
 
@@ -198,7 +222,7 @@ def run(settings: Settings, *, ready: Callable[[Service], None] | None = None) -
         signal.SIGUSR1: signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks),
     }
     try:
-        service = Service(settings).start()
+        service = Service(settings, actor_class=actor_class).start()
         try:
             _hint_when_empty(service)
             if ready is not None:

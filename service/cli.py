@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -23,6 +24,9 @@ from common.errors import XianyuSupervisorError
 from common.settings import DEFAULT_API_URL, DEFAULT_WS_URL, Settings
 from notify.sender import check_urls
 from service.logging import FORMATS, configure_logging
+
+if TYPE_CHECKING:
+    from actors.account import AccountActor
 
 log = structlog.get_logger(__name__)
 
@@ -71,13 +75,6 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "space-separated)",
     )
     parser.set_defaults(notify_from_env=env.get("XIANYU_NOTIFY_URLS", "").split())
-    # benchmark side-by-side only: "naive" re-creates the original project's restart sequence
-    parser.add_argument(
-        "--swap-strategy",
-        choices=("supervised", "naive"),
-        default=env.get("XIANYU_SWAP_STRATEGY") or "supervised",
-        help=argparse.SUPPRESS,
-    )
     return parser
 
 
@@ -97,13 +94,19 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ws_url=args.ws_url,
         api_url=args.api_url,
         log_format=args.log_format,
-        swap_strategy=args.swap_strategy,
         notify_urls=notify_urls(args),
     )
 
 
-def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
-    """Run the service in the foreground; returns the process exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    actor_class: type[AccountActor] | None = None,
+) -> int:
+    """Run the service in the foreground; returns the process exit code.
+
+    ``actor_class``: another ``AccountActor`` for every account (bench/harness/serve_naive.py)."""
     environ = os.environ if env is None else env
     parser = build_parser(environ)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -117,7 +120,7 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     from service.app import run  # after logging is configured: imports may log
 
     try:
-        return run(settings)
+        return run(settings, actor_class=actor_class)
     except XianyuSupervisorError as exc:
         log.error("service_failed", error=str(exc))
         print(f"xianyu-supervisor: {exc}", file=sys.stderr)  # noqa: T201

@@ -424,6 +424,21 @@ def test_a_failed_rollback_keeps_serving_and_leaves_its_target_untouched(boot, s
     assert "rollback_rolled_back" in kinds(sqlite_store, "shop")
 
 
+def test_a_disabled_accounts_rollback_is_stored_and_names_the_version_it_replaced(
+    boot, sqlite_store, children
+):
+    sqlite_store.add_account("shop", cookie("v1"), SELLER, enabled=False)
+    client = boot()
+    assert client.update("shop", cookie("v2"))["outcome"] == "stored"
+    result = client.rollback("shop")
+    assert result["outcome"] == "stored"
+    assert (result["version"], result["previous_version"]) == (1, 2)
+    statuses = {v["version"]: v["status"] for v in client.history("shop")["versions"]}
+    assert statuses == {1: "active", 2: "rolled_back"}
+    assert "rollback_stored" in kinds(sqlite_store, "shop")
+    assert children.of("shop") == []
+
+
 def test_rollback_without_an_earlier_version_is_not_found(online):
     with pytest.raises(NotFoundError, match="no earlier good cookie"):
         online.rollback("shop")

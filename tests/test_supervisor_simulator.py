@@ -12,6 +12,7 @@ import pykka
 import pytest
 
 from actors.account import AccountActor
+from actors.testing import FreezableAccountActor
 from common.io_loop import IoLoop
 from common.settings import Settings, Timings
 from goofish.token import TokenClient
@@ -146,7 +147,7 @@ def test_a_stuck_child_is_killed_within_the_deadline_and_replaced_by_one_that_an
     sim, seller, sqlite_store, boot
 ):
     add_echo_account(sqlite_store, "shop", seller)
-    client = boot()
+    client = boot(actor_class=FreezableAccountActor)
     wait_state(client, "shop", "online")
     client.freeze("shop", 2.0)
     sim.admin.push(to=seller.user_id, from_=BUYER, text="while stuck")

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import structlog
 
-from actors.testing import TINY_TIMINGS
+from actors.testing import TINY_TIMINGS, FreezableAccountActor
 from common.settings import Backoff, Settings, Timings
 from service.app import Service
 from simulator.admin import AdminClient
@@ -209,7 +209,8 @@ def start_service(sim: SimulatorHandle, short_dir: Path) -> Iterator[Callable[..
             "timings": timings,
             **settings,
         }
-        service = Service(Settings(**values)).start()
+        # FreezableAccountActor: the supervision tests freeze a child to demo timeout-kill
+        service = Service(Settings(**values), actor_class=FreezableAccountActor).start()
         started.append(service)
         return service
 
