@@ -20,9 +20,9 @@ from storage.records import EventRecord
 RISK_MARKERS = ("risk control", "RGV587", "FAIL_SYS_USER_VALIDATE", "punish", "captcha")
 _URL = re.compile(r"https?://[^\s;,'\"]+")
 
-_ROLLED_BACK_EVENTS = frozenset(
-    {"update_rolled_back", "rollback_rolled_back", "renewal_rolled_back"}
-)
+_ROLLED_BACK_EVENTS = frozenset({"update_rolled_back", "rollback_rolled_back"})
+# a renewal that was rolled back is a failed renewal: the operator's action is the same
+_RENEWAL_FAILED_EVENTS = frozenset({"renewal_failed", "renewal_rolled_back"})
 _NEW_COOKIE_EVENTS = frozenset({"update_applied", "rollback_applied", "renewal_applied"})
 
 
@@ -81,7 +81,7 @@ def event_signals(events: Iterable[EventRecord]) -> list[Signal]:
         reason = _detail(event.data.get("reason"))
         if event.kind in _ROLLED_BACK_EVENTS:
             signals.append(Signal(account_id, kinds.ROLLED_BACK, opened=True, detail=reason))
-        elif event.kind == "renewal_failed":
+        elif event.kind in _RENEWAL_FAILED_EVENTS:
             signals.append(Signal(account_id, kinds.RENEWAL_FAILED, opened=True, detail=reason))
         elif event.kind == kinds.LOGIN_BUDGET_EXHAUSTED:
             detail = reason or _detail(event.data.get("error"))

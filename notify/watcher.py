@@ -83,14 +83,14 @@ class Watcher:
 
     def poll_once(self) -> list[NewNotice]:
         """One look: feed what changed to the policy, persist, enqueue; returns the notices."""
-        events = self._store.events_after(self._cursor, limit=EVENT_BATCH)
         url_map = self._store.notify_url_map()
         if not self._global_urls and not url_map:
             # nowhere to tell anyone: watch nothing (and cost the supervisor nothing), so
             # that what is wrong when a URL is added is news then, not "already told"
-            self._cursor = events[-1][0] if events else self._cursor
+            self._cursor = self._store.last_event_id()
             self.polls += 1
             return []
+        events = self._store.events_after(self._cursor, limit=EVENT_BATCH)
         rows = self._source.status()["accounts"]
         # every read before the policy moves: a failing read leaves it as it was
         where = destinations(self._global_urls, url_map)

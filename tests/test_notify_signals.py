@@ -72,6 +72,7 @@ def test_events_that_open_and_end_conditions() -> None:
             event("update_rolled_back", reason="probation: not registered in 2s"),
             event("rollback_rolled_back", account="b", reason="dead"),
             event("renewal_failed", reason="long login expired"),
+            event("renewal_rolled_back", account="e", reason="probation"),
             event("login_budget_exhausted", reason="6 logins in the last hour"),
             event("update_applied", account="c"),
             event("removed", account="d"),
@@ -83,6 +84,7 @@ def test_events_that_open_and_end_conditions() -> None:
         ("a", "rolled_back", "probation: not registered in 2s"),
         ("b", "rolled_back", "dead"),
         ("a", "renewal_failed", "long login expired"),
+        ("e", "renewal_failed", "probation"),
         ("a", "login_budget_exhausted", "6 logins in the last hour"),
     ]
     assert {("c", "rolled_back", True), ("c", "renewal_failed", True)} <= closed(signals)
