@@ -109,10 +109,6 @@ class Policy:
 
     # --- reading ----------------------------------------------------------------------------
 
-    def is_open(self, account_id: str, kind: str) -> bool:
-        state = self._states.get((account_id, kind))
-        return state is not None and state.opened_at is not None
-
     def tracked_accounts(self) -> set[str]:
         """Accounts with an open condition or a notice waiting in a window."""
         return {
