@@ -187,6 +187,32 @@ def default_reply(field: str, value: Any) -> dict[str, Any] | None:
     return {"text": reply, "once_per_chat": boolean(f"{field}.once_per_chat", once)}
 
 
+MAX_NOTIFY_URLS = 20
+MAX_URL = 4096
+
+
+def notify_urls(field: str, value: Any) -> list[str]:
+    """A notification URL or a list of them; ``""`` or ``[]`` clears (the value is a secret:
+    the message describes it, never quotes it)."""
+    values = [value] if isinstance(value, str) else value
+    wanted = (
+        "an apprise URL (json://host/path, dingtalk://token/ ...) or a list of at most "
+        f'{MAX_NOTIFY_URLS}; "" clears'
+    )
+    if not isinstance(values, list) or len(values) > MAX_NOTIFY_URLS:
+        raise _fail(field, wanted)
+    urls = []
+    for given in values:
+        if not isinstance(given, str) or len(given) > MAX_URL:
+            raise _fail(field, wanted)
+        url = given.strip()
+        if url and "://" not in url:
+            raise _fail(field, wanted)
+        if url:
+            urls.append(url)
+    return urls
+
+
 @dataclass(frozen=True)
 class Arg:
     check: Check
@@ -228,9 +254,15 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         # an empty rule set wipes everything: it must be asked for
         "clear": Arg(boolean, default=False),
     },
-    "set": {"account": _ACCOUNT, "remark": Arg(text), "pause_minutes": Arg(minutes)},
+    "set": {
+        "account": _ACCOUNT,
+        "remark": Arg(text),
+        "pause_minutes": Arg(minutes),
+        "notify": Arg(notify_urls),
+    },
     "pauses": {"account": _ACCOUNT},
     "unpause": {"account": _ACCOUNT, "chat": Arg(chat_id, required=True)},
+    "notify_test": {},
 }
 
 
@@ -249,9 +281,10 @@ def validate_arguments(cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
             BAD_REQUEST,
             f"unknown argument {unknown[0][:64]!r} for {cmd!r}; allowed arguments: {allowed}",
         )
-    if cmd == "set" and args.get("remark") is None and args.get("pause_minutes") is None:
+    if cmd == "set" and all(args.get(f) is None for f in ("remark", "pause_minutes", "notify")):
         raise ControlError(
-            BAD_REQUEST, "'set' changes nothing without a field: give remark and/or pause_minutes"
+            BAD_REQUEST,
+            "'set' changes nothing without a field: give remark, pause_minutes and/or notify",
         )
     out: dict[str, Any] = {}
     for name, arg in spec.items():

@@ -2,7 +2,8 @@
 
 Exit status 0 on success (applied, unchanged, stored, added and online), 2 when an
 update or rollback was rolled back or a new account did not come online, 1 with the
-message on stderr on any error. Cookies are
+message on stderr on any error (and for a ``notify-test`` whose notice did not reach
+every URL). Cookies are
 read from ``--cookie-file PATH`` or standard input, never from the command line,
 so they do not land in shell history or ``ps``.
 """
@@ -50,9 +51,12 @@ commands:
   rules ACCOUNT                             keyword rules and the default reply
   set-rules ACCOUNT --file FILE|- | --clear replace them: {"rules": [{"keyword", "reply",
                                             "item_id"?}], "default_reply": {"text"} | null}
-  set ACCOUNT [--remark TEXT] [--pause-minutes N]
+  set ACCOUNT [--remark TEXT] [--pause-minutes N] [--notify URL ...]
+                                            --notify: this account's own notification URLs
+                                            (apprise; repeatable; --notify "" clears)
   pauses ACCOUNT                            chats where auto-replies are paused (a person answered)
   unpause ACCOUNT CHAT                      auto-reply in that chat again
+  notify-test                               send a test notice to every notification URL
 
 options for every command: --json (raw result), --data-dir DIR (env XIANYU_DATA_DIR,
 default ./data) or --socket PATH, --timeout SECONDS.
@@ -172,10 +176,18 @@ def _settings_commands(
     account_arg(p)
     p.add_argument("--remark")
     p.add_argument("--pause-minutes", type=int, help="how long a manual reply pauses a chat")
+    p.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        help="this account's own notification URL (apprise, e.g. json://host/path); "
+        'repeatable; --notify "" goes back to the global ones',
+    )
     account_arg(command("pauses", "chats of an account where auto-replies are paused"))
     p = command("unpause", "auto-reply in a paused chat again")
     account_arg(p)
     p.add_argument("chat", metavar="CHAT", help="the chat id, as 'pauses' lists it")
+    command("notify-test", "send a test notice to every notification URL", "notify_test")
 
 
 # --- request building -------------------------------------------------------------------
@@ -253,7 +265,8 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "cookies are never taken on the command line (shell history, ps); "
             "use --cookie-file FILE or pipe it into --cookie-file -",
         )
-    cmd = "set_rules" if args.command in ("set-rules", "set_rules") else args.command
+    aliases = {"set-rules": "set_rules", "notify-test": "notify_test"}
+    cmd = aliases.get(args.command, args.command)
     account = getattr(args, "account", None)
     builders: dict[str, Any] = {
         "ping": dict,
@@ -284,8 +297,10 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "account": account,
             "remark": args.remark,
             "pause_minutes": args.pause_minutes,
+            "notify": args.notify,
         },
         "unpause": lambda: {"account": account, "chat": args.chat},
+        "notify_test": dict,
     }
     build = builders.get(cmd, lambda: {"account": account})
     return cmd, {k: v for k, v in build().items() if v is not None}
@@ -357,6 +372,8 @@ def exit_code(cmd: str, result: Mapping[str, Any]) -> int:
         return EXIT_NOT_APPLIED
     if cmd == "add" and result.get("state") not in (None, "online", "disabled"):
         return EXIT_NOT_APPLIED
+    if cmd == "notify_test" and result.get("failed"):
+        return EXIT_ERROR  # a test notice that did not arrive is a failure a script should see
     return EXIT_OK
 
 

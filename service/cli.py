@@ -5,7 +5,10 @@
 --database-url   XIANYU_DATABASE_URL   sqlite:///<data dir>/xianyu.db or postgresql://...
 --ws-url         XIANYU_WS_URL         the real Goofish IM WebSocket
 --api-url        XIANYU_API_URL        the real Goofish token API
+--passport-url   XIANYU_PASSPORT_URL   the real Goofish login host (renewal, QR login)
 --log-format     XIANYU_LOG_FORMAT     auto (console on a tty, JSON otherwise) | console | json
+--notify URL     XIANYU_NOTIFY_URLS    apprise URLs told when a person is needed (repeatable;
+                                       the variable holds them separated by spaces)
 """
 
 from __future__ import annotations
@@ -16,14 +19,18 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import structlog
 
 from common.errors import XianyuSupervisorError
 from common.settings import Settings
+from notify.sender import check_urls
 from service.config import CONFIG_NAME, ENV_CONFIG, apply, config_path, read_config, render_toml
 from service.logging import FORMATS, configure_logging
+
+if TYPE_CHECKING:
+    from actors.account import AccountActor
 
 log = structlog.get_logger(__name__)
 
@@ -34,10 +41,9 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("--database-url", "XIANYU_DATABASE_URL", "database_url"),
     ("--ws-url", "XIANYU_WS_URL", "ws_url"),
     ("--api-url", "XIANYU_API_URL", "api_url"),
+    ("--passport-url", "XIANYU_PASSPORT_URL", "passport_url"),
     ("--log-format", "XIANYU_LOG_FORMAT", "log_format"),
-    ("--swap-strategy", "XIANYU_SWAP_STRATEGY", "swap_strategy"),
 )
-SWAP_STRATEGIES = ("supervised", "naive")
 
 
 def build_parser(
@@ -74,18 +80,32 @@ def build_parser(
         "--api-url", help="Goofish token API (env XIANYU_API_URL), e.g. a local simulator's"
     )
     parser.add_argument(
+        "--passport-url",
+        help="Goofish login host for session renewal and QR login (env XIANYU_PASSPORT_URL), "
+        "e.g. a local simulator's passport_url",
+    )
+    parser.add_argument(
         "--log-format",
         choices=FORMATS,
         help="console on a tty and JSON otherwise by default (env XIANYU_LOG_FORMAT)",
     )
-    # benchmark side-by-side only: "naive" re-creates the original project's restart sequence
-    parser.add_argument("--swap-strategy", choices=SWAP_STRATEGIES, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        default=None,
+        help="an apprise URL told when an account needs a person (json://host/path, "
+        "dingtalk://token/, tgram://bot/chat, ...); repeatable (env XIANYU_NOTIFY_URLS, "
+        "space-separated)",
+    )
     parser.set_defaults(_env=dict(env))
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Defaults, then the config file, then the environment, then the flags."""
+    """Defaults, then the config file, then the environment, then the flags.
+
+    ValueError when a notification URL is unusable (named by its label only)."""
     settings, _source = resolve_settings(args)
     return settings
 
@@ -103,37 +123,50 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path | None]:
     overrides: dict[str, object] = {**environment, **{k: v for k, v in flags.items() if v}}
     if "data_dir" in overrides:
         overrides["data_dir"] = Path(str(overrides["data_dir"]))
+    flag = getattr(args, "notify", None)
+    given = flag if flag is not None else env.get("XIANYU_NOTIFY_URLS", "").split()
+    if given:  # a list flag and a space-separated variable: not in OPTIONS
+        overrides["notify_urls"] = tuple(dict.fromkeys(u.strip() for u in given if u.strip()))
     settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
     _check_choices(settings, path)
+    check_urls(settings.notify_urls)
     return settings, path
 
 
 def _check_choices(settings: Settings, path: Path | None) -> None:
-    for field, allowed in (("log_format", FORMATS), ("swap_strategy", SWAP_STRATEGIES)):
-        value = getattr(settings, field)
-        if value not in allowed:
-            raise XianyuSupervisorError(
-                f"{field.replace('_', ' ')} {value!r} (from the flags, the environment or "
-                f"{path or 'the defaults'}) is not one of {', '.join(allowed)}"
-            )
+    if settings.log_format not in FORMATS:
+        raise XianyuSupervisorError(
+            f"log format {settings.log_format!r} (from the flags, the environment or "
+            f"{path or 'the defaults'}) is not one of {', '.join(FORMATS)}"
+        )
 
 
-def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None) -> int:
-    """Run the service in the foreground; returns the process exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    actor_class: type[AccountActor] | None = None,
+) -> int:
+    """Run the service in the foreground; returns the process exit code.
+
+    ``actor_class``: another ``AccountActor`` for every account (bench/harness/serve_naive.py)."""
     environ = os.environ if env is None else env
-    args = build_parser(environ).parse_args(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser(environ)
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         settings = settings_from_args(args)
     except XianyuSupervisorError as exc:  # the configuration: before logging is set up
         print(f"xianyu-supervisor: {exc}", file=sys.stderr)  # noqa: T201
         return 1
+    except ValueError as exc:  # an unusable notification URL, named by its label only
+        parser.error(str(exc))
     # everything this process creates (database, WAL, socket) is for its own user only
     os.umask(0o077)
     chosen = configure_logging(settings.log_format)
     from service.app import run  # after logging is configured: imports may log
 
     try:
-        return run(settings)
+        return run(settings, actor_class=actor_class)
     except XianyuSupervisorError as exc:
         # one line: in JSON mode the log stream carries nothing but JSON
         if chosen == "json":
@@ -155,7 +188,7 @@ def print_config(
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         settings, source = resolve_settings(args)
-    except XianyuSupervisorError as exc:
+    except (XianyuSupervisorError, ValueError) as exc:
         print(f"xianyu-supervisor: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     print(render_toml(settings, source=source), file=stdout or sys.stdout)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from common.errors import XianyuSupervisorError
+from common.secret_urls import url_label
 from common.settings import Settings
 
 CONFIG_NAME = "config.toml"
@@ -39,12 +40,12 @@ class ConfigError(XianyuSupervisorError):
     """A configuration file that cannot be used; the text names the file and the key."""
 
     def __init__(self, path: Path, key: str | None, problem: str) -> None:
-        super().__init__(path, key, problem)
+        super().__init__(problem)
         self.path = path
         self.key = key
         self.problem = problem
 
-    def __str__(self) -> str:
+    def headline(self) -> str:
         where = f"{self.path}: '{self.key}'" if self.key else str(self.path)
         return f"configuration file {where} {self.problem}"
 
@@ -186,6 +187,8 @@ def _redact(name: str, value: Any) -> Any:
         return value
     if any(word in name.lower() for word in _SECRET_WORDS):
         return REDACTED if value else value
+    if name == "notify_urls":  # apprise URLs carry credentials in every part
+        return url_label(value)
     if "url" in name.lower() and "://" in value:
         return redact_url(value)
     return value

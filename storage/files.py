@@ -49,7 +49,7 @@ def make_private_dir(path: Path, *, what: str = "data dir", hint: str = DATA_DIR
 
 
 def _dir_error(path: Path, what: str, why: str, hint: str) -> StorageError:
-    return StorageError(f"cannot use {path} as the {what}: {why}; {hint}")
+    return StorageError(f"cannot use {path} as the {what}: {why}", hint=hint)
 
 
 def create_private_file(path: Path) -> None:
@@ -61,8 +61,8 @@ def create_private_file(path: Path) -> None:
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
         raise StorageError(
-            f"cannot create the database file {path}: {why}; "
-            "check the directory's permissions or give another --database-url"
+            f"cannot create the database file {path}: {why}",
+            hint="check the directory's permissions or give another --database-url",
         ) from None
     os.close(fd)
 

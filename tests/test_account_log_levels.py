@@ -5,11 +5,7 @@ from __future__ import annotations
 from structlog.testing import capture_logs
 
 from actors.messages import ChildState
-from tests import test_account_actor as account_tests
-from tests.conftest import wait_for
-
-seller = account_tests.seller
-start_account = account_tests.start_account
+from tests.plugins.timing import wait_for
 
 
 def _levels(logs: list[dict], event: str) -> set[str]:

@@ -10,7 +10,7 @@ from control.arguments import MAX_REPLY, REPLY_PLACEHOLDERS, validate_arguments
 from control.dispatch import Dispatcher
 from control.errors import ControlError
 from control.protocol import Request
-from tests.test_control_fake import FakeSupervisor
+from tests.plugins.control import FakeSupervisor
 
 
 def _set_rules(**args):

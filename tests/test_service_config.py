@@ -166,7 +166,7 @@ def test_the_readme_example_is_a_complete_valid_configuration(tmp_path: Path):
     # complete: every setting and timing appears in it
     text = example.group(1)
     for name in Settings.__dataclass_fields__:
-        if name not in ("timings", "swap_strategy"):
+        if name != "timings":
             assert re.search(rf"^#? ?{name} = ", text, re.M), name
     for name in Timings.__dataclass_fields__:
         assert re.search(rf"^({name} = |\[timings\.{name}\])", text, re.M), name

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from actors.testing import TINY_TIMINGS
+from actors.testing import TINY_TIMINGS, FreezableAccountActor
 from common.settings import Settings
 from control.client import ControlClient
 from control.errors import ControlError
 from service.app import Service
-from tests.conftest import wait_for
+from tests.plugins.timing import wait_for
 
 
 @pytest.mark.no_secrets_guard  # the log records are read here (structlog goes to stdlib)
@@ -24,7 +24,7 @@ def test_a_stop_during_an_update_logs_no_error(sim, seller, short_dir: Path, cap
     # the freeze ends well within the stop deadline: the account then stops gracefully
     timings = replace(TINY_TIMINGS, probation_s=30.0, stop_timeout_s=5.0)
     settings = Settings(data_dir=short_dir, ws_url=sim.ws_url, api_url=sim.api_url, timings=timings)
-    service = Service(settings).start()
+    service = Service(settings, actor_class=FreezableAccountActor).start()
     answers: list[object] = []
     try:
         with ControlClient(service.socket_path, timeout=30) as c:

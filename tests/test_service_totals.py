@@ -5,13 +5,27 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from common.settings import Settings
+from actors.testing import TINY_TIMINGS
+from common.settings import Backoff, Settings
 from control.client import ControlClient
 from service.app import Service
 from storage import DefaultReply
-from tests.conftest import wait_for
-from tests.test_control_e2e import BUYER, TIMINGS, add_online, row
+from tests.plugins.simulator import Seller
+from tests.plugins.timing import wait_for
+
+BUYER = "880001"
+TIMINGS = replace(TINY_TIMINGS, probation_s=2.0, restart_backoff=Backoff(base_s=0.02, cap_s=0.1))
+
+
+def row(ctl: ControlClient, account: str) -> dict[str, Any]:
+    return ctl.call("status", account=account)["accounts"][0]
+
+
+def add_online(ctl: ControlClient, account: str, seller: Seller) -> None:
+    ctl.call("add", account=account, cookie=seller.cookie)
+    wait_for(lambda: row(ctl, account)["state"] == "online", what=f"{account} online")
 
 
 def test_counters_are_lifetime_totals_and_operator_restarts_are_not_crashes(
