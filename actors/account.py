@@ -356,10 +356,14 @@ class AccountActor(pykka.ThreadingActor):
     def _on_answer(self, event: RequestAnswered) -> None:
         if not isinstance(event.tag, SendTag):
             return
+        delivery = self._require_delivery()
         if event.response is not None:
-            self._require_delivery().reply_sent(event.tag, event.response)
+            delivery.reply_sent(event.tag, event.response)
         else:
-            self._require_delivery().reply_failed(event.tag, event.error or "no answer")
+            delivery.reply_failed(event.tag, event.error or "no answer")
+        if delivery.has_deferred:
+            # the reply got no answer, or one about its session (401: replaced by a swap's
+            # new /reg): a backfill on the serving session settles the message
             self._backfill_soon()
         self._publish()
 

@@ -26,9 +26,11 @@ FAULT_KINDS = (
     "slow_handshake",
     "garbage",
     "blackhole",
+    "slow_switch",
 )
 DEFAULT_CAPTCHA_S = 60.0
 DEFAULT_SLOW_HANDSHAKE_S = 5.0
+DEFAULT_SLOW_SWITCH_S = 0.5
 DEFAULT_CARD_TITLE = "买家已付款"
 DEFAULT_CARD_TEXT = "[我已付款，等待你发货]"
 
@@ -159,6 +161,8 @@ class Control:
             user.faults.captcha_until = time.monotonic() + duration
         elif kind == "slow_handshake":
             user.faults.slow_handshake_s = DEFAULT_SLOW_HANDSHAKE_S if seconds is None else seconds
+        elif kind == "slow_switch":
+            user.faults.slow_switch_s = DEFAULT_SLOW_SWITCH_S if seconds is None else seconds
         elif kind == "garbage":
             affected = int(await self._im.push_garbage(user_id))
         return {"ok": True, "user_id": user_id, "kind": kind, "connections": affected}

@@ -241,14 +241,19 @@ class ImServer:
         if conn.user_id is None:
             self._attach(conn, grant.user_id)
         user = self._world.users[grant.user_id]
+        # the slow_switch fault: the switch-over takes a while on the server's side
+        switch_s, user.faults.slow_switch_s = user.faults.slow_switch_s, 0.0
         previous = self._registered.get(user.user_id)
         if previous is not None and previous is not conn:
-            self._evict(previous, "replaced by a newer registration")
+            self._evict(previous, "replaced by a newer registration", linger_s=switch_s)
         self._registered[user.user_id] = conn
         conn.registered = True
         conn.cookie2 = grant.cookie2
         conn.sid = wire.new_sid()
         conn.ua = str(headers.get("ua", ""))
+        if switch_s > 0:
+            # registered (pushes come here already) but not yet told so
+            await asyncio.sleep(switch_s)
         now = now_ms()
         await self._send(
             conn, wire.reg_reply(mid, sid=conn.sid, user_id=user.user_id, ip=conn.ip, now=now)
@@ -267,14 +272,20 @@ class ImServer:
             user.faults.garbage_pending = False
             await self._push_items(conn, [wire.garbage_item()])
 
-    def _evict(self, conn: Conn, reason: str) -> None:
+    def _evict(self, conn: Conn, reason: str, *, linger_s: float = 0.0) -> None:
         conn.registered = False
         if conn.user_id is not None and self._registered.get(conn.user_id) is conn:
             del self._registered[conn.user_id]  # at once: the close handshake may take a while
         if conn.blackholed:  # it reads nothing, so a close handshake would never finish
             conn.ws.transport.abort()
+        elif linger_s > 0:  # slow_switch: still open, requests answered 401 until then
+            self._spawn(self._close_later(conn, reason, linger_s))
         else:
             self._spawn(conn.ws.close(1000, reason))
+
+    async def _close_later(self, conn: Conn, reason: str, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await conn.ws.close(1000, reason)
 
     # requests ---------------------------------------------------------------------------------
 

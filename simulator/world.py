@@ -49,6 +49,9 @@ class UserFaults:
     captcha_until: float = 0.0  # monotonic deadline
     slow_handshake_s: float = 0.0  # consumed by the next connection
     garbage_pending: bool = False  # sent after the next registration
+    # consumed by the next /reg: it is answered this late, and the connection it replaces is
+    # closed this late (unregistered at once: its requests are answered 401 meanwhile)
+    slow_switch_s: float = 0.0
 
 
 @dataclass
