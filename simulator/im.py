@@ -17,6 +17,7 @@ import base64
 import binascii
 import contextlib
 import json
+import random
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -98,6 +99,7 @@ class ImServer:
     def __init__(self, world: World, knobs: Knobs) -> None:
         self._world = world
         self._knobs = knobs
+        self._random = random.Random()  # whether a read receipt goes with a buyer message
         self._conns: dict[str, set[Conn]] = {}
         self._registered: dict[str, Conn] = {}
         self._all: set[Conn] = set()
@@ -424,7 +426,7 @@ class ImServer:
                     wire.typing_push(chat.chat_id, message.sender_id, sid=conn.sid, ua=conn.ua),
                 )
             read = chat.unread_by_buyer
-            if self._knobs.read_receipts and read is not None:
+            if read is not None and self._random.random() < self._knobs.read_receipts:
                 chat.unread_by_buyer = None
                 items.append(wire.read_item(read, at_ms=message.created_at_ms))
         items.append(wire.chat_item(message, need_push=not own))

@@ -15,9 +15,10 @@ class Knobs:
     token_lifetime_s: float = 86400.0
     # delay between a sendByReceiverScope and its answer (the echo push follows the answer)
     send_response_delay_s: float = 0.0
-    # a buyer message is preceded, in the same /s/sync frame, by a 40103 read receipt for the
-    # seller's last message the buyer had not read yet (two items in one frame)
-    read_receipts: bool = True
+    # the probability (0..1) that a buyer message is preceded, in the same /s/sync frame, by a
+    # 40103 read receipt for the seller's last message the buyer had not read yet (two items in
+    # one frame); 0.5 by default, so that both frame shapes occur in one run
+    read_receipts: float = 0.5
     # a buyer message is preceded by a 40006 typing signal on /s/para
     typing_before_message: bool = False
     # send the /s/vulcan batch right after a successful /reg
