@@ -21,6 +21,10 @@ class Knobs:
     read_receipts: float = 0.5
     # a buyer message is preceded by a 40006 typing signal on /s/para
     typing_before_message: bool = False
+    # how many registered connections of one seller receive pushes at once: 1 = a new /reg
+    # closes the previous one (code 1000); 2+ = a multi-device login, every one of them gets
+    # every push and a /reg beyond the number closes the oldest
+    sessions_per_seller: int = 1
     # send the /s/vulcan batch right after a successful /reg
     vulcan_after_reg: bool = True
     # the first N history requests (listNewestPagination / listUserMessages) of every connection

@@ -78,6 +78,12 @@ class BuyerStream:
         self._thread.join()
 
 
+@pytest.fixture(params=[1, 2], ids=lambda n: f"sessions_per_seller={n}")
+def sim(request, start_sim):
+    """2: the server keeps the old session registered too (both get every push)."""
+    return start_sim(sessions_per_seller=request.param)
+
+
 @pytest.fixture
 def keyword_rule(sqlite_store, seller) -> None:
     sqlite_store.add_account("shop-1", seller.cookie, seller.user_id)
