@@ -20,6 +20,13 @@ seller = account_tests.seller
 start_account = account_tests.start_account
 
 
+@pytest.fixture(params=[1, 2], ids=lambda n: f"sessions_per_seller={n}")
+def sim(request, start_sim):
+    """1: a new /reg closes the seller's previous connection; 2: both stay registered and
+    get every push (a multi-device login), so closing the old one is the client's job."""
+    return start_sim(sessions_per_seller=request.param)
+
+
 @pytest.fixture
 def default_reply(sqlite_store, seller) -> None:
     sqlite_store.add_account("shop-1", seller.cookie, seller.user_id)

@@ -112,6 +112,11 @@ def test_messages_pushed_during_a_slow_switch_are_answered_once_within_2s(
         finished_at = stream.count()
         wait_for(lambda: stream.count() >= finished_at + 10, what="traffic after the swap")
     assert finished.ok, finished.reason
+    # the old session is gone: closed by the server (1) or by the client itself (2)
+    wait_for(
+        lambda: sim.admin.user_state(seller.user_id).get("connections") == 1,
+        what="only the new session left",
+    )
     # the switch-over window really was crossed by traffic (about SWITCH_S / PUSH_EVERY_S)
     assert finished_at - swap_at >= 5, (swap_at, finished_at)
 
