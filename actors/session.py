@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable, Coroutine
@@ -414,7 +415,18 @@ class Session:
     # --- requests from the actor ------------------------------------------------------
 
     def _spawn_request(self, frame: dict[str, Any], tag: object) -> None:
-        self._spawn(self._answer_request(frame, tag))
+        task = self._spawn(self._answer_request(frame, tag))
+        # Every request gets exactly one RequestAnswered, also when cancelled: a reply left
+        # "in flight" for good is a message never answered (issue 15). The cancellation is
+        # answered from the task's done callback, not from an ``except CancelledError`` in
+        # the coroutine: a task cancelled before its first step (the session finishing in
+        # the same loop iteration, e.g. the new /reg's close read as the actor sends a
+        # reply) never runs its body at all.
+        task.add_done_callback(functools.partial(self._request_cancelled, tag))
+
+    def _request_cancelled(self, tag: object, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self._report(RequestAnswered(self.session_id, tag, error="session ended"))
 
     async def _answer_request(self, frame: dict[str, Any], tag: object) -> None:
         try:
@@ -423,9 +435,6 @@ class Session:
             response = await self._roundtrip(frame)
         except _Ended as ended:
             self._report(RequestAnswered(self.session_id, tag, error=ended.ending.reason))
-        except asyncio.CancelledError:
-            self._report(RequestAnswered(self.session_id, tag, error="session ended"))
-            raise
         else:
             self._report(RequestAnswered(self.session_id, tag, response=response))
 

@@ -15,15 +15,25 @@ every run goes through it. Only the account's public messages (``SwapCookie``,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
+import queue
 import threading
 import time
 from dataclasses import dataclass
 
 import pytest
 
-from actors.messages import SwapCookie, SwapFinished
+from actors.events import RequestAnswered, SessionRegistered
+from actors.messages import Fence, SwapCookie, SwapFinished
+from actors.session import Session, SessionPlan
+from actors.testing import TINY_TIMINGS
+from common.io_loop import IoLoop
+from goofish import frames
+from goofish.cookies import Cookie
+from goofish.ids import new_did
+from goofish.token import TokenClient
 from storage import Rule
 from tests import test_account_actor as account_tests
 from tests.conftest import wait_for
@@ -138,3 +148,58 @@ def test_messages_pushed_during_a_slow_switch_are_answered_once_within_2s(
         if replies[chat][0] - p.at_ms > PROMISE_S * 1000
     }
     assert not late, f"answered later than {PROMISE_S}s after the push (ms): {late}"
+
+
+# --- the session's side of it ------------------------------------------------------------------
+
+
+def test_a_request_cancelled_before_it_ran_is_still_answered(sim, seller) -> None:
+    """Every ``request`` gets one ``RequestAnswered``, also when its task on the loop is
+    cancelled before its first step. That is what a session ending does to its tasks, and
+    it happens when the session finishes in the very loop iteration a reply arrives (the new
+    /reg's close read on the old session as the account sends a reply there). Without the
+    answer, the reply stays "in flight" for good and its message is never answered."""
+    io = IoLoop(name="io-race").start()
+    events: queue.SimpleQueue[object] = queue.SimpleQueue()
+    cookie = Cookie.parse(seller.cookie)
+    plan = SessionPlan(1, "shop-1", seller.user_id, cookie, new_did(cookie.unb))
+    token_client = TokenClient(sim.api_url, timeout_s=TINY_TIMINGS.token_timeout_s)
+    session = Session(
+        plan,
+        io=io,
+        token_client=token_client,
+        ws_url=sim.ws_url,
+        timings=TINY_TIMINGS,
+        fence=Fence(),
+        sink=events.put,
+    )
+    seen: list[object] = []
+
+    def next_event(kind: type) -> object:
+        def found() -> object | None:
+            while not events.empty():
+                seen.append(events.get())
+            return next((e for e in seen if isinstance(e, kind)), None)
+
+        return wait_for(found, what=kind.__name__)
+
+    try:
+        session.start()
+        next_event(SessionRegistered)
+        before: set[asyncio.Task[object]] = set()
+
+        def request() -> None:  # on the loop; the request's work starts after this callback
+            before.update(asyncio.all_tasks())
+            session.request(frames.heartbeat(), tag="reply")
+            io.call_soon(cancel_new_tasks)
+
+        def cancel_new_tasks() -> None:  # same loop iteration: nothing new has run yet
+            for task in asyncio.all_tasks() - before:
+                task.cancel()
+
+        io.call_soon(request)
+        answered = next_event(RequestAnswered)
+        assert isinstance(answered, RequestAnswered)
+        assert answered.tag == "reply" and answered.response is None and answered.error
+    finally:
+        io.stop()
