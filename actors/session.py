@@ -54,6 +54,7 @@ from goofish.constants import FIRST_PAGE_CURSOR
 from goofish.cookies import Cookie
 from goofish.decode import decode_push_items, is_push
 from goofish.history import decode_history, is_flow_controlled, page_cursor, parse_conversations
+from goofish.ids import new_mid
 from goofish.messages import ChatMessage
 
 log = structlog.get_logger(__name__)
@@ -393,8 +394,18 @@ class Session:
 
     def _expect(self, frame: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[frame["headers"]["mid"]] = future
+        self._pending[self._unique_mid(frame)] = future
         return future
+
+    def _unique_mid(self, frame: dict[str, Any]) -> str:
+        """A mid is random 0-999 and the ms clock: two requests in one millisecond may get the
+        same one, and the answer of one would settle the other (a list page taken for a
+        send's answer: the reply counted as refused, its message lost). Re-drawn until
+        unique among the ones waiting."""
+        headers = frame["headers"]
+        while headers["mid"] in self._pending or headers["mid"] in self._heartbeat_mids:
+            headers["mid"] = new_mid()
+        return str(headers["mid"])
 
     async def _await_response(
         self, future: asyncio.Future[dict[str, Any]], frame: dict[str, Any]
@@ -448,7 +459,7 @@ class Session:
                 self._end(FailureClass.NETWORK, f"liveness: {verdict}")
                 return
             beat = frames.heartbeat()
-            self._heartbeat_mids.add(beat["headers"]["mid"])
+            self._heartbeat_mids.add(self._unique_mid(beat))
             self._liveness.heartbeat_sent(time.monotonic())
             await self._send_frame(beat)
             await asyncio.sleep(interval)

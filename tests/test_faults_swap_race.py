@@ -31,6 +31,7 @@ from actors.session import Session, SessionPlan
 from actors.testing import TINY_TIMINGS
 from common.io_loop import IoLoop
 from goofish import frames
+from goofish.constants import FIRST_PAGE_CURSOR
 from goofish.cookies import Cookie
 from goofish.ids import new_did
 from goofish.token import TokenClient
@@ -153,53 +154,78 @@ def test_messages_pushed_during_a_slow_switch_are_answered_once_within_2s(
 # --- the session's side of it ------------------------------------------------------------------
 
 
+class LiveSession:
+    """One real ``Session`` on its own IoLoop against the simulator, and what it reported."""
+
+    def __init__(self, sim, seller) -> None:
+        self.io = IoLoop(name="io-race").start()
+        self._events: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._seen: list[object] = []
+        cookie = Cookie.parse(seller.cookie)
+        plan = SessionPlan(1, "shop-1", seller.user_id, cookie, new_did(cookie.unb))
+        self.session = Session(
+            plan,
+            io=self.io,
+            token_client=TokenClient(sim.api_url, timeout_s=TINY_TIMINGS.token_timeout_s),
+            ws_url=sim.ws_url,
+            timings=TINY_TIMINGS,
+            fence=Fence(),
+            sink=self._events.put,
+        )
+
+    def reported(self, kind: type) -> list[object]:
+        while not self._events.empty():
+            self._seen.append(self._events.get())
+        return [e for e in self._seen if isinstance(e, kind)]
+
+    def wait(self, kind: type, count: int = 1) -> list[object]:
+        return wait_for(
+            lambda: len(self.reported(kind)) >= count and self.reported(kind), what=kind.__name__
+        )
+
+    def __enter__(self) -> LiveSession:
+        self.session.start()
+        self.wait(SessionRegistered)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.io.stop()
+
+
 def test_a_request_cancelled_before_it_ran_is_still_answered(sim, seller) -> None:
     """Every ``request`` gets one ``RequestAnswered``, also when its task on the loop is
     cancelled before its first step. That is what a session ending does to its tasks, and
     it happens when the session finishes in the very loop iteration a reply arrives (the new
     /reg's close read on the old session as the account sends a reply there). Without the
     answer, the reply stays "in flight" for good and its message is never answered."""
-    io = IoLoop(name="io-race").start()
-    events: queue.SimpleQueue[object] = queue.SimpleQueue()
-    cookie = Cookie.parse(seller.cookie)
-    plan = SessionPlan(1, "shop-1", seller.user_id, cookie, new_did(cookie.unb))
-    token_client = TokenClient(sim.api_url, timeout_s=TINY_TIMINGS.token_timeout_s)
-    session = Session(
-        plan,
-        io=io,
-        token_client=token_client,
-        ws_url=sim.ws_url,
-        timings=TINY_TIMINGS,
-        fence=Fence(),
-        sink=events.put,
-    )
-    seen: list[object] = []
-
-    def next_event(kind: type) -> object:
-        def found() -> object | None:
-            while not events.empty():
-                seen.append(events.get())
-            return next((e for e in seen if isinstance(e, kind)), None)
-
-        return wait_for(found, what=kind.__name__)
-
-    try:
-        session.start()
-        next_event(SessionRegistered)
+    with LiveSession(sim, seller) as live:
         before: set[asyncio.Task[object]] = set()
 
         def request() -> None:  # on the loop; the request's work starts after this callback
             before.update(asyncio.all_tasks())
-            session.request(frames.heartbeat(), tag="reply")
-            io.call_soon(cancel_new_tasks)
+            live.session.request(frames.heartbeat(), tag="reply")
+            live.io.call_soon(cancel_new_tasks)
 
         def cancel_new_tasks() -> None:  # same loop iteration: nothing new has run yet
             for task in asyncio.all_tasks() - before:
                 task.cancel()
 
-        io.call_soon(request)
-        answered = next_event(RequestAnswered)
+        live.io.call_soon(request)
+        [answered] = live.wait(RequestAnswered)
         assert isinstance(answered, RequestAnswered)
         assert answered.tag == "reply" and answered.response is None and answered.error
-    finally:
-        io.stop()
+
+
+def test_two_requests_with_the_same_mid_each_get_their_own_answer(sim, seller) -> None:
+    """mids are random 0-999 plus the ms clock: two requests in one millisecond can draw the
+    same one. Each must still be answered by its own response (a list page taken for a
+    send's answer made the reply look refused and lost its message)."""
+    with LiveSession(sim, seller) as live:
+        live.session.request(frames.list_newest(FIRST_PAGE_CURSOR, 1, mid="7 0"), tag="first")
+        live.session.request(frames.heartbeat(mid="7 0"), tag="second")
+        answers = live.wait(RequestAnswered, count=2)
+        by_tag = {a.tag: a for a in answers if isinstance(a, RequestAnswered)}
+        assert by_tag.keys() == {"first", "second"}
+        assert all(a.response is not None for a in by_tag.values()), by_tag
+        first = by_tag["first"].response
+        assert first is not None and "userConvs" in first.get("body", {})
