@@ -14,10 +14,10 @@ message of ours is answered.
 
 Nothing lost: a message that could not be answered yet (no registered session, or a send
 that got no answer because its session went away, or an answer about the session rather than
-the message: 401 when a swap's new ``/reg`` had already replaced it) is kept as deferred, and the sync cursor
-never moves past it; the actor runs a backfill as soon as a session serves again, which
-brings the message back together with its chat's history, so a reply that did reach the
-server is recognised there and not sent twice.
+the message: 401 when a swap's new ``/reg`` had already replaced it) is kept as deferred,
+and the sync cursor never moves past it; the actor runs a backfill as soon as a session
+serves again, which brings the message back together with its chat's history, so a reply
+that did reach the server is recognised there and not sent twice.
 
 Fencing: every store write and every send checks the generation's fence first.
 """
