@@ -12,19 +12,14 @@ from actors.testing import with_timings
 from storage import DefaultReply
 from tests import test_account_actor as account_tests
 from tests.conftest import wait_for
-from tests.plugins.simulator import new_seller
+from tests.plugins.simulator import new_seller, sim_either_arbitration
 from tests.test_account_actor import BUYER, sent_texts
 
 # the shared fixtures of the account tests
 seller = account_tests.seller
 start_account = account_tests.start_account
-
-
-@pytest.fixture(params=[1, 2], ids=lambda n: f"sessions_per_seller={n}")
-def sim(request, start_sim):
-    """1: a new /reg closes the seller's previous connection; 2: both stay registered and
-    get every push (a multi-device login), so closing the old one is the client's job."""
-    return start_sim(sessions_per_seller=request.param)
+# under sessions_per_seller 1 and 2
+sim = sim_either_arbitration
 
 
 @pytest.fixture

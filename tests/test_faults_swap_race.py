@@ -38,11 +38,13 @@ from goofish.token import TokenClient
 from storage import Rule
 from tests import test_account_actor as account_tests
 from tests.conftest import wait_for
-from tests.plugins.simulator import second_login
+from tests.plugins.simulator import second_login, sim_either_arbitration
 
 # the shared fixtures of the account tests
 seller = account_tests.seller
 start_account = account_tests.start_account
+# under sessions_per_seller 1 and 2
+sim = sim_either_arbitration
 
 REPLY = "the price is on the listing"
 PROMISE_S = 2.0
@@ -87,12 +89,6 @@ class BuyerStream:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-@pytest.fixture(params=[1, 2], ids=lambda n: f"sessions_per_seller={n}")
-def sim(request, start_sim):
-    """2: the server keeps the old session registered too (both get every push)."""
-    return start_sim(sessions_per_seller=request.param)
 
 
 @pytest.fixture
