@@ -127,7 +127,30 @@ def test_messages_pushed_during_a_slow_switch_are_answered_once_within_2s(
     # the switch-over window really was crossed by traffic (about SWITCH_S / PUSH_EVERY_S)
     assert finished_at - swap_at >= 5, (swap_at, finished_at)
 
-    pushed = {p.chat_id: p for p in stream.pushed}
+    assert_each_answered_once_in_time(sim, seller, stream.pushed)
+
+
+def test_messages_pushed_during_swaps_in_a_row_are_answered_once_within_2s(
+    sim, seller, keyword_rule, start_account
+) -> None:
+    """The promise under the simulator's default knobs (where the switch-over window is
+    short): traffic throughout five swaps in a row."""
+    account = start_account(seller)
+    account.wait_online()
+    with BuyerStream(sim, seller.user_id) as stream:
+        for op_id in range(1, 6):
+            account.tell(SwapCookie(op_id=op_id, cookie=second_login(sim, seller)))
+            finished = account.wait_notification(
+                SwapFinished, lambda m, op_id=op_id: m.op_id == op_id
+            )
+            assert finished.ok, finished.reason
+            at = stream.count()
+            wait_for(lambda at=at: stream.count() >= at + 3, what="traffic after the swap")
+    assert_each_answered_once_in_time(sim, seller, stream.pushed)
+
+
+def assert_each_answered_once_in_time(sim, seller, pushes: list[Pushed]) -> None:
+    pushed = {p.chat_id: p for p in pushes}
     with contextlib.suppress(AssertionError):  # a missing reply is reported just below
         wait_for(
             lambda: pushed.keys() <= replies_by_chat(sim, seller).keys(),
