@@ -697,3 +697,19 @@ def test_the_naive_machine_breaks_before_it_makes_and_never_backfills_after() ->
         [fx.CancelProbation(7), PUBLISH, reports(S.ONLINE), note("swap_ok"), swap_ok(7, 1500.0)],
     )
     assert machine.handle(ReplySettled(confirmed=False), LATER) == [PUBLISH(machine.view())]
+
+
+def test_a_back_off_names_its_reason_and_a_dead_login_is_a_warning() -> None:
+    machine = AccountMachine(TIMINGS)
+    machine.start(OLD, None, NOW)
+    risk = "risk control: open the punish URL"
+    (backing_off,) = [
+        e for e in machine.handle(SessionEnded(1, risk, F.RISK), NOW) if isinstance(e, fx.Note)
+    ]
+    assert backing_off.event == "backoff" and backing_off.fields["reason"] == risk
+    assert backing_off.level == "info"
+    machine = AccountMachine(TIMINGS)
+    machine.start(OLD, None, NOW)
+    effects = machine.handle(SessionEnded(1, "login gone", F.SESSION_EXPIRED), NOW)
+    (gone,) = [e for e in effects if isinstance(e, fx.Note)]
+    assert (gone.event, gone.level) == ("needs_cookie", "warning")

@@ -466,6 +466,7 @@ def test_a_stuck_child_is_killed_at_the_stop_deadline_and_replaced(online, sqlit
     assert time.monotonic() - started < TIMINGS.stop_timeout_s + 1.0
     wait_state(online, "shop", "online")
     assert "killed" in kinds(sqlite_store, "shop")
+    assert online.status("shop")["accounts"][0]["crashes"] == 1  # cut off at its deadline
     old = children.ref("shop", 1)
     assert old.is_alive()  # still blocked; fenced, and ignored when it wakes up
 
@@ -491,6 +492,7 @@ def test_kill_fences_the_generation_at_once_and_starts_a_fresh_one(online, sqlit
     wait_state(online, "shop", "online")
     assert [spec.generation for spec in children.of("shop")] == [1, 2]
     assert "killed" in kinds(sqlite_store, "shop")
+    assert online.status("shop")["accounts"][0]["crashes"] == 0  # an operator kill
 
 
 # --- crashes ---------------------------------------------------------------------------
