@@ -57,6 +57,8 @@ class Timings:
     restart_window_s: float = 60.0
     # boot: accounts started per second, so 1,000 accounts do not stampede the token API
     start_rate_per_s: float = 500.0
+    # QR login: how often the service asks the passport about a shown code (docs/login.md)
+    qr_poll_s: float = 2.0
 
 
 @dataclass(frozen=True)

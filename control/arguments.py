@@ -128,6 +128,12 @@ def default_reply(field: str, value: Any) -> dict[str, Any] | None:
     return {"text": reply, "once_per_chat": boolean(f"{field}.once_per_chat", once)}
 
 
+def login_id(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise _fail(field, "the login_id string login_start answered")
+    return value
+
+
 @dataclass(frozen=True)
 class Arg:
     check: Check
@@ -168,6 +174,10 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "default_reply": Arg(default_reply),
     },
     "set": {"account": _ACCOUNT, "remark": Arg(text), "pause_minutes": Arg(minutes)},
+    # QR-code login (issue 16 section 3)
+    "login_start": {"account": _ACCOUNT, "new": Arg(boolean, default=False)},
+    "login_poll": {"login_id": Arg(login_id, required=True)},
+    "login_cancel": {"login_id": Arg(login_id, required=True)},
 }
 
 

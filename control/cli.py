@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TextIO
 
 from control.client import DEFAULT_TIMEOUT_S, ControlClient
 from control.errors import BAD_REQUEST, ControlError
+from control.login_cli import run_login
 from control.redact import redact_text
 from control.render import render
 
@@ -40,6 +41,8 @@ commands:
   set-rules ACCOUNT --file FILE|-           replace them: {"rules": [{"keyword", "reply",
                                             "item_id"?}], "default_reply": {"text"} | null}
   set ACCOUNT [--remark TEXT] [--pause-minutes N]
+  login ACCOUNT [--new] [--png FILE]        QR-code login: scan with the Goofish app; the new
+                                            login is applied like 'update' (--new: adds it)
 
 options for every command: --json (raw result), --data-dir DIR (env XIANYU_DATA_DIR,
 default ./data) or --socket PATH, --timeout SECONDS.
@@ -142,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     account_arg(p)
     p.add_argument("--remark")
     p.add_argument("--pause-minutes", type=int, help="how long a manual reply pauses a chat")
+    p = command("login", "log an account in by QR code (scan it with the Goofish app)")
+    account_arg(p)
+    p.add_argument("--new", action="store_true", help="add it as a new account")
+    p.add_argument("--png", metavar="FILE", help="also save the QR code as a PNG image")
+    p.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)
     return parser
 
 
@@ -277,6 +285,16 @@ def main(
         cmd, request = build_request(args, stdin)
         timeout = getattr(args, "timeout", None) or DEFAULT_TIMEOUT_S
         with ControlClient(socket_path(args, environ), timeout=timeout) as client:
+            if cmd == "login":
+                return run_login(
+                    client,
+                    args.account,
+                    new=args.new,
+                    png=args.png,
+                    interval=args.poll_interval,
+                    stdout=stdout,
+                    stderr=stderr,
+                )
             result = client.call(cmd, **request)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)

@@ -19,10 +19,19 @@ from common.errors import (
     ConflictError,
     CookieError,
     InvalidValueError,
+    LoginError,
     NotFoundError,
     XianyuSupervisorError,
 )
-from control.errors import BAD_REQUEST, CONFLICT, EXISTS, INTERNAL, NOT_FOUND, ControlError
+from control.errors import (
+    BAD_REQUEST,
+    CONFLICT,
+    EXISTS,
+    INTERNAL,
+    LOGIN_FAILED,
+    NOT_FOUND,
+    ControlError,
+)
 from control.protocol import Request, error_response, ok_response, parse_request
 from control.redact import redact_text
 
@@ -62,7 +71,16 @@ class SupervisorApi(Protocol):
     ) -> Any: ...
 
 
+class LoginApi(Protocol):
+    """``supervisor.LoginManager``: QR-code logins in progress."""
+
+    def start(self, account: str, *, new: bool = False) -> Any: ...
+    def poll(self, login_id: str) -> Any: ...
+    def cancel(self, login_id: str) -> Any: ...
+
+
 Handler = Callable[[SupervisorApi, Mapping[str, Any]], Any]
+LoginHandler = Callable[[LoginApi, Mapping[str, Any]], Any]
 
 _HANDLERS: dict[str, Handler] = {
     "status": lambda s, a: s.status(a["account"]),
@@ -87,6 +105,12 @@ _HANDLERS: dict[str, Handler] = {
     ),
 }
 
+_LOGIN_HANDLERS: dict[str, LoginHandler] = {
+    "login_start": lambda m, a: m.start(a["account"], new=a["new"]),
+    "login_poll": lambda m, a: m.poll(a["login_id"]),
+    "login_cancel": lambda m, a: m.cancel(a["login_id"]),
+}
+
 # checked in order: the most specific type first
 _CODES: tuple[tuple[type[BaseException], str], ...] = (
     (ControlError, ""),  # carries its own code
@@ -95,6 +119,7 @@ _CODES: tuple[tuple[type[BaseException], str], ...] = (
     (ConflictError, CONFLICT),
     (CookieError, BAD_REQUEST),
     (InvalidValueError, BAD_REQUEST),
+    (LoginError, LOGIN_FAILED),
 )
 
 
@@ -122,8 +147,10 @@ class Dispatcher:
         *,
         version: str | None = None,
         started_at: float | None = None,
+        logins: LoginApi | None = None,
     ) -> None:
         self._supervisor = supervisor
+        self._logins = logins
         self._version = version or service_version()
         # time.monotonic() of the service's start, so uptime includes the boot
         self._started = time.monotonic() if started_at is None else started_at
@@ -147,7 +174,12 @@ class Dispatcher:
                 "version": self._version,
                 "uptime_s": round(time.monotonic() - self._started, 3),
             }
-        result = _HANDLERS[request.cmd](self._supervisor, request.args)
+        if request.cmd in _LOGIN_HANDLERS:
+            if self._logins is None:
+                raise ControlError(INTERNAL, "QR login is not wired into this service")
+            result = _LOGIN_HANDLERS[request.cmd](self._logins, request.args)
+        else:
+            result = _HANDLERS[request.cmd](self._supervisor, request.args)
         if result is None:
             return {}
         if not isinstance(result, Mapping):

@@ -11,6 +11,8 @@ the returned ``SupervisorClient``. Modules, one job each:
 - ``actor``: ``SupervisorActor``, routing and the survival boundary; ``entry``: its
   bookkeeping per account; ``requests``: its messages; ``children``: the child factory seam.
 - ``client``: ``SupervisorClient``, the blocking facade.
+- ``logins``: ``LoginManager``, QR-code logins in progress (polls the passport on the IoLoop,
+  hands a confirmed cookie to the client like ``update``/``add``).
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from storage import Store
 from supervisor.actor import SupervisorActor
 from supervisor.children import ChildFactory, account_actor_factory
 from supervisor.client import SupervisorClient
+from supervisor.logins import LoginManager
 from supervisor.requests import Ping
 from supervisor.status import State
 
 __all__ = [
     "ChildFactory",
+    "LoginManager",
     "State",
     "SupervisorActor",
     "SupervisorClient",
