@@ -59,6 +59,9 @@ class Timings:
     start_rate_per_s: float = 500.0
     # QR login: how often the service asks the passport about a shown code (docs/login.md)
     qr_poll_s: float = 2.0
+    # token calls + renewals the service makes on its own per account per hour; past it the
+    # account waits ("login budget"); an operator's commands are never held back
+    login_budget_per_h: int = 6
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import pykka
 import pykka.debug
 import structlog
 
+from actors.budget import LoginBudget
 from common.errors import NotRunningError
 from common.io_loop import IoLoop
 from common.settings import Settings
@@ -110,15 +111,22 @@ class Service:
             self._token_client = TokenClient(
                 settings.api_url, timeout_s=settings.timings.token_timeout_s
             )
+            budget = LoginBudget(settings.timings.login_budget_per_h)
             factory = self._child_factory or account_actor_factory(
                 store=self._store,
                 io=self._io,
                 token_client=self._token_client,
                 settings=settings,
                 actor_class=self._actor_class,
+                login_budget=budget,
             )
             self._client = start_supervisor(
-                self._store, self._io, self._token_client, settings, child_factory=factory
+                self._store,
+                self._io,
+                self._token_client,
+                settings,
+                child_factory=factory,
+                login_budget=budget,
             )
             self._passport_client = PassportClient(
                 settings.passport_url, settings.api_url, timeout_s=settings.timings.token_timeout_s
