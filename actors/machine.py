@@ -81,7 +81,7 @@ class AccountMachine:
         # the session whose backfill ran last, and whether it came back (without an error)
         self._backfill_session: int | None = None
         self._caught_up = False
-        self._exempt = False  # the next connect is an operator's: the budget lets it through
+        self._exempt = False  # an operator started us: the budget lets the first login through
 
     # --- what the shell reads ---------------------------------------------------------
 
@@ -389,7 +389,7 @@ class AccountMachine:
         # "may I call the token API now?": not past the login budget, unless an operator asks
         if token is None and not self._exempt and (wait := budget_wait(now.budget, now.rand)):
             return [fx.BudgetExhausted(wait[0]), *self._back_off(wait[0], "login_budget", wait[1])]
-        self._exempt = False
+        self._exempt = self._exempt and token is not None  # until its first token call ...
         self._current = self._new_session_id()
         age = now.wall - token.issued_at if token else 0.0
         value = None if token is None else token.token
@@ -425,7 +425,7 @@ class AccountMachine:
         return [fx.SaveToken(token)]
 
     def _online(self, now: Now) -> list[Effect]:
-        self._online_since = now.wall
+        self._online_since, self._exempt = now.wall, False  # ... or until it is online
         return self._set_state(ChildState.ONLINE)
 
     def _needs_cookie(self, reason: str) -> list[Effect]:

@@ -745,6 +745,11 @@ def _budget_backoff() -> AccountMachine:
     return machine
 
 
+def _refused(machine: AccountMachine) -> AccountMachine:
+    machine.handle(SessionEnded(1, "/reg refused", F.AUTH), NOW)  # auth back-off, Reconnect(1)
+    return machine
+
+
 NORMAL_CLOSE = SessionEnded(1, "bye", F.NORMAL_CLOSE, registered_for_s=60.0)
 
 # row -> (machine, event or a start, budget, state after, effects in order)
@@ -786,6 +791,13 @@ BUDGET_TABLE: dict[str, tuple[Any, Any, BudgetView | None, S, list[object]]] = {
         SPENT,
         S.BACKOFF,
         held_back(1),
+    ),
+    "operator start, its stored token refused: the token call after is still exempt": (
+        lambda: _refused(_started(CACHED, operator=True)),
+        Reconnect(1),
+        SPENT,
+        S.CONNECTING,
+        [opens(2, OLD), PUBLISH, like(fx.ReportState, state=S.CONNECTING)],
     ),
     "budget back-off, reconnect, still spent: waits again": (
         _budget_backoff,
