@@ -79,7 +79,11 @@ def run_login(
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """The whole login; returns the exit status."""
-    started = client.call("login_start", account=account, new=new)
+    try:
+        started = client.call("login_start", account=account, new=new)
+    except KeyboardInterrupt:  # before any code was shown: nothing to cancel
+        print("login cancelled", file=stderr)
+        return EXIT_NOT_APPLIED
     login_id = started["login_id"]
     try:
         draw(started["qr_text"], stdout, png=png)

@@ -211,9 +211,16 @@ def test_passport_unreachable_is_login_failed(
 class Phone(threading.Thread):
     """Plays the seller's phone: scans the newest code once one exists, then confirms."""
 
-    def __init__(self, sim: SimulatorHandle, user_id: str, action: str = "confirm") -> None:
+    def __init__(
+        self,
+        sim: SimulatorHandle,
+        user_id: str,
+        action: str = "confirm",
+        *,
+        seen: Callable[[], bool] = lambda: True,
+    ) -> None:
         super().__init__(daemon=True)
-        self.sim, self.user_id, self.action = sim, user_id, action
+        self.sim, self.user_id, self.action, self.seen = sim, user_id, action, seen
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -222,6 +229,7 @@ class Phone(threading.Thread):
                 lambda: any(c["state"] == "NEW" for c in self.sim.admin.qr_codes()),
                 what="a new QR code",
             )
+            wait_for(self.seen, what="the operator to see the code")
             if self.action == "expire":
                 self.sim.admin.qr_expire()
                 return
@@ -231,8 +239,8 @@ class Phone(threading.Thread):
             self.error = exc
 
 
-def run_ctl(svc: Service, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
+def run_ctl(svc: Service, *args: str, out: io.StringIO | None = None) -> tuple[int, str, str]:
+    out, err = out or io.StringIO(), io.StringIO()
     argv = ["--socket", str(svc.socket_path), "login", *args, "--poll-interval", "0.02"]
     code = ctl_main(argv, stdout=out, stderr=err, env={})
     return code, out.getvalue(), err.getvalue()
@@ -242,10 +250,11 @@ def test_ctl_login_shows_the_code_follows_the_states_and_applies(
     sim: SimulatorHandle, svc: Service, seller: Seller, tmp_path: Path, secrets_guard: Any
 ) -> None:
     add_echo_account(svc.client, "shop", seller)
-    phone = Phone(sim, seller.user_id)
+    screen = io.StringIO()
+    phone = Phone(sim, seller.user_id, seen=lambda: "login: waiting" in screen.getvalue())
     phone.start()
     png = tmp_path / "qr.png"
-    code, out, err = run_ctl(svc, "shop", "--png", str(png))
+    code, out, err = run_ctl(svc, "shop", "--png", str(png), out=screen)
     phone.join(timeout=scaled(10))
     assert phone.error is None
     secrets_guard.add_text("ctl stdout", out)
