@@ -111,7 +111,8 @@ class Service:
             self._token_client = TokenClient(
                 settings.api_url, timeout_s=settings.timings.token_timeout_s
             )
-            budget = LoginBudget(settings.timings.login_budget_per_h)
+            timings = settings.timings
+            budget = LoginBudget(timings.login_budget_per_h, window_s=timings.login_budget_window_s)
             factory = self._child_factory or account_actor_factory(
                 store=self._store,
                 io=self._io,
