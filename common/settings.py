@@ -64,6 +64,11 @@ class Timings:
     login_budget_per_h: int = 6
     # the budget's "hour" (shrink it with an accelerated simulator clock, e.g. the benchmark)
     login_budget_window_s: float = 3600.0
+    # notifications (notify/): how often the watcher looks at states and events, and the
+    # retry back-off of a notice whose endpoint failed, given up after `notify_attempts`
+    notify_poll_s: float = 1.0
+    notify_backoff: Backoff = field(default_factory=lambda: Backoff(base_s=5.0, cap_s=600.0))
+    notify_attempts: int = 10
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,12 @@ class Settings:
     log_format: str = "auto"  # auto | console | json
     cookie_history: int = 10
     timings: Timings = field(default_factory=Timings)
+    # apprise URLs notified when a person is needed (notify/); secrets, so kept out of repr
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)
+    # one notice per (account, kind) per cooldown; what arrives within the group window
+    # goes out as one notice listing every account
+    notify_cooldown_s: float = 1800.0
+    notify_group_s: float = 10.0
 
     @property
     def socket_path(self) -> Path:

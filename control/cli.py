@@ -1,6 +1,7 @@
 """``python run.py ctl <command> ...`` (also ``xianyu-ctl``): operate a running service.
 
-Exit status 0 on success, 1 with the message on stderr on any error. Cookies are
+Exit status 0 on success, 1 with the message on stderr on any error (and for a
+``notify-test`` whose notice did not reach every URL). Cookies are
 read from ``--cookie-file PATH`` or standard input, never from the command line,
 so they do not land in shell history or ``ps``.
 """
@@ -17,7 +18,7 @@ from typing import Any, NoReturn, TextIO
 
 from control.client import DEFAULT_TIMEOUT_S, ControlClient
 from control.errors import BAD_REQUEST, ControlError
-from control.login_cli import run_login
+from control.login_cli import login_arguments, run_login
 from control.redact import redact_text
 from control.render import render
 
@@ -40,7 +41,10 @@ commands:
   rules ACCOUNT                             keyword rules and the default reply
   set-rules ACCOUNT --file FILE|-           replace them: {"rules": [{"keyword", "reply",
                                             "item_id"?}], "default_reply": {"text"} | null}
-  set ACCOUNT [--remark TEXT] [--pause-minutes N]
+  set ACCOUNT [--remark TEXT] [--pause-minutes N] [--notify URL ...]
+                                            --notify: this account's own notification URLs
+                                            (apprise; repeatable; --notify "" clears)
+  notify-test                               send a test notice to every notification URL
   login ACCOUNT [--new] [--png FILE]        QR-code login: scan with the Goofish app; the new
                                             login is applied like 'update' (--new: adds it)
 
@@ -145,11 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     account_arg(p)
     p.add_argument("--remark")
     p.add_argument("--pause-minutes", type=int, help="how long a manual reply pauses a chat")
-    p = command("login", "log an account in by QR code (scan it with the Goofish app)")
-    account_arg(p)
-    p.add_argument("--new", action="store_true", help="add it as a new account")
-    p.add_argument("--png", metavar="FILE", help="also save the QR code as a PNG image")
-    p.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        help="this account's own notification URL (apprise, e.g. json://host/path); "
+        'repeatable; --notify "" goes back to the global ones',
+    )
+    command("notify-test", "send a test notice to every notification URL", "notify_test")
+    login_arguments(command("login", "log an account in by QR code (scan it with the Goofish app)"))
     return parser
 
 
@@ -223,7 +231,8 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "cookies are never taken on the command line (shell history, ps); "
             "use --cookie-file FILE or pipe it into --cookie-file -",
         )
-    cmd = "set_rules" if args.command in ("set-rules", "set_rules") else args.command
+    aliases = {"set-rules": "set_rules", "notify-test": "notify_test"}
+    cmd = aliases.get(args.command, args.command)
     account = getattr(args, "account", None)
     builders: dict[str, Any] = {
         "ping": dict,
@@ -250,7 +259,9 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "account": account,
             "remark": args.remark,
             "pause_minutes": args.pause_minutes,
+            "notify": args.notify,
         },
+        "notify_test": dict,
     }
     build = builders.get(cmd, lambda: {"account": account})
     return cmd, {k: v for k, v in build().items() if v is not None}
@@ -309,7 +320,8 @@ def main(
     else:
         text = render(cmd, result)
     print(redact_text(text), file=stdout)
-    return 0
+    # a test notice that did not arrive is a failure a script should see
+    return 1 if cmd == "notify_test" and result.get("failed") else 0
 
 
 if __name__ == "__main__":

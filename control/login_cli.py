@@ -10,6 +10,7 @@ verification the phone asks for shows its URL and the polling goes on. Ctrl-C se
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -56,6 +57,14 @@ class _StateLine:
         if self._states:
             self._out.write("\n")
             self._out.flush()
+
+
+def login_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``ctl login``."""
+    p.add_argument("account", metavar="ACCOUNT")
+    p.add_argument("--new", action="store_true", help="add it as a new account")
+    p.add_argument("--png", metavar="FILE", help="also save the QR code as a PNG image")
+    p.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)
 
 
 def draw(qr_text: str, out: TextIO, *, png: str | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The whole process from ``Settings``: store, IO loop, token client, supervisor, control socket.
+"""The whole process from ``Settings``: store, IO loop, token client, supervisor, notifications,
+control socket.
 
 ``Service(settings).start()`` / ``.stop()`` runs it in-process (tests, the demo);
 ``run(settings)`` is the service's main loop: serve until SIGTERM/SIGINT, then shut
@@ -29,6 +30,7 @@ from control.dispatch import Dispatcher
 from control.server import ControlServer
 from goofish.passport_client import PassportClient
 from goofish.token import TokenClient
+from notify import Notifier
 from service.housekeeping import Housekeeping
 from storage import Store
 from supervisor import (
@@ -78,6 +80,7 @@ class Service:
         self._control: ControlServer | None = None
         self._dispatcher: Dispatcher | None = None
         self._housekeeping: Housekeeping | None = None
+        self._notifier: Notifier | None = None
 
     @property
     def client(self) -> SupervisorClient:
@@ -90,6 +93,12 @@ class Service:
         if self._store is None:
             raise NotRunningError("the service is not started", hint="call Service.start() first")
         return self._store
+
+    @property
+    def notifier(self) -> Notifier:
+        if self._notifier is None:
+            raise RuntimeError("the service is not started")
+        return self._notifier
 
     @property
     def socket_path(self) -> Path:
@@ -139,7 +148,11 @@ class Service:
                 self._store,
                 poll_s=settings.timings.qr_poll_s,
             )
-            self._dispatcher = Dispatcher(self._client, started_at=started_at, logins=self._logins)
+            # watches from outside and delivers on its own threads: never on a reply's path
+            self._notifier = Notifier(self._store, self._client, settings).start()
+            self._dispatcher = Dispatcher(
+                self._client, started_at=started_at, logins=self._logins, notifier=self._notifier
+            )
             self._housekeeping = Housekeeping(
                 self._store, self._io, retention_s=settings.timings.processed_retention_s
             ).start()
@@ -168,6 +181,9 @@ class Service:
         housekeeping, self._housekeeping = self._housekeeping, None
         if housekeeping is not None:
             housekeeping.stop()
+        notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            notifier.stop()  # before the shutdown: stopping accounts is no news
         client, self._client = self._client, None
         logins, self._logins = self._logins, None
         try:

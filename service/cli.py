@@ -6,6 +6,8 @@
 --api-url        XIANYU_API_URL        the real Goofish token API
 --passport-url   XIANYU_PASSPORT_URL   the real Goofish login host (renewal, QR login)
 --log-format     XIANYU_LOG_FORMAT     auto (console on a tty, JSON otherwise) | console | json
+--notify URL     XIANYU_NOTIFY_URLS    apprise URLs told when a person is needed (repeatable;
+                                       the variable holds them separated by spaces)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import structlog
 
 from common.errors import XianyuSupervisorError
 from common.settings import DEFAULT_API_URL, DEFAULT_PASSPORT_URL, DEFAULT_WS_URL, Settings
+from notify.sender import check_urls
 from service.logging import FORMATS, configure_logging
 
 if TYPE_CHECKING:
@@ -69,10 +72,29 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=env.get("XIANYU_LOG_FORMAT") or "auto",
         help="console on a tty and JSON otherwise by default (env XIANYU_LOG_FORMAT)",
     )
+    parser.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        default=None,
+        help="an apprise URL told when an account needs a person (json://host/path, "
+        "dingtalk://token/, tgram://bot/chat, ...); repeatable (env XIANYU_NOTIFY_URLS, "
+        "space-separated)",
+    )
+    parser.set_defaults(notify_from_env=env.get("XIANYU_NOTIFY_URLS", "").split())
     return parser
 
 
+def notify_urls(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--notify`` URLs, else those of ``XIANYU_NOTIFY_URLS``; ValueError names a bad one."""
+    given = args.notify if args.notify is not None else args.notify_from_env
+    urls = tuple(dict.fromkeys(u.strip() for u in given if u.strip()))
+    check_urls(urls)
+    return urls
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings of parsed arguments; ValueError when a notification URL is unusable."""
     return Settings(
         data_dir=args.data_dir,
         database_url=args.database_url,
@@ -80,6 +102,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         api_url=args.api_url,
         passport_url=args.passport_url,
         log_format=args.log_format,
+        notify_urls=notify_urls(args),
     )
 
 
@@ -97,7 +120,10 @@ def main(
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.log_format not in FORMATS:  # a bad XIANYU_LOG_FORMAT bypasses argparse's choices
         parser.error(f"log format {args.log_format!r} is not one of {', '.join(FORMATS)}")
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:  # the message names the URL by its label only
+        parser.error(str(exc))
     configure_logging(settings.log_format)
     from service.app import run  # after logging is configured: imports may log
 

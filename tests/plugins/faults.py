@@ -57,6 +57,8 @@ QUIET_AS_IN_SERVICE = {
     "websockets": logging.WARNING,
     "aiohttp.access": logging.WARNING,
     "asyncio": logging.WARNING,
+    "apprise": logging.WARNING,
+    "urllib3": logging.WARNING,
 }
 # a secret shorter than this could match by accident (the simulator's are 16+ characters)
 MIN_SECRET_LEN = 8
