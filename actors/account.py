@@ -321,7 +321,7 @@ class AccountActor(pykka.ThreadingActor):
         if self._budget is not None and self._budget.note_exhausted(self._spec.account_id):
             wait = {"per_h": self._budget.per_h, "retry_in_s": round(effect.retry_in_s, 1)}
             self._log.warning("login_budget_exhausted", **wait)
-            self._record_event("login_budget_exhausted", **wait)
+            self._record_event("login_budget_exhausted", reason=effect.reason, **wait)
 
     def _record_event(self, kind: str, **data: Any) -> None:
         try:

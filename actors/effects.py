@@ -152,6 +152,7 @@ class BudgetExhausted(Effect):
     exhaustion; ``LoginBudget.note_exhausted`` decides)."""
 
     retry_in_s: float
+    reason: str = ""  # what the account shows as its last error
 
 
 # --- reporting --------------------------------------------------------------------------

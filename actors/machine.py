@@ -388,7 +388,7 @@ class AccountMachine:
             token = None  # stale: fetch a fresh one
         # "may I call the token API now?": not past the login budget, unless an operator asks
         if token is None and not self._exempt and (wait := budget_wait(now.budget, now.rand)):
-            return [fx.BudgetExhausted(wait[0]), *self._back_off(wait[0], "login_budget", wait[1])]
+            return [fx.BudgetExhausted(*wait), *self._back_off(wait[0], "login_budget", wait[1])]
         self._exempt = self._exempt and token is not None  # until its first token call ...
         self._current = self._new_session_id()
         age = now.wall - token.issued_at if token else 0.0

@@ -719,7 +719,7 @@ def held_back(attempt: int, *, reported: bool = True) -> list[object]:
     """Waiting for the budget; ``reported``: the state changed (the supervisor hears it)."""
     report = [like(fx.ReportState, state=S.BACKOFF, error="login budget")] if reported else []
     return [
-        fx.BudgetExhausted(WAIT),
+        like(fx.BudgetExhausted, retry_in_s=WAIT, reason="login budget"),
         note("backoff"),
         PUBLISH,
         *report,

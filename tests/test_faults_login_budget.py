@@ -101,6 +101,11 @@ def test_a_flapping_connection_stops_at_the_budget_and_an_operator_restart_goes_
     assert row(service.client, "shop")["state"] == "backoff"
     kinds = event_kinds(service.client, "shop")
     assert kinds.count("login_budget_exhausted") == 1
+    exhausted = next(
+        e for e in service.client.events("shop")["events"] if e["kind"] == "login_budget_exhausted"
+    )
+    assert "login budget" in exhausted["data"]["reason"]  # what the notification says
+    assert exhausted["data"]["per_h"] == BUDGET
 
     service.client.restart("shop")  # an operator is never refused by the budget
     wait_state(service.client, "shop", "online")
