@@ -33,6 +33,7 @@ from common.errors import (
 )
 from common.io_loop import IoLoop
 from goofish.cookies import Cookie
+from goofish.passport import long_login_state
 from goofish.passport_client import PassportClient, QrCode, QrState
 from storage import Store
 
@@ -173,9 +174,19 @@ class LoginManager:
                         return
             if state.state == "confirmed":
                 assert state.cookie is not None  # poll() sets it with "confirmed"
-                await asyncio.to_thread(self._apply, login, state.cookie)
+                cookie = await self._with_long_login(state.cookie)
+                await asyncio.to_thread(self._apply, login, cookie)
                 return
             await asyncio.sleep(self._poll_s)
+
+    async def _with_long_login(self, cookie: Cookie) -> Cookie:
+        """Renewal needs the long-login ("keep me logged in"): turn it on when the login did
+        not bring it (docs/login.md); a refusal keeps the login as it is."""
+        if long_login_state(cookie, now=time.time()).mode is not None:
+            return cookie
+        extended = await self._passport.extend_long_login(cookie)
+        log.info("qr_login_long_login", extended=extended is not None, unb=cookie.unb)
+        return extended or cookie
 
     def _show(self, login: _Login, state: QrState) -> None:
         message = state.message or None

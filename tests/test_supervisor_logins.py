@@ -27,12 +27,17 @@ class ScriptedPassport:
     def __init__(self, *states: QrState | Exception) -> None:
         self.states = list(states)
         self.polls = 0
+        self.extended: list[str] = []
         self.fail_start: Exception | None = None
 
     async def start(self) -> QrCode:
         if self.fail_start is not None:
             raise self.fail_start
         return QrCode("lg", "https://example.invalid/qr?lgToken=lg", expires_at=2e9)
+
+    async def extend_long_login(self, cookie: Cookie) -> Cookie | None:
+        self.extended.append(cookie.unb)
+        return Cookie.parse(cookie.serialize() + "; havana_lgc2_77=" + "x" * 16)
 
     async def poll(self, code: QrCode) -> QrState:
         self.polls += 1
@@ -46,13 +51,16 @@ class ScriptedPassport:
 class Target:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.cookies: list[Cookie] = []
 
     def add(self, account_id: str, cookie: str, **_: Any) -> dict[str, Any]:
         self.calls.append(("add", account_id))
+        self.cookies.append(Cookie.parse(cookie))
         return {"outcome": "added", "account": account_id}
 
     def update(self, account_id: str, cookie: str, **_: Any) -> dict[str, Any]:
         self.calls.append(("update", account_id))
+        self.cookies.append(Cookie.parse(cookie))
         return {"outcome": "applied", "version": 2, "previous_version": 1}
 
 
@@ -86,6 +94,9 @@ def test_a_confirmed_login_updates_the_account(sqlite_store: Store, io: IoLoop) 
     answer = wait_for(lambda: (a := mgr.poll(started["login_id"]))["result"] and a, what="result")
     assert answer["state"] == "confirmed"
     assert target.calls == [("update", "shop")]
+    # the login brought no long-login: it was turned on before the cookie was applied
+    assert passport.extended == ["2001"]
+    assert target.cookies[0].get("havana_lgc2_77")
     # a finished login keeps its outcome; cancelling it changes nothing
     assert mgr.cancel(started["login_id"])["result"]["outcome"] == "applied"
 
