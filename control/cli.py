@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TextIO
 from control.arguments import MAX_COOKIE, cookie_too_long
 from control.client import DEFAULT_TIMEOUT_S, ControlClient
 from control.errors import BAD_REQUEST, ControlError
+from control.login_cli import login_arguments, run_login
 from control.redact import redact_text
 from control.render import render
 
@@ -57,6 +58,8 @@ commands:
   pauses ACCOUNT                            chats where auto-replies are paused (a person answered)
   unpause ACCOUNT CHAT                      auto-reply in that chat again
   notify-test                               send a test notice to every notification URL
+  login ACCOUNT [--new] [--png FILE]        QR-code login: scan with the Goofish app; the new
+                                            login is applied like 'update' (--new: adds it)
 
 options for every command: --json (raw result), --data-dir DIR (env XIANYU_DATA_DIR,
 default ./data) or --socket PATH, --timeout SECONDS.
@@ -188,6 +191,7 @@ def _settings_commands(
     account_arg(p)
     p.add_argument("chat", metavar="CHAT", help="the chat id, as 'pauses' lists it")
     command("notify-test", "send a test notice to every notification URL", "notify_test")
+    login_arguments(command("login", "log an account in by QR code (scan it with the Goofish app)"))
 
 
 # --- request building -------------------------------------------------------------------
@@ -335,6 +339,16 @@ def main(
         cmd, request = build_request(args, stdin)
         timeout = getattr(args, "timeout", None) or DEFAULT_TIMEOUT_S
         with ControlClient(socket_path(args, environ), timeout=timeout) as client:
+            if cmd == "login":
+                return run_login(
+                    client,
+                    args.account,
+                    new=args.new,
+                    png=args.png,
+                    interval=args.poll_interval,
+                    stdout=stdout,
+                    stderr=stderr,
+                )
             result = client.call(cmd, **request)
             if cmd == "add" and request.get("enabled") and not args.no_wait:
                 result = {**result, **_settled(client, request["account"], timeout)}

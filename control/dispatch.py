@@ -19,6 +19,7 @@ from common.errors import (
     ConflictError,
     CookieError,
     InvalidValueError,
+    LoginError,
     NotFoundError,
     XianyuSupervisorError,
 )
@@ -27,6 +28,7 @@ from control.errors import (
     CONFLICT,
     EXISTS,
     INTERNAL,
+    LOGIN_FAILED,
     NOT_FOUND,
     UNAVAILABLE,
     ControlError,
@@ -77,6 +79,14 @@ class SupervisorApi(Protocol):
     def unpause(self, account_id: str, chat: str) -> Any: ...
 
 
+class LoginApi(Protocol):
+    """``supervisor.LoginManager``: QR-code logins in progress."""
+
+    def start(self, account: str, *, new: bool = False) -> Any: ...
+    def poll(self, login_id: str) -> Any: ...
+    def cancel(self, login_id: str) -> Any: ...
+
+
 class NotifierApi(Protocol):
     """The part of ``notify.Notifier`` the control socket calls."""
 
@@ -85,6 +95,7 @@ class NotifierApi(Protocol):
 
 
 Handler = Callable[[SupervisorApi, Mapping[str, Any]], Any]
+LoginHandler = Callable[[LoginApi, Mapping[str, Any]], Any]
 
 
 def _events(supervisor: SupervisorApi, args: Mapping[str, Any]) -> Any:
@@ -142,6 +153,12 @@ _HANDLERS: dict[str, Handler] = {
     ),
 }
 
+_LOGIN_HANDLERS: dict[str, LoginHandler] = {
+    "login_start": lambda m, a: m.start(a["account"], new=a["new"]),
+    "login_poll": lambda m, a: m.poll(a["login_id"]),
+    "login_cancel": lambda m, a: m.cancel(a["login_id"]),
+}
+
 # checked in order: the most specific type first
 _CODES: tuple[tuple[type[BaseException], str], ...] = (
     (ControlError, ""),  # carries its own code
@@ -150,6 +167,7 @@ _CODES: tuple[tuple[type[BaseException], str], ...] = (
     (ConflictError, CONFLICT),
     (CookieError, BAD_REQUEST),
     (InvalidValueError, BAD_REQUEST),
+    (LoginError, LOGIN_FAILED),
 )
 
 
@@ -177,10 +195,12 @@ class Dispatcher:
         *,
         version: str | None = None,
         started_at: float | None = None,
+        logins: LoginApi | None = None,
         notifier: NotifierApi | None = None,
     ) -> None:
         self._supervisor = supervisor
         self._stopping = False
+        self._logins = logins
         self._notifier = notifier
         self._version = version or service_version()
         # time.monotonic() of the service's start, so uptime includes the boot
@@ -216,7 +236,12 @@ class Dispatcher:
                 self._notifier_or_fail().check_urls(request.args["notify"])
             except ValueError as exc:
                 raise ControlError(BAD_REQUEST, str(exc)) from None
-        result = _HANDLERS[request.cmd](self._supervisor, request.args)
+        if request.cmd in _LOGIN_HANDLERS:
+            if self._logins is None:
+                raise ControlError(INTERNAL, "QR login is not wired into this service")
+            result = _LOGIN_HANDLERS[request.cmd](self._logins, request.args)
+        else:
+            result = _HANDLERS[request.cmd](self._supervisor, request.args)
         if result is None:
             return {}
         if not isinstance(result, Mapping):

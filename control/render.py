@@ -86,7 +86,8 @@ def status(result: Mapping[str, Any]) -> str:
     if not accounts:
         return "no accounts; add one with: python run.py ctl add <account-id> --cookie-file <file>"
     headers = ["ACCOUNT", "USER", "STATE", "ENABLED", "VERSION", "ONLINE SINCE (UTC)"]
-    headers += ["RESTARTS", "CRASHES", "RECONNECTS", "RECEIVED", "REPLIED", "LAST ERROR"]
+    headers += ["RESTARTS", "CRASHES", "RECONNECTS", "LOGINS LEFT", "RECEIVED", "REPLIED"]
+    headers += ["LAST ERROR"]
     rows = [
         [
             a.get("id"),
@@ -98,6 +99,7 @@ def status(result: Mapping[str, Any]) -> str:
             a.get("restarts"),
             a.get("crashes"),
             a.get("reconnects"),
+            a.get("login_budget_left"),  # login calls left this hour
             a.get("received"),
             a.get("replied"),
             a.get("last_error"),
