@@ -171,3 +171,20 @@ def test_the_readme_example_is_a_complete_valid_configuration(tmp_path: Path):
     for name in Timings.__dataclass_fields__:
         assert re.search(rf"^({name} = |\[timings\.{name}\])", text, re.M), name
     assert loaded.timings == Timings() or loaded.timings.heartbeat_s > 0
+
+
+def test_notify_urls_come_from_the_file_unless_given_and_print_as_labels(tmp_path: Path):
+    secret = "hook-token-7f3a"
+    config = write(tmp_path / "c.toml", f'notify_urls = ["json://127.0.0.1/{secret}"]\n')
+    assert settings(["--config", str(config)], {}).notify_urls == (f"json://127.0.0.1/{secret}",)
+    env = {"XIANYU_NOTIFY_URLS": "json://127.0.0.1/env"}
+    assert settings(["--config", str(config)], env).notify_urls == ("json://127.0.0.1/env",)
+    flags = ["--config", str(config), "--notify", "form://127.0.0.1/flag"]
+    assert settings(flags, env).notify_urls == ("form://127.0.0.1/flag",)
+    out = io.StringIO()
+    assert print_config(["--config", str(config)], env={}, stdout=out) == 0
+    assert secret not in out.getvalue() and "json://127.0.0.1 #" in out.getvalue()
+    bad = write(tmp_path / "bad.toml", f'notify_urls = ["nosuch://{secret}"]\n')
+    with pytest.raises(ValueError, match="not one apprise can use") as caught:
+        settings(["--config", str(bad)], {})
+    assert secret not in str(caught.value)
