@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.plugins.storage",
     "tests.plugins.faults",
     "tests.plugins.serve",
+    "tests.plugins.bench",
 ]
 
 MS = 0.001

@@ -109,7 +109,7 @@ def test_swap_with_an_unparseable_cookie_fails_at_once(
 
 
 def test_naive_swap_recreates_the_original_restart(
-    sim, seller, default_reply, start_account
+    sim, seller, default_reply, start_account, naive_swaps
 ) -> None:
     account = start_account(seller, swap_strategy="naive")
     account.wait_online()
