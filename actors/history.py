@@ -51,10 +51,14 @@ class History:
         self_id: str,
         sleep: Sleep = asyncio.sleep,
         logger: Any = None,
+        conversation_page: int = CONVERSATION_PAGE,
+        message_page: int = MESSAGE_PAGE,
     ) -> None:
         self._roundtrip = roundtrip
         self._self_id = self_id
         self._sleep = sleep
+        self._conversation_page = conversation_page
+        self._message_page = message_page
         self._log = logger if logger is not None else log
 
     async def fetch_since(self, since_ms: int) -> list[ChatMessage]:
@@ -70,7 +74,7 @@ class History:
         chats: list[str] = []
         cursor = FIRST_PAGE_CURSOR
         while True:
-            body = await self._page(lambda c: frames.list_newest(c, CONVERSATION_PAGE), cursor)
+            body = await self._page(lambda c: frames.list_newest(c, self._conversation_page), cursor)
             refs = parse_conversations(body)
             chats += [ref.chat_id for ref in refs if ref.modified_at_ms >= since_ms]
             has_more, cursor = page_cursor(body)
@@ -83,7 +87,7 @@ class History:
         cursor = FIRST_PAGE_CURSOR
         while True:
             body = await self._page(
-                lambda c: frames.list_user_messages(chat_id, c, MESSAGE_PAGE), cursor
+                lambda c: frames.list_user_messages(chat_id, c, self._message_page), cursor
             )
             oldest = None
             for entry in decode_history(body, self_id=self._self_id):
