@@ -72,9 +72,9 @@ class History:
     async def chats_since(self, since_ms: int) -> list[str]:
         """The chats modified at or after ``since_ms``, newest first."""
         chats: list[str] = []
-        cursor = FIRST_PAGE_CURSOR
+        cursor, size = FIRST_PAGE_CURSOR, self._conversation_page
         while True:
-            body = await self._page(lambda c: frames.list_newest(c, self._conversation_page), cursor)
+            body = await self._page(lambda c: frames.list_newest(c, size), cursor)
             refs = parse_conversations(body)
             chats += [ref.chat_id for ref in refs if ref.modified_at_ms >= since_ms]
             has_more, cursor = page_cursor(body)
@@ -84,11 +84,9 @@ class History:
     async def chat_since(self, chat_id: str, since_ms: int) -> list[ChatMessage]:
         """The messages of one chat created at or after ``since_ms``, newest first."""
         found: list[ChatMessage] = []
-        cursor = FIRST_PAGE_CURSOR
+        cursor, size = FIRST_PAGE_CURSOR, self._message_page
         while True:
-            body = await self._page(
-                lambda c: frames.list_user_messages(chat_id, c, self._message_page), cursor
-            )
+            body = await self._page(lambda c: frames.list_user_messages(chat_id, c, size), cursor)
             oldest = None
             for entry in decode_history(body, self_id=self._self_id):
                 if isinstance(entry, ProtocolError):
