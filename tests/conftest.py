@@ -23,7 +23,6 @@ pytest_plugins = [
     "tests.plugins.storage",
     "tests.plugins.faults",
     "tests.plugins.serve",
-    "tests.plugins.bench",
 ]
 
 MS = 0.001

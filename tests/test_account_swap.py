@@ -7,8 +7,10 @@ import time
 
 import pytest
 
+from actors.account import AccountActor
 from actors.messages import ChildCrashed, ChildState, ChildStopped, Freeze, SwapCookie, SwapFinished
 from actors.testing import with_timings
+from bench.harness.naive_session import NaiveSession
 from storage import DefaultReply
 from tests import test_account_actor as account_tests
 from tests.conftest import wait_for
@@ -109,8 +111,10 @@ def test_swap_with_an_unparseable_cookie_fails_at_once(
 
 
 def test_naive_swap_recreates_the_original_restart(
-    sim, seller, default_reply, start_account, naive_swaps
+    sim, seller, default_reply, start_account, monkeypatch
 ) -> None:
+    # the bench's re-created start-up for the naive swap's session (bench/harness)
+    monkeypatch.setattr(AccountActor, "naive_session_class", NaiveSession)
     account = start_account(seller, swap_strategy="naive")
     account.wait_online()
     new_login = new_seller(sim, user_id=seller.user_id)

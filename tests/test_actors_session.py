@@ -21,6 +21,7 @@ from actors.failures import FailureClass
 from actors.messages import ChildState, Fence
 from actors.session import Session, SessionPlan
 from actors.testing import AccountHarness, with_timings
+from bench.harness.naive_session import NaiveSession
 from common.io_loop import IoLoop
 from common.settings import Timings
 from goofish import frames
@@ -168,21 +169,21 @@ def test_a_session_answers_requests_once_registered(run, seller) -> None:
 # --- the benchmark's re-creation of the original start-up -------------------------------
 
 
-def test_naive_session_waits_a_second_between_reg_and_ack_diff(run, seller, naive_session):
+def test_naive_session_waits_a_second_between_reg_and_ack_diff(run, seller) -> None:
     started = time.monotonic()
-    session = run.session(seller, with_timings(), cls=naive_session)
+    session = run.session(seller, with_timings(), cls=NaiveSession)
     run.first(SessionRegistered, session)
     assert time.monotonic() - started >= 1.0
 
 
-def test_naive_session_runs_no_sync_probe(run, sim, naive_session) -> None:
+def test_naive_session_runs_no_sync_probe(run, sim) -> None:
     # the same zombie (heartbeats answered, pushes withheld) on two sellers: the probe of the
     # production session catches it; the re-created original, which had no probe, does not
     # silence allowed (1.5 s) outlasts the naive start-up's 1 s pause before its first beat
     timings = with_timings(heartbeat_s=0.5, silence_intervals=3)
     plain_seller, naive_seller = new_seller(sim), new_seller(sim)
     plain = run.session(plain_seller, timings)
-    naive = run.session(naive_seller, timings, cls=naive_session)
+    naive = run.session(naive_seller, timings, cls=NaiveSession)
     run.first(SessionRegistered, plain)
     run.first(SessionRegistered, naive)
     started = time.monotonic()
