@@ -5,7 +5,8 @@ Modules, one job each:
 - ``messages``: the supervisor <-> child contract (shared with ``supervisor/``).
 - ``account``: ``AccountActor``, the thin actor shell and its connection state machine.
 - ``session``: ``Session``, one WebSocket connection as a task on the shared IoLoop (a thin
-  shell); ``exchange``: its socket side (opening, writes, request futures and deadlines).
+  shell); ``exchange``: its socket side (opening, writes, request futures and deadlines);
+  ``tokens``: its token calls (first token, periodic check, Set-Cookie merges).
 - ``protocol``: the IM protocol without I/O (frames in; ACKs, pushes, answers, timeouts out).
 - ``history``: backfill pagination over a roundtrip callable.
 - ``events``: what sessions and timers tell the actor.

@@ -1,13 +1,13 @@
 """One Goofish IM connection, run as a task on the shared IoLoop (no thread of its own).
 
-A thin asyncio shell around pure parts: ``ImProtocol`` (``actors/protocol.py``: frames in,
-ACKs, pushes, answers by mid and timeouts out; its socket side is ``actors/exchange.py``),
-``History`` (``actors/history.py``: backfill pagination over a roundtrip) and
-``ZombieProbe`` / ``Liveness`` (``actors/liveness.py``). The shell owns the socket, the
-token calls, the timers and the tasks: it fetches (or reuses) the IM token, opens the
-WebSocket with the cookie, registers (``/reg``, its code-200 reply, ackDiff), then runs its
-background duties (heartbeat, token check, sync probe) until the connection ends. It never
-touches the store nor decides about replies: it reports to its account actor with the
+A thin asyncio shell around parts with one job each: ``ImProtocol`` (``actors/protocol.py``,
+no I/O: frames in; ACKs, pushes, answers by mid and timeouts out), its socket side
+``Exchange`` (``actors/exchange.py``), the token calls ``TokenKeeper``
+(``actors/tokens.py``), ``History`` (``actors/history.py``: backfill pagination over a
+roundtrip) and ``Liveness`` / ``ZombieProbe`` (``actors/liveness.py``). The shell runs the
+steps and the tasks: token, connect, register (``/reg``, its code-200 reply, ackDiff), then
+the background duties (heartbeat, token check, sync probe) until the connection ends. It
+never touches the store nor decides about replies: it reports to its account actor with the
 frozen dataclasses of ``actors/events.py`` through ``sink``; the actor says what to send.
 
 Two steps are meant to be overridden (``bench/harness/naive_session.py`` re-creates the
@@ -17,8 +17,7 @@ place, ``_connect`` (``exchange.open_connection``: headers, timeouts, transport)
 
 Fencing: every frame goes out through ``Exchange.flush``, which checks the generation's
 fence on the loop thread, so a fenced actor waking up later cannot send or ACK through here.
-
-``websockets`` exceptions and token-call timeouts stop here; what leaves is a
+``websockets`` exceptions and token-call timeouts stop in these modules; what leaves is a
 ``SessionEnded`` with a ``FailureClass`` and a reason.
 """
 
@@ -29,7 +28,7 @@ import contextlib
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 import websockets
@@ -37,15 +36,13 @@ from websockets.asyncio.client import ClientConnection
 
 from actors.events import (
     BackfillFetched,
-    CookieMerged,
     PushReceived,
     RequestAnswered,
     SessionEnded,
     SessionRegistered,
-    TokenIssued,
 )
 from actors.exchange import Exchange, SessionOver, open_connection
-from actors.failures import FailureClass, classify_token_failure
+from actors.failures import FailureClass
 from actors.history import History
 from actors.liveness import Liveness, ZombieProbe
 from actors.messages import Fence
@@ -59,6 +56,7 @@ from actors.protocol import (
     closed_ending,
     registration_refused,
 )
+from actors.tokens import TokenKeeper, TokenSource
 from common.errors import ProtocolError
 from common.io_loop import IoLoop
 from common.settings import Timings
@@ -66,17 +64,10 @@ from goofish import frames
 from goofish.constants import FIRST_PAGE_CURSOR
 from goofish.cookies import Cookie
 from goofish.messages import ChatMessage
-from goofish.token import TokenOutcome
 
 log = structlog.get_logger(__name__)
 
 Sink = Callable[[object], None]
-
-
-class TokenSource(Protocol):
-    """What a session needs of ``goofish.token.TokenClient``."""
-
-    async def fetch(self, cookie: Cookie, did: str) -> TokenOutcome: ...
 
 
 @dataclass(frozen=True)
@@ -116,14 +107,20 @@ class Session:
         self.plan = plan
         self.session_id = plan.session_id
         self._io = io
-        self._token_client = token_client
         self._ws_url = ws_url
         self._timings = timings
         self._fence = fence
         self._sink = sink
         self._log = log.bind(account=plan.account_id, session=plan.session_id)
-        self._cookie = plan.cookie
-        self._token: str | None = None
+        self._tokens = TokenKeeper(
+            token_client,
+            cookie=plan.cookie,
+            did=plan.did,
+            session_id=plan.session_id,
+            timings=timings,
+            report=self._report,
+            logger=self._log,
+        )
         self._task: asyncio.Task[None] | None = None
         self._helpers: set[asyncio.Task[Any]] = set()
         liveness = Liveness(
@@ -236,7 +233,7 @@ class Session:
     async def _lifecycle(self) -> None:
         if self._ending is not None:  # closed or aborted before it even started
             raise SessionOver(self._ending)
-        token = await self._obtain_token()
+        token = await self._tokens.obtain(self.plan.token)
         ws = await self._connect()
         self._exchange.attach(ws)
         reader = self._spawn(self._read_loop(ws))
@@ -246,43 +243,11 @@ class Session:
             self._spawn(duty)
         await reader
 
-    async def _fetch_token(self) -> TokenOutcome:
-        """One token call, bounded by ``token_timeout_s``; a timeout raises ``TimeoutError``."""
-        outcome = await asyncio.wait_for(
-            self._token_client.fetch(self._cookie, self.plan.did), self._timings.token_timeout_s
-        )
-        self._adopt_cookie(outcome.cookie)
-        return outcome
-
-    async def _obtain_token(self) -> str:
-        if self.plan.token:
-            self._token = self.plan.token
-            return self.plan.token
-        try:
-            outcome = await self._fetch_token()
-        except TimeoutError:
-            # an unanswered token API is the network's fault: back off and try again
-            reason = f"token request not answered within {self._timings.token_timeout_s:g}s"
-            raise SessionOver(Ending(FailureClass.NETWORK, reason)) from None
-        result = outcome.result
-        if result.kind != "success" or not result.token:
-            failure = classify_token_failure(result.kind, network=result.network)
-            raise SessionOver(Ending(failure, f"token refused ({result.kind}): {result.message}"))
-        self._token = result.token
-        self._report(TokenIssued(self.session_id, result.token, self.plan.did))
-        return result.token
-
-    def _adopt_cookie(self, cookie: Cookie) -> None:
-        if cookie != self._cookie:
-            self._report(
-                CookieMerged(self.session_id, self._cookie.serialize(), cookie.serialize())
-            )
-            self._cookie = cookie
-
     async def _connect(self) -> ClientConnection:
         """Open the WebSocket with the current cookie (how: ``exchange.open_connection``)."""
-        ws = await open_connection(self._ws_url, cookie=self._cookie, timings=self._timings)
-        self._log.info("connected", fingerprint=self._cookie.fingerprint, unb=self._cookie.unb)
+        cookie = self._tokens.cookie  # with what the token call's Set-Cookie merged in
+        ws = await open_connection(self._ws_url, cookie=cookie, timings=self._timings)
+        self._log.info("connected", fingerprint=cookie.fingerprint, unb=cookie.unb)
         return ws
 
     async def _register(self, token: str) -> None:
@@ -366,31 +331,10 @@ class Session:
             await asyncio.sleep(interval)
 
     async def _token_refresh_loop(self) -> None:
-        """Re-ask for a token now and then; a different token means this socket is stale.
-
-        A failed check (network, risk control) leaves the working session alone and tries
-        again one period later: never hammer the token API.
-        """
-        wait = max(0.0, self._timings.token_refresh_s - self.plan.token_age_s)
-        while True:
-            await asyncio.sleep(wait)
-            wait = self._timings.token_refresh_s
-            try:
-                outcome = await self._fetch_token()
-            except TimeoutError:
-                self._log.warning("token_check_timed_out")
-                continue
-            result = outcome.result
-            if result.kind != "success":
-                self._log.warning("token_check_failed", kind=result.kind)
-            if result.kind == "session_expired":
-                self._end(FailureClass.SESSION_EXPIRED, f"token refresh: {result.message}")
-                return
-            if result.kind == "success" and result.token and result.token != self._token:
-                self._report(TokenIssued(self.session_id, result.token, self.plan.did))
-                self._log.info("token_changed")
-                self._end(FailureClass.TOKEN_CHANGED, "a new token was issued")
-                return
+        """A changed token (the socket is stale) or a dead login ends the session."""
+        first = self._timings.token_refresh_s - self.plan.token_age_s
+        ending = await self._tokens.watch(first_check_in_s=first)
+        self._end(ending.failure, ending.reason)
 
     async def _probe_loop(self) -> None:
         """Zombie probe: does the newest conversation know of messages no push brought us?"""
