@@ -3,7 +3,10 @@
 Modules, one job each:
 
 - ``messages``: the supervisor <-> child contract (shared with ``supervisor/``).
-- ``account``: ``AccountActor``, the thin actor shell and its connection state machine.
+- ``machine``: ``AccountMachine``, the connection and swap states (pure: events in, effects
+  out); ``inputs`` and ``effects``: what goes in and what comes out.
+- ``account``: ``AccountActor``, the thin actor shell that carries the effects out;
+  ``sessions``: its open sessions by id.
 - ``session``: ``Session``, one WebSocket connection as a task on the shared IoLoop (a thin
   shell); ``exchange``: its socket side (opening, writes, request futures and deadlines);
   ``tokens``: its token calls (first token, periodic check, Set-Cookie merges).
@@ -14,7 +17,8 @@ Modules, one job each:
 - ``replies``: rule matching and templates (pure).
 - ``echoes``, ``liveness``, ``failures``: echo recognition, dead-connection rules and the
   zombie probe's verdict, failure classes and back-off (pure).
-- ``testing``: ``AccountHarness`` to run one real actor outside the supervisor.
+- ``testing``: ``AccountHarness`` to run one real actor outside the supervisor, and
+  ``FreezableAccountActor`` (the ``Freeze`` hook, for tests and the demo).
 """
 
 from actors.account import AccountActor

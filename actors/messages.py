@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -30,7 +30,7 @@ class AccountSpec:
 
     account_id: str
     user_id: str
-    cookie: str
+    cookie: str = field(repr=False)  # a secret: out of repr, so a logged spec leaks nothing
     cookie_version: int | None
     generation: int
 
@@ -62,7 +62,7 @@ class SwapCookie:
     """
 
     op_id: int
-    cookie: str
+    cookie: str = field(repr=False)  # a secret: out of repr, so a logged message leaks nothing
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ class Freeze:
     """Test and demo hook: block this generation's handler for ``seconds``.
 
     It simulates a stuck handler (a hung call inside the actor), which is what
-    timeout-kill exists for. Nothing in production sends it.
+    timeout-kill exists for. Only ``actors.testing.FreezableAccountActor`` (the tests' and
+    the demo's child) obeys it; a production ``AccountActor`` logs it as unknown.
     """
 
     seconds: float

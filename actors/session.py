@@ -189,7 +189,7 @@ class Session:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
         # survival boundary: a bug in a session must not take the shared loop down; it is
         # logged with its traceback and the session ends (the actor reconnects)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 (survival boundary, see above)
             self._log.exception("session_crashed")
             ending = Ending(FailureClass.NETWORK, f"session error: {exc!r}")
         self._finish(self._ending or ending)

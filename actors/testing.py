@@ -1,5 +1,8 @@
 """Run one real ``AccountActor`` outside the supervisor: for tests, demos and benchmarks.
 
+``FreezableAccountActor`` adds the ``Freeze`` hook (a handler blocked on purpose, what
+timeout-kill exists for); the tests and the demo that freeze a child start this class.
+
 ``AccountHarness`` owns a fresh ``IoLoop`` and ``TokenClient``, adds the account to the
 given ``Store`` (if missing), starts the actor with a ``Fence``/``StatusCell`` of its own and
 collects what the actor notifies. ``stop()`` releases everything in reverse order.
@@ -14,12 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pykka
 
 from actors.account import AccountActor
-from actors.messages import AccountSpec, AccountStatus, ChildState, Fence, StatusCell
+from actors.messages import AccountSpec, AccountStatus, ChildState, Fence, Freeze, StatusCell
 from common.io_loop import IoLoop
 from common.settings import Backoff, Settings, Timings
 from goofish.token import TokenClient
@@ -41,6 +44,19 @@ TINY_TIMINGS = Timings(
 )
 
 
+class FreezableAccountActor(AccountActor):
+    """An ``AccountActor`` that obeys ``Freeze``: its handler blocks for the given time."""
+
+    def _on_freeze(self, message: Freeze) -> None:
+        self._log.warning("frozen", seconds=message.seconds)
+        time.sleep(message.seconds)
+
+    _handlers: ClassVar[dict[type, Callable[[AccountActor, Any], None]]] = {
+        **AccountActor._handlers,
+        Freeze: _on_freeze,  # type: ignore[dict-item]
+    }
+
+
 class AccountHarness:
     """One account actor against one set of servers (the simulator, usually)."""
 
@@ -54,7 +70,7 @@ class AccountHarness:
         user_id: str,
         cookie: str,
         timings: Timings = TINY_TIMINGS,
-        swap_strategy: str = "supervised",
+        actor_class: type[AccountActor] = AccountActor,
         pause_minutes: int = 10,
         generation: int = 1,
     ) -> None:
@@ -63,9 +79,8 @@ class AccountHarness:
         self.user_id = user_id
         self.cookie = cookie
         self.generation = generation
-        self.settings = Settings(
-            ws_url=ws_url, api_url=api_url, timings=timings, swap_strategy=swap_strategy
-        )
+        self.actor_class = actor_class
+        self.settings = Settings(ws_url=ws_url, api_url=api_url, timings=timings)
         self.io = IoLoop(name=f"io-{account_id}")
         self.token_client = TokenClient(api_url, timeout_s=timings.token_timeout_s)
         self.fence = Fence()
@@ -81,7 +96,7 @@ class AccountHarness:
     def start(self) -> AccountHarness:
         if not self.io.loop.is_running():
             self.io.start()
-        self.ref = AccountActor.start(
+        self.ref = self.actor_class.start(
             AccountSpec(self.account_id, self.user_id, self.cookie, None, self.generation),
             store=self.store,
             io=self.io,

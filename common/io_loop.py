@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from common.errors import NotRunningError
+
 T = TypeVar("T")
 
 
@@ -55,13 +57,13 @@ class IoLoop:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Call ``fn(*args)`` on the loop, in call order; raises RuntimeError once it is closed.
+        """Call ``fn(*args)`` on the loop, in call order; raises NotRunningError once it is closed.
 
         Calls made while a wake-up is already pending ride along with it: a loop wake-up
         (a syscall on both sides, and a thread switch) per burst instead of per call.
         """
         if self._loop.is_closed():
-            raise RuntimeError("Event loop is closed")
+            raise NotRunningError("the I/O loop is closed")
         self._inbox.append((fn, args))
         if not self._wake_pending:
             self._wake_pending = True
@@ -76,7 +78,9 @@ class IoLoop:
             fn, args = inbox.popleft()
             try:
                 fn(*args)
-            except Exception as exc:  # as the loop itself would do with a failing callback
+            # survival boundary: one failing callback must not drop the rest of the burst;
+            # the loop's exception handler logs it with its traceback, as asyncio would
+            except Exception as exc:  # noqa: BLE001
                 self._loop.call_exception_handler(
                     {"message": f"Exception in callback {fn!r}", "exception": exc}
                 )

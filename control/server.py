@@ -118,8 +118,8 @@ class ControlServer:
     def _bind(self) -> socket.socket:
         if len(os.fsencode(self._path)) > MAX_SOCKET_PATH:
             raise XianyuSupervisorError(
-                f"control socket path {self._path} is longer than {MAX_SOCKET_PATH} bytes; "
-                "use a shorter --data-dir"
+                f"control socket path {self._path} is longer than {MAX_SOCKET_PATH} bytes",
+                hint="use a shorter --data-dir",
             )
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._remove_stale()
@@ -142,7 +142,9 @@ class ControlServer:
         except FileNotFoundError:
             return
         if not stat.S_ISSOCK(mode):
-            raise ConflictError(f"{self._path} exists and is not a socket; move it away and retry")
+            raise ConflictError(
+                f"{self._path} exists and is not a socket", hint="move it away and retry"
+            )
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.settimeout(1.0)
@@ -154,8 +156,8 @@ class ControlServer:
         finally:
             probe.close()
         raise ConflictError(
-            f"another service is already listening on {self._path}; "
-            "stop it first or give this one another --data-dir"
+            f"another service is already listening on {self._path}",
+            hint="stop it first or give this one another --data-dir",
         )
 
     def _unlink_if_ours(self) -> None:
@@ -208,12 +210,12 @@ class ControlServer:
             pass  # the client went away: nothing to answer
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception:  # survival boundary: one connection's bug must not stop the server
             log.exception("control_connection_crashed")
         finally:
             self._connections.discard(task)
             writer.close()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError):  # the peer reset the connection first
                 await writer.wait_closed()
 
     def _peer_allowed(self, writer: asyncio.StreamWriter) -> bool:

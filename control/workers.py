@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from common.errors import NotRunningError
+
 _Item = tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
@@ -34,7 +36,7 @@ class DaemonWorkers(concurrent.futures.Executor):
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._lock:
             if self._closed:
-                raise RuntimeError("the control workers are shut down")
+                raise NotRunningError("the control workers are shut down")
             self._queue.put((future, fn, args, kwargs))
             self._pending += 1
             if self._pending > len(self._threads) and len(self._threads) < self._max:
@@ -56,7 +58,8 @@ class DaemonWorkers(concurrent.futures.Executor):
                 continue
             try:
                 result = fn(*args, **kwargs)
-            except BaseException as exc:  # handed to the waiter, not swallowed
+            # not swallowed: the waiter's future.result() re-raises it with its traceback
+            except BaseException as exc:  # noqa: BLE001
                 self._done()
                 future.set_exception(exc)
             else:

@@ -28,9 +28,7 @@ def each_item(
         try:
             results.append(decode(item))
         except ProtocolError as exc:
-            error = ProtocolError(f"{where(index)}: {exc}")
-            error.__cause__ = exc
-            results.append(error)
+            results.append(exc.at(where(index)))
     return results
 
 
@@ -44,14 +42,12 @@ def require(obj: Any, path: tuple[str, ...], kind: type[T]) -> T:
     value = obj
     for depth, key in enumerate(path):
         if not _is_mapping(value) or key not in value:
-            raise ProtocolError(f"field {'.'.join(path[: depth + 1])!r} is missing")
+            raise ProtocolError("is missing", field=".".join(path[: depth + 1]))
         value = value[key]
     # bool is an int subclass; a flag is never a valid id or timestamp.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         expected = _TYPE_NAMES.get(kind, kind.__name__)
-        raise ProtocolError(
-            f"field {'.'.join(path)!r} is {type(value).__name__}, expected {expected}"
-        )
+        raise ProtocolError(f"is {type(value).__name__}, expected {expected}", field=".".join(path))
     return value
 
 

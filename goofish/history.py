@@ -45,7 +45,7 @@ def parse_conversations(body: object) -> list[ConversationRef]:
             cid = require(single, ("singleChatConversation", "cid"), str)
             modified = require(single, ("modifyTime",), int)
         except ProtocolError as exc:
-            raise ProtocolError(f"userConvs[{index}]: {exc}") from exc
+            raise exc.at(f"userConvs[{index}]") from exc
         item_id = optional_str(single, "singleChatConversation", "extension", "itemId") or None
         refs.append(ConversationRef(plain_id(cid), modified, item_id))
     return refs

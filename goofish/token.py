@@ -90,7 +90,7 @@ class TokenResult:
     """What a token answer means. ``message`` says what happened and what to do; no secrets."""
 
     kind: TokenKind
-    token: str = ""
+    token: str = field(default="", repr=False)  # the IM access token: a secret, out of repr
     punish_url: str = ""
     message: str = ""
     # True when the API was not reached (connect error, timeout, broken answer stream).

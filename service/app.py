@@ -1,4 +1,5 @@
-"""The whole process from ``Settings``: store, IO loop, token client, supervisor, control socket.
+"""The whole process from ``Settings``: store, IO loop, token client, supervisor, notifications,
+control socket.
 
 ``Service(settings).start()`` / ``.stop()`` runs it in-process (tests, the demo);
 ``run(settings)`` is the service's main loop: serve until SIGTERM/SIGINT, then shut
@@ -15,19 +16,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
 
 import pykka
 import pykka.debug
 import structlog
 
+from common.errors import NotRunningError
 from common.io_loop import IoLoop
 from common.settings import Settings
 from control.dispatch import Dispatcher
 from control.server import ControlServer
 from goofish.token import TokenClient
+from notify import Notifier
 from service.housekeeping import Housekeeping
 from storage import Store
-from supervisor import ChildFactory, SupervisorClient, start_supervisor
+from supervisor import ChildFactory, SupervisorClient, account_actor_factory, start_supervisor
+
+if TYPE_CHECKING:
+    from actors.account import AccountActor
 
 log = structlog.get_logger(__name__)
 
@@ -39,11 +46,23 @@ NO_ACCOUNTS_HINT = (
 
 
 class Service:
-    """One running service; ``start`` and ``stop`` each run once."""
+    """One running service; ``start`` and ``stop`` each run once.
 
-    def __init__(self, settings: Settings, *, child_factory: ChildFactory | None = None) -> None:
+    ``actor_class``: the ``AccountActor`` subclass every account runs (the benchmark's naive
+    strategy, the demo's freezable child); ``child_factory`` replaces the whole start-up of a
+    child (tests' scripted fakes).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        child_factory: ChildFactory | None = None,
+        actor_class: type[AccountActor] | None = None,
+    ) -> None:
         self.settings = settings
         self._child_factory = child_factory
+        self._actor_class = actor_class
         self._store: Store | None = None
         self._io: IoLoop | None = None
         self._token_client: TokenClient | None = None
@@ -51,18 +70,25 @@ class Service:
         self._control: ControlServer | None = None
         self._dispatcher: Dispatcher | None = None
         self._housekeeping: Housekeeping | None = None
+        self._notifier: Notifier | None = None
 
     @property
     def client(self) -> SupervisorClient:
         if self._client is None:
-            raise RuntimeError("the service is not started")
+            raise NotRunningError("the service is not started", hint="call Service.start() first")
         return self._client
 
     @property
     def store(self) -> Store:
         if self._store is None:
-            raise RuntimeError("the service is not started")
+            raise NotRunningError("the service is not started", hint="call Service.start() first")
         return self._store
+
+    @property
+    def notifier(self) -> Notifier:
+        if self._notifier is None:
+            raise RuntimeError("the service is not started")
+        return self._notifier
 
     @property
     def socket_path(self) -> Path:
@@ -84,14 +110,21 @@ class Service:
             self._token_client = TokenClient(
                 settings.api_url, timeout_s=settings.timings.token_timeout_s
             )
-            self._client = start_supervisor(
-                self._store,
-                self._io,
-                self._token_client,
-                settings,
-                child_factory=self._child_factory,
+            factory = self._child_factory or account_actor_factory(
+                store=self._store,
+                io=self._io,
+                token_client=self._token_client,
+                settings=settings,
+                actor_class=self._actor_class,
             )
-            self._dispatcher = Dispatcher(self._client, started_at=started_at)
+            self._client = start_supervisor(
+                self._store, self._io, self._token_client, settings, child_factory=factory
+            )
+            # watches from outside and delivers on its own threads: never on a reply's path
+            self._notifier = Notifier(self._store, self._client, settings).start()
+            self._dispatcher = Dispatcher(
+                self._client, started_at=started_at, notifier=self._notifier
+            )
             self._housekeeping = Housekeeping(
                 self._store, self._io, retention_s=settings.timings.processed_retention_s
             ).start()
@@ -120,6 +153,9 @@ class Service:
         housekeeping, self._housekeeping = self._housekeeping, None
         if housekeeping is not None:
             housekeeping.stop()
+        notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            notifier.stop()  # before the shutdown: stopping accounts is no news
         client, self._client = self._client, None
         try:
             if control is not None:
@@ -168,7 +204,12 @@ class Service:
         self.stop()
 
 
-def run(settings: Settings, *, ready: Callable[[Service], None] | None = None) -> int:
+def run(
+    settings: Settings,
+    *,
+    ready: Callable[[Service], None] | None = None,
+    actor_class: type[AccountActor] | None = None,
+) -> int:
     """Serve until SIGTERM or SIGINT; returns the exit code (0 after a graceful shutdown)."""
     stop = threading.Event()
 
@@ -182,7 +223,7 @@ def run(settings: Settings, *, ready: Callable[[Service], None] | None = None) -
         signal.SIGUSR1: signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks),
     }
     try:
-        service = Service(settings).start()
+        service = Service(settings, actor_class=actor_class).start()
         try:
             _hint_when_empty(service)
             if ready is not None:

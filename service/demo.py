@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from actors.testing import FreezableAccountActor
 from common.settings import Settings, Timings
 from control.render import render
 from service.app import Service
@@ -156,9 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data_dir=Path(data_dir),
                 ws_url=handle.ws_url,
                 api_url=handle.api_url,
+                passport_url=handle.passport_url,
                 timings=DEMO_TIMINGS,
             )
-            with Service(settings) as service:
+            # shop-3 is frozen on purpose: its children obey the Freeze hook
+            with Service(settings, actor_class=FreezableAccountActor) as service:
                 tour = Tour(service, handle.admin)
                 tour.setup()
                 tour.conversations()

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from typing import Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from control.redact import REDACTED, is_cookie_key, redact_value
+from common.errors import InvalidValueError
+from common.redact import REDACTED, is_cookie_key, redact_text, redact_value
 
 LogFormat = Literal["console", "json"]
 FORMATS = ("auto", "console", "json")
@@ -28,7 +30,61 @@ _QUIET = {
     "websockets": logging.WARNING,
     "aiohttp.access": logging.WARNING,
     "asyncio": logging.WARNING,
+    # their debug lines carry whole notification URLs (secrets: apprise's own, and the
+    # request lines of the HTTP client under it); their warnings name hosts only
+    "apprise": logging.WARNING,
+    "urllib3": logging.WARNING,
 }
+
+
+# the loggers websockets writes to (``websockets.{client,server}``, see its protocol.py)
+WEBSOCKETS_LOGGERS = ("websockets", "websockets.client", "websockets.server")
+# a handshake header line at DEBUG: "> Cookie: k=v; ..." (the value is the login)
+_SECRET_HEADER = re.compile(
+    r"^([<>] (?:cookie|set-cookie|authorization|proxy-authorization): ).*$", re.IGNORECASE
+)
+# a frame line at DEBUG: "> TEXT '{...}' [412 bytes]"; a /reg frame carries the IM token,
+# and websockets elides the middle of long frames, so a key may be cut off while a piece
+# of its value is shown: the whole payload goes
+_REG_FRAME = re.compile(r"^([<>] (?:TEXT|BINARY) ).*/reg.*?( \[[^\]]*\])?$", re.DOTALL)
+_TOKEN_VALUE = re.compile(r'("(?:token|accessToken)"\s*:\s*")[^"]*')
+
+
+class WebsocketsSecretsFilter(logging.Filter):
+    """Keeps the Cookie header and the ``/reg`` token out of websockets' DEBUG lines.
+
+    websockets logs every handshake header and every frame at DEBUG. The service keeps
+    that logger at WARNING, but anyone turning it up to debug a connection would see the
+    login cookie and the IM token: this filter rewrites such records in place (message
+    redacted, arguments merged into it) on the loggers websockets uses, so every handler
+    sees the redacted text. It never drops a record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        redacted = redact_websockets_line(text)
+        if redacted != text or record.args:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def redact_websockets_line(text: str) -> str:
+    """One websockets log message with its secrets replaced by ``<redacted>``."""
+    text = _SECRET_HEADER.sub(r"\1" + REDACTED, text)
+    text = _REG_FRAME.sub(lambda m: f"{m.group(1)}<redacted /reg frame>{m.group(2) or ''}", text)
+    text = _TOKEN_VALUE.sub(r"\1" + REDACTED, text)
+    return redact_text(text)
+
+
+_WEBSOCKETS_FILTER = WebsocketsSecretsFilter("xianyu-secrets")
+
+
+def install_websockets_filter() -> None:
+    """Attach the filter to websockets' loggers (idempotent; ``configure_logging`` calls it)."""
+    for name in WEBSOCKETS_LOGGERS:
+        logger = logging.getLogger(name)
+        if _WEBSOCKETS_FILTER not in logger.filters:
+            logger.addFilter(_WEBSOCKETS_FILTER)
 
 
 def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -45,7 +101,7 @@ def resolve_format(requested: str | None, stream: TextIO) -> LogFormat:
     """``auto`` (or nothing) means console on a terminal and JSON everywhere else."""
     fmt = (requested or os.environ.get(ENV_LOG_FORMAT) or "auto").strip().lower()
     if fmt not in FORMATS:
-        raise ValueError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise InvalidValueError("the log format", f"one of {', '.join(FORMATS)}", value=fmt)
     if fmt == "auto":
         return "console" if _isatty(stream) else "json"
     return fmt  # type: ignore[return-value]
@@ -106,6 +162,7 @@ def configure_logging(
     root.setLevel(level)
     for name, quiet_level in _QUIET.items():
         logging.getLogger(name).setLevel(quiet_level)
+    install_websockets_filter()
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
@@ -125,4 +182,6 @@ def reset_logging() -> None:
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "xianyu"]:
         root.removeHandler(old)
+    for name in WEBSOCKETS_LOGGERS:
+        logging.getLogger(name).removeFilter(_WEBSOCKETS_FILTER)
     structlog.reset_defaults()

@@ -14,7 +14,7 @@ import threading
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from common.errors import ConflictError, NotFoundError
+from common.errors import ConflictError, InvalidValueError, NotFoundError, XianyuSupervisorError
 
 _TIMEOUT_S = 10.0
 
@@ -25,8 +25,8 @@ class AdminClient:
     def __init__(self, admin_url: str, *, timeout_s: float = _TIMEOUT_S) -> None:
         parts = urlsplit(admin_url)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
-            raise ValueError(
-                f"admin_url must look like http://127.0.0.1:<port>/admin/, got {admin_url!r}"
+            raise InvalidValueError(
+                "admin_url", "like http://127.0.0.1:<port>/admin/", value=admin_url
             )
         self._host = parts.hostname
         self._port = parts.port
@@ -76,6 +76,38 @@ class AdminClient:
     def fault(self, user_id: str, kind: str, seconds: float | None = None) -> dict[str, Any]:
         return self._post("fault", _without_none(user_id=user_id, kind=kind, seconds=seconds))
 
+    def session(
+        self,
+        user_id: str,
+        *,
+        expire_in_s: float | None = None,
+        long_login: str | None = None,
+    ) -> int:
+        """Age the seller's live sessions (expire in that many seconds; 0 = now) and/or set
+        its long-login ``"valid"``/``"expired"``; returns how many live sessions it had."""
+        body = _without_none(user_id=user_id, expire_in_s=expire_in_s, long_login=long_login)
+        return int(self._post("session", body)["sessions"])
+
+    def qr_codes(self) -> list[dict[str, Any]]:
+        """Every QR code generated, newest first: ``lg_token``, ``state``, ``created_at``,
+        ``user_id``."""
+        return self._request("GET", "qr")["codes"]
+
+    def qr_scan(self, user_id: str, lg_token: str | None = None) -> dict[str, Any]:
+        """The seller scans a code (default: the newest ``NEW``): it becomes ``SCANED``."""
+        return self._post("qr/scan", _without_none(user_id=user_id, lg_token=lg_token))
+
+    def qr_confirm(self, lg_token: str | None = None, variant: str | None = None) -> dict[str, Any]:
+        """Confirm on the phone (default: the newest ``SCANED``); ``variant`` ``"cookies"``
+        (default), ``"token"`` or ``"verify"``."""
+        return self._post("qr/confirm", _without_none(lg_token=lg_token, variant=variant))
+
+    def qr_cancel(self, lg_token: str | None = None) -> dict[str, Any]:
+        return self._post("qr/cancel", _without_none(lg_token=lg_token))
+
+    def qr_expire(self, lg_token: str | None = None) -> dict[str, Any]:
+        return self._post("qr/expire", _without_none(lg_token=lg_token))
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -96,12 +128,19 @@ class AdminClient:
         headers = {"Content-Type": "application/json"} if payload is not None else {}
         with self._lock:
             status, data = self._exchange(method, self._prefix + path, payload, headers)
-        answer = json.loads(data) if data else {}
+        try:
+            answer = json.loads(data) if data else {}
+        except ValueError as exc:  # not the simulator's admin API answering
+            raise XianyuSupervisorError(
+                f"the answer ({status}) is not JSON", operation=f"simulator {method} {path}"
+            ) from exc
         if status == 404:
-            raise NotFoundError(f"simulator {method} {path}: {answer.get('error', status)}")
+            raise NotFoundError(
+                str(answer.get("error", status)), operation=f"simulator {method} {path}"
+            )
         if status >= 400:
             raise ConflictError(
-                f"simulator {method} {path} ({status}): {answer.get('error', status)}"
+                f"{answer.get('error', status)} ({status})", operation=f"simulator {method} {path}"
             )
         return answer
 

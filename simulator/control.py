@@ -11,10 +11,11 @@ import secrets
 import time
 from typing import Any
 
-from common.errors import CookieError
+from common.errors import CookieError, XianyuSupervisorError
 from goofish.constants import CONTENT_TRADE_CARD
 from goofish.cookies import Cookie
 from simulator.im import ImServer
+from simulator.sessions import Sessions
 from simulator.world import Chat, User, World
 
 FAULT_KINDS = (
@@ -26,6 +27,8 @@ FAULT_KINDS = (
     "slow_handshake",
     "garbage",
     "blackhole",
+    "renew_error",
+    "renew_slow",
 )
 DEFAULT_CAPTCHA_S = 60.0
 DEFAULT_SLOW_HANDSHAKE_S = 5.0
@@ -33,8 +36,11 @@ DEFAULT_CARD_TITLE = "买家已付款"
 DEFAULT_CARD_TEXT = "[我已付款，等待你发货]"
 
 
-class AdminRefused(Exception):
-    """Raised when an admin call names something unknown or is malformed."""
+class AdminRefused(XianyuSupervisorError):
+    """Raised when an admin call names something unknown or is malformed.
+
+    ``status`` is the HTTP status the admin API answers with (404 unknown, 400 malformed).
+    """
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -44,9 +50,10 @@ class AdminRefused(Exception):
 class Control:
     """Admin operations over the world and the IM server."""
 
-    def __init__(self, world: World, im: ImServer) -> None:
+    def __init__(self, world: World, im: ImServer, sessions: Sessions) -> None:
         self._world = world
         self._im = im
+        self._sessions = sessions
 
     def user(self, user_id: str) -> User:
         user = self._world.users.get(user_id)
@@ -56,7 +63,8 @@ class Control:
 
     def create_user(self, user_id: str | None = None, nick: str | None = None) -> dict[str, str]:
         user = self._world.ensure_user(user_id, nick)
-        return {"user_id": user.user_id, "cookie": self._world.new_session(user.user_id)}
+        pairs = self._sessions.login(user.user_id)
+        return {"user_id": user.user_id, "cookie": "; ".join(f"{k}={v}" for k, v in pairs.items())}
 
     def revoke(self, user_id: str | None = None, cookie: str | None = None) -> dict[str, int]:
         if user_id is not None:
@@ -68,6 +76,7 @@ class Control:
                 raise AdminRefused(400, f"cookie does not parse: {exc}") from None
         else:
             raise AdminRefused(400, 'revoke needs "user_id" or "cookie"')
+        self._sessions.revoked(cookie2s)
         revoked = self._world.revoke(cookie2s)
         self._im.close_sessions(set(revoked))
         return {"revoked": len(revoked)}
@@ -159,6 +168,11 @@ class Control:
             user.faults.captcha_until = time.monotonic() + duration
         elif kind == "slow_handshake":
             user.faults.slow_handshake_s = DEFAULT_SLOW_HANDSHAKE_S if seconds is None else seconds
+        elif kind == "renew_error":
+            duration = DEFAULT_CAPTCHA_S if seconds is None else seconds
+            user.faults.renew_error_until = time.monotonic() + duration
+        elif kind == "renew_slow":
+            user.faults.renew_slow_s = DEFAULT_SLOW_HANDSHAKE_S if seconds is None else seconds
         elif kind == "garbage":
             affected = int(await self._im.push_garbage(user_id))
         return {"ok": True, "user_id": user_id, "kind": kind, "connections": affected}

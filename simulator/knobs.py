@@ -27,3 +27,19 @@ class Knobs:
     flow_control_first_n: int = 0
     # a send whose text contains one of these is refused with moreInfo CSI_FORBID||安全拦截
     forbidden_words: tuple[str, ...] = ()
+    # login sessions (simulator.sessions; lifetimes in seconds, shrink them to accelerate)
+    # a login session (cookie2) minted by a login or a renewal lives this long
+    session_lifetime_s: float = 24 * 3600.0
+    # the long-login ("keep me logged in") cookies of a login are valid this long
+    long_login_lifetime_s: float = 30 * 24 * 3600.0
+    # after a renewal the old session keeps working this long, then dies
+    renew_grace_s: float = 60.0
+    # more renewal calls than this per seller within an hour → risk control (RGV587) ...
+    renew_risk_per_h: int = 12
+    # ... for this long; "an hour" is this window, so an accelerated clock can shrink it too
+    renew_risk_s: float = 1800.0
+    renew_risk_window_s: float = 3600.0
+    # silentHasLogin sets sdkSilent this far ahead: the fatigue window clients respect
+    sdk_silent_s: float = 3600.0
+    # a QR code turns EXPIRED this long after generate.do, whatever the polling does
+    qr_lifetime_s: float = 300.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.errors import AlreadyExistsError
+from common.errors import AlreadyExistsError, CookieError, InvalidValueError
 from storage.clock import now_ms
 from storage.core import StoreCore, account_record, fingerprint
 from storage.records import ACTIVE, SOURCE_ADMIN, SOURCES, AccountRecord
@@ -21,13 +21,15 @@ def cookie_text(cookie: Any) -> str:
     """The stored form of a cookie: a ``str`` as is, or ``goofish.Cookie.serialize()``."""
     text = cookie if isinstance(cookie, str) else cookie.serialize()
     if not text.strip():
-        raise ValueError("the cookie is empty; paste the whole Cookie header of a logged-in page")
+        raise CookieError(
+            "the cookie is empty", hint="paste the whole Cookie header of a logged-in page"
+        )
     return text
 
 
 def check_source(source: str) -> None:
     if source not in SOURCES:
-        raise ValueError(f"unknown cookie source {source!r}; use one of {sorted(SOURCES)}")
+        raise InvalidValueError("the cookie source", f"one of {sorted(SOURCES)}", value=source)
 
 
 class AccountOps(StoreCore):
@@ -45,14 +47,17 @@ class AccountOps(StoreCore):
     ) -> AccountRecord:
         """Create an account with its cookie as version 1, active."""
         if not account_id:
-            raise ValueError("the account id is empty; pick a short name such as 'shop-1'")
+            raise InvalidValueError(
+                "the account id", "a non-empty name such as 'shop-1'", value=account_id
+            )
         if pause_minutes < 0:
-            raise ValueError(f"pause_minutes must be 0 (never) or more, got {pause_minutes}")
+            raise InvalidValueError("pause_minutes", "0 (never) or more", value=pause_minutes)
         check_source(source)
         value = cookie_text(cookie)
         exists = AlreadyExistsError(
-            f"account {account_id!r} already exists; use 'ctl update' to change its cookie "
-            "or pick another id"
+            f"account {account_id!r} already exists",
+            account=account_id,
+            hint="use 'ctl update' to change its cookie or pick another id",
         )
         with self._write(f"adding account {account_id!r}", on_integrity=lambda: exists) as m:
             if m.Account.select().where(m.Account.account_id == account_id).exists():
@@ -105,7 +110,7 @@ class AccountOps(StoreCore):
     ) -> AccountRecord:
         """Write only the fields given (``None`` = leave as is); returns the updated account."""
         if pause_minutes is not None and pause_minutes < 0:
-            raise ValueError(f"pause_minutes must be 0 (never) or more, got {pause_minutes}")
+            raise InvalidValueError("pause_minutes", "0 (never) or more", value=pause_minutes)
         with self._write(f"updating account {account_id!r}") as m:
             given = {
                 m.Account.remark: remark,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from common.errors import InvalidValueError
+
 
 def now_ms() -> int:
     """The current wall-clock time in epoch milliseconds."""
@@ -21,7 +23,10 @@ def to_ms(moment: datetime | float) -> int:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return round(moment.timestamp() * 1000)
-    return round(float(moment) * 1000)
+    try:
+        return round(float(moment) * 1000)
+    except (TypeError, ValueError) as exc:
+        raise InvalidValueError("a moment", "a datetime or epoch seconds", value=moment) from exc
 
 
 def from_ms(ms: int) -> datetime:

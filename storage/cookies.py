@@ -15,7 +15,7 @@ from typing import Any
 
 import peewee as pw
 
-from common.errors import ConflictError, NotFoundError
+from common.errors import ConflictError, InvalidValueError, NotFoundError, VersionNotFoundError
 from storage.accounts import check_source, cookie_text
 from storage.clock import now_ms
 from storage.core import StoreCore, cookie_version, fingerprint
@@ -35,10 +35,7 @@ INTERRUPTED = "interrupted"
 
 
 def version_not_found(account_id: str, number: int) -> NotFoundError:
-    return NotFoundError(
-        f"cookie version {number} of account {account_id!r} not found; "
-        f"run 'ctl history {account_id}' to list its versions"
-    )
+    return VersionNotFoundError(account_id, number)
 
 
 class CookieOps(StoreCore):
@@ -71,7 +68,7 @@ class CookieOps(StoreCore):
         refused: propose its cookie again instead.
         """
         if demote_to not in DEMOTIONS:
-            raise ValueError(f"demote_to must be one of {sorted(DEMOTIONS)}, got {demote_to!r}")
+            raise InvalidValueError("demote_to", f"one of {sorted(DEMOTIONS)}", value=demote_to)
         with self._write(f"activating cookie version {number} of {account_id!r}"):
             row = self._version_row(account_id, number)
             if row.status == ACTIVE:
@@ -79,7 +76,9 @@ class CookieOps(StoreCore):
             if row.status == FAILED:
                 raise ConflictError(
                     f"cookie version {number} of account {account_id!r} failed "
-                    f"({row.reason or 'no reason recorded'}); propose the cookie again instead"
+                    f"({row.reason or 'no reason recorded'})",
+                    account=account_id,
+                    hint="propose the cookie again instead",
                 )
             self._switch_active(account_id, row, demote_to=demote_to)
             self._prune(account_id)
@@ -91,8 +90,9 @@ class CookieOps(StoreCore):
             row = self._version_row(account_id, number)
             if row.status == ACTIVE:
                 raise ConflictError(
-                    f"cookie version {number} of account {account_id!r} is the active one; "
-                    "activate or roll back to another version before failing it"
+                    f"cookie version {number} of account {account_id!r} is the active one",
+                    account=account_id,
+                    hint="activate or roll back to another version before failing it",
                 )
             m.CookieRow.update(status=FAILED, reason=reason).where(
                 m.CookieRow.id == row.id
@@ -106,9 +106,10 @@ class CookieOps(StoreCore):
                 row = self._version_row(account_id, to_number)
                 if row.status not in DEMOTIONS:
                     raise ConflictError(
-                        f"cookie version {to_number} of account {account_id!r} is {row.status}; "
-                        "roll back to a superseded or rolled_back version "
-                        f"(see 'ctl history {account_id}')"
+                        f"cookie version {to_number} of account {account_id!r} is {row.status}",
+                        account=account_id,
+                        hint="roll back to a superseded or rolled_back version "
+                        f"(see 'ctl history {account_id}')",
                     )
                 return cookie_version(row, account_id)
             row = (
@@ -120,8 +121,9 @@ class CookieOps(StoreCore):
             if row is None:
                 self._require_account(account_id)
                 raise NotFoundError(
-                    f"account {account_id!r} has no earlier good cookie version to roll back "
-                    f"to; run 'ctl history {account_id}' to see its versions"
+                    f"account {account_id!r} has no earlier good cookie version to roll back to",
+                    account=account_id,
+                    hint=f"run 'ctl history {account_id}' to see its versions",
                 )
             return cookie_version(row, account_id)
 

@@ -33,7 +33,7 @@ from types import TracebackType
 
 import peewee as pw
 
-from common.errors import NotFoundError, StorageError
+from common.errors import AccountNotFoundError, InvalidValueError, NotFoundError, StorageError
 from storage.clock import from_ms
 from storage.models import Account, CookieRow, Models, build_models
 from storage.records import AccountRecord, CookieVersion, RuleSet
@@ -47,7 +47,7 @@ def fingerprint(value: str) -> str:
 
 
 def account_not_found(account_id: str) -> NotFoundError:
-    return NotFoundError(f"account {account_id!r} not found; run 'ctl status' to list accounts")
+    return AccountNotFoundError(account_id)
 
 
 class StoreCore:
@@ -63,7 +63,7 @@ class StoreCore:
         name: str,
     ) -> None:
         if cookie_history < 1:
-            raise ValueError(f"cookie_history must be at least 1, got {cookie_history}")
+            raise InvalidValueError("cookie_history", "at least 1", value=cookie_history)
         self._db = db
         self._m: Models = build_models(db)
         self._lock = threading.RLock()
@@ -120,17 +120,19 @@ class StoreCore:
 
     def _check_open(self, what: str) -> None:
         if self._closed:
-            raise StorageError(f"{what} failed: the store is closed")
+            raise StorageError("the store is closed", operation=what)
 
     def _translate(self, what: str, exc: BaseException) -> StorageError:
         self._drop_broken_connection()
         text = str(exc).strip() or type(exc).__name__
         if "locked" in text or "busy" in text:
             return StorageError(
-                f"{what} failed: the database {self._name} is locked by another process "
-                f"(waited {self._busy_timeout_s:g}s); stop the other process or try again"
+                f"the database {self._name} is locked by another process "
+                f"(waited {self._busy_timeout_s:g}s)",
+                operation=what,
+                hint="stop the other process or try again",
             )
-        return StorageError(f"{what} failed on {self._name}: {text}")
+        return StorageError(text, operation=what, database=self._name)
 
     def _drop_broken_connection(self) -> None:
         # A lost PostgreSQL connection stays "open" in peewee; closing it lets the next
@@ -186,8 +188,10 @@ class _Locked:
         core = self._core
         if not core._lock.acquire(timeout=core._lock_timeout_s):
             raise StorageError(
-                f"{self._what} failed: the store stayed busy for {core._lock_timeout_s:g}s "
-                "(another operation is stuck on the database); check the database server"
+                f"the store stayed busy for {core._lock_timeout_s:g}s "
+                "(another operation is stuck on the database)",
+                operation=self._what,
+                hint="check the database server",
             )
         try:
             core._check_open(self._what)

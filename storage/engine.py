@@ -51,8 +51,8 @@ def open_database(url: str, *, busy_timeout_s: float) -> pw.Database:
         db = _open_postgres(url)
     else:
         raise StorageError(
-            f"unsupported database URL {describe(url)!r}; use sqlite:///path/to/file.db "
-            "or postgresql://user@host:port/dbname"
+            f"unsupported database URL {describe(url)!r}",
+            hint="use sqlite:///path/to/file.db or postgresql://user@host:port/dbname",
         )
     try:
         db.connect()
@@ -85,5 +85,5 @@ def _open_postgres(url: str) -> pw.Database:
         return connect(url, thread_safe=False)
     except ImportError as exc:
         raise StorageError(
-            "PostgreSQL needs the psycopg2 driver; install xianyu-supervisor[postgres]"
+            "PostgreSQL needs the psycopg2 driver", hint="install xianyu-supervisor[postgres]"
         ) from exc

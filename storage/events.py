@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from common.redact import redact_text, redact_value
 from storage.clock import from_ms, now_ms, to_ms
 from storage.core import StoreCore
 from storage.records import EventRecord
@@ -14,11 +15,21 @@ from storage.records import EventRecord
 _INSERT = "INSERT INTO event (at_ms, account_id, kind, data) VALUES (?, ?, ?, ?)"
 
 
+def _redacted_str(value: object) -> str:
+    return redact_text(str(value))
+
+
 class EventOps(StoreCore):
     def record_event(self, kind: str, account_id: str | None = None, **data: Any) -> EventRecord:
-        """Append an event; ``data`` must be JSON-able (anything else is stored as its str)."""
+        """Append an event; ``data`` must be JSON-able (anything else is stored as its str).
+
+        Every text in ``data`` is redacted first (``common.redact``): an exception's message
+        that quoted a cookie must not end up in the audit log, which ``ctl events`` prints.
+        """
         at = now_ms()
-        text = json.dumps(data, default=str, ensure_ascii=False, sort_keys=True)
+        text = json.dumps(
+            redact_value(data), default=_redacted_str, ensure_ascii=False, sort_keys=True
+        )
         with self._locked(f"recording event {kind!r}"):
             self._execute(_INSERT, (at, account_id, kind, text))
         return EventRecord(at=from_ms(at), account_id=account_id, kind=kind, data=json.loads(text))

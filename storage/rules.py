@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from common.errors import InvalidValueError
 from storage.clock import now_ms
 from storage.core import StoreCore, account_not_found
 from storage.records import DefaultReply, Rule, RuleSet
@@ -17,9 +18,17 @@ from storage.records import DefaultReply, Rule, RuleSet
 
 def as_rule(rule: Rule | Mapping[str, Any]) -> Rule:
     """A Rule from a Rule or from its dict form (as the control socket sends it)."""
-    rule = rule if isinstance(rule, Rule) else Rule(**rule)
+    if not isinstance(rule, Rule):
+        try:
+            rule = Rule(**rule)
+        except TypeError as exc:  # a missing or unknown field: the caller's mistake, said so
+            raise InvalidValueError(
+                "a reply rule", "an object with 'keyword', 'reply', 'item_id' and 'order'"
+            ) from exc
     if not rule.keyword:
-        raise ValueError(f"a reply rule needs a keyword (rule replying {rule.reply!r})")
+        raise InvalidValueError(
+            f"the keyword of the rule replying {rule.reply!r}", "a non-empty text", value=""
+        )
     return rule
 
 
@@ -28,7 +37,12 @@ def as_default_reply(default: DefaultReply | Mapping[str, Any] | str | None) -> 
         return default
     if isinstance(default, str):
         return DefaultReply(default)
-    return DefaultReply(**default)
+    try:
+        return DefaultReply(**default)
+    except TypeError as exc:
+        raise InvalidValueError(
+            "the default reply", "a text or an object with 'text' and 'once_per_chat'"
+        ) from exc
 
 
 _RULE_SET = "SELECT revision, default_text, default_once FROM rule_set WHERE account_id = ?"

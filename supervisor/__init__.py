@@ -1,7 +1,16 @@
 """Supervision of the account actors: the update/rollback state machine, the actor, its client.
 
 ``start_supervisor`` builds and boots the whole thing; everything else talks to it through
-the returned ``SupervisorClient``.
+the returned ``SupervisorClient``. Modules, one job each:
+
+- decided, pure: ``preflow`` (what a request does before any flow), ``machine`` (the
+  per-account flows: update/rollback, restart/disable/remove, kill), ``shutdown`` (stopping
+  them all), ``restarts`` (crash back-off and intensity), ``status`` (the state words).
+- done: ``effects`` (carries the decisions out against children, timers and replies),
+  ``book`` (every Store read and write the supervisor makes).
+- ``actor``: ``SupervisorActor``, routing and the survival boundary; ``entry``: its
+  bookkeeping per account; ``requests``: its messages; ``children``: the child factory seam.
+- ``client``: ``SupervisorClient``, the blocking facade.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """The supervisor actor: one account actor per account, kept alive, updated, restarted, killed.
 
-A thin shell around ``supervisor.machine``: it turns child notices and its own deadline
-messages into flow events, and carries out the effects the flows answer with. Its handlers
-never wait on a child: a stop is ``ref.stop(block=False)`` plus a deadline message to itself;
-a stuck child is cut off through its ``Fence``. Operations on one account are queued behind
-each other; different accounts never wait on each other.
+A thin shell: it routes operator requests, child notices and its own timer messages, and is
+the survival boundary (one bad message or one failed step never stops supervision). What to
+do is decided by pure code (``supervisor.preflow`` before a flow, the flows of
+``supervisor.machine``, ``supervisor.shutdown``); ``supervisor.effects`` carries it out.
+Its handlers never wait on a child: a stop is ``ref.stop(block=False)`` plus a deadline
+message to itself; a stuck child is cut off through its ``Fence``. Operations on one account
+are queued behind each other; different accounts never wait on each other.
 """
 
 from __future__ import annotations
@@ -21,41 +23,33 @@ import pykka
 import structlog
 
 from actors.messages import (
-    AccountSpec,
-    AccountStatus,
     ChildCrashed,
     ChildState,
     ChildStateChanged,
     ChildStopped,
-    Fence,
-    Freeze,
-    StatusCell,
-    SwapCookie,
     SwapFinished,
 )
-from common.errors import ConflictError, NotFoundError, StorageError, XianyuSupervisorError
+from common.errors import XianyuSupervisorError
 from common.io_loop import IoLoop
 from common.settings import Settings
-from goofish.cookies import Cookie
-from storage import ROLLED_BACK, SOURCE_ADMIN, SUPERSEDED, CookieVersion, Store
+from storage import Store
 from supervisor import machine as m
-from supervisor.children import ChildFactory, NeverStarted
-from supervisor.entry import AccountEntry, Child, ChildRef
+from supervisor import shutdown as sd
+from supervisor.book import AccountBook, not_found
+from supervisor.children import ChildFactory
+from supervisor.effects import Effects, as_project_error
+from supervisor.entry import AccountEntry, Child
+from supervisor.preflow import check_seller
 from supervisor.requests import (
     Add,
     ChildAlreadyGone,
-    Disable,
-    Enable,
     FlowDeadline,
-    FreezeChild,
-    Kill,
     Ping,
     Reap,
-    Remove,
+    Reply,
     Request,
     Restart,
     RestartDue,
-    Rollback,
     Shutdown,
     ShutdownDeadline,
     StartDue,
@@ -63,17 +57,9 @@ from supervisor.requests import (
     Sweep,
     Update,
 )
-from supervisor.restarts import GiveUp, RestartPolicy
+from supervisor.restarts import GiveUp
 
 log = structlog.get_logger(__name__)
-
-
-def version_candidate(version: CookieVersion) -> m.Candidate:
-    return m.Candidate(version.value, version.number, version.fingerprint)
-
-
-def not_found(account_id: str) -> NotFoundError:
-    return NotFoundError(f"account {account_id!r} not found; run 'ctl status' to list accounts")
 
 
 class SupervisorActor(pykka.ThreadingActor):
@@ -90,18 +76,23 @@ class SupervisorActor(pykka.ThreadingActor):
         rand: Callable[[], float] = random.random,
     ) -> None:
         super().__init__()
-        self._store = store
+        self._book = AccountBook(store)
         self._io = io
         self._timings = settings.timings
-        self._factory = child_factory
         self._clock = clock
         self._rand = rand
         self._entries: dict[str, AccountEntry] = {}
+        self._effects = Effects(
+            book=self._book,
+            entries=self._entries,
+            factory=child_factory,
+            io=io,
+            timings=self._timings,
+            tell_self=self._tell_self,
+        )
         self._flow_ids = itertools.count(1)
         self._cancel_sweep: Callable[[], None] | None = None
-        self._shutdown: Shutdown | None = None
-        self._shutdown_waiting: set[str] = set()
-        self._shutdown_started = 0.0
+        self._shutdown: tuple[sd.ShutdownFlow, Reply] | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
             Ping: lambda _message: None,
             Status: self._on_status,
@@ -124,15 +115,13 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         threading.current_thread().name = "supervisor"
-        interrupted = self._store.fail_pending_versions()
+        interrupted = self._book.fail_interrupted()
         if interrupted:
-            self._record("pending_versions_failed", count=interrupted)
+            self._book.record("pending_versions_failed", count=interrupted)
             log.info("pending_versions_failed", count=interrupted, reason="interrupted")
-        records = self._store.list_accounts()
+        records = self._book.accounts()
         for record in records:
-            self._entries[record.account_id] = self._new_entry(
-                record.account_id, record.user_id, enabled=record.enabled
-            )
+            self._entries[record.account_id] = self._effects.new_entry(record)
         enabled = [r.account_id for r in records if r.enabled]
         rate = max(self._timings.start_rate_per_s, 1e-3)
         for index, account_id in enumerate(enabled):
@@ -170,21 +159,14 @@ class SupervisorActor(pykka.ThreadingActor):
                 log.warning("supervisor_unknown_message", message=type(message).__name__)
         except XianyuSupervisorError as exc:  # an expected refusal: the caller hears why
             self._reply_error(message, exc)
-        except Exception as exc:  # survival boundary: one bad message must not stop supervision
+        except Exception as exc:  # noqa: BLE001 (survival boundary: one bad message must not stop supervision)
             log.exception("supervisor_handler_failed", message=type(message).__name__)
             self._reply_error(message, exc)
 
     def _reply_error(self, message: Any, exc: BaseException) -> None:
         reply = getattr(message, "reply", None)
         if reply is not None and not reply.done():
-            reply.set_exception(_as_project_error(exc))
-
-    def _record(self, kind: str, account_id: str | None = None, **data: Any) -> None:
-        """Write an event; a failing audit log must not stop an operation or a restart."""
-        try:
-            self._store.record_event(kind, account_id, **data)
-        except StorageError:
-            log.exception("event_write_failed", kind=kind, account=account_id)
+            reply.set_exception(as_project_error(exc))
 
     # --- operator requests ------------------------------------------------------------------
 
@@ -199,23 +181,7 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _on_add(self, request: Add) -> None:
         self._refuse_while_shutting_down()
-        cookie = Cookie.parse(request.cookie)
-        record = self._store.add_account(
-            request.account_id,
-            cookie.serialize(),
-            cookie.unb,
-            enabled=request.enabled,
-            remark=request.remark,
-        )
-        entry = self._new_entry(record.account_id, record.user_id, enabled=record.enabled)
-        self._entries[record.account_id] = entry
-        self._record(
-            "added", record.account_id, fingerprint=cookie.fingerprint, enabled=record.enabled
-        )
-        log.info("account_added", account=record.account_id, unb=cookie.unb, enabled=record.enabled)
-        if entry.enabled:
-            self._start_child(entry, entry.current)
-        request.reply.set_result({"outcome": "added", "account": record.account_id})
+        self._effects.add(request)
 
     def _on_request(self, request: Request) -> None:
         self._refuse_while_shutting_down()
@@ -223,184 +189,50 @@ class SupervisorActor(pykka.ThreadingActor):
         if entry is None:
             raise not_found(request.account_id)
         if isinstance(request, Update):
-            self._validate_cookie(entry, request)
+            check_seller(request, entry.view())
             if not request.wait:
-                request.reply.set_result(_accepted_update())
+                keys = ("version", "previous_version", "reason", "swap_ms")
+                request.reply.set_result({"outcome": "accepted", **dict.fromkeys(keys)})
         if isinstance(request, Restart) and not request.wait:
             request.reply.set_result({"outcome": "accepted", "stop_ms": None})
         entry.queue.append(request)
         self._pump(entry)
-
-    def _validate_cookie(self, entry: AccountEntry, request: Update) -> None:
-        cookie = Cookie.parse(request.cookie)
-        if cookie.unb != entry.user_id and not request.force:
-            raise ConflictError(
-                f"this cookie belongs to seller {cookie.unb}, but account {entry.account_id!r} "
-                f"is seller {entry.user_id}; check you picked the right account, or pass "
-                "force to use it anyway"
-            )
 
     def _pump(self, entry: AccountEntry) -> None:
         """Begin queued operations on ``entry`` until one stays in flight."""
         while entry.flow is None and entry.queue and self._entries.get(entry.account_id) is entry:
             request = entry.queue.popleft()
             try:
-                self._refresh_current(entry)
-                flow = self._flow_for(entry, request)
-            except Exception as exc:
-                self._fail_request(request, exc)
+                flow = self._effects.prepare(entry, request)
+            except XianyuSupervisorError as exc:  # refused, or the store failed: the caller hears
+                self._effects.fail_request(request, exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 (survival boundary: the requests queued behind it still run)
+                log.exception("operation_prepare_failed", account=entry.account_id)
+                self._effects.fail_request(request, exc)
                 continue
             if flow is None:
                 continue
             entry.flow, entry.request, entry.flow_id = flow, request, next(self._flow_ids)
             self._run(entry, flow.begin(entry.condition(), now=self._clock()))
 
-    def _flow_for(self, entry: AccountEntry, request: Request) -> m.Flow | None:
-        """A flow for ``request``, or None when it was answered at once."""
-        builders: dict[type, Callable[[AccountEntry, Any], m.Flow | None]] = {
-            Update: self._update_flow,
-            Rollback: self._rollback_flow,
-            Restart: self._restart_flow,
-            Kill: self._kill_flow,
-            Disable: self._disable_flow,
-            Remove: self._remove_flow,
-            Enable: self._enable,
-            FreezeChild: self._freeze,
-        }
-        return builders[type(request)](entry, request)
-
-    def _restart_flow(self, entry: AccountEntry, _request: Restart) -> m.Flow:
-        if not entry.enabled:
-            raise ConflictError(
-                f"account {entry.account_id!r} is disabled; "
-                f"run 'ctl enable {entry.account_id}' to start it"
-            )
-        self._operator_acted(entry)
-        return self._stop_flow(entry, m.StopThen.RESTART)
-
-    def _kill_flow(self, entry: AccountEntry, _request: Kill) -> m.Flow:
-        self._operator_acted(entry)
-        return m.KillFlow(current=entry.current, restart=entry.enabled)
-
-    def _disable_flow(self, entry: AccountEntry, _request: Disable) -> m.Flow:
-        self._set_enabled(entry, enabled=False)
-        return self._stop_flow(entry, m.StopThen.DISABLE)
-
-    def _remove_flow(self, entry: AccountEntry, _request: Remove) -> m.Flow:
-        entry.cancel_pending_restart()
-        return self._stop_flow(entry, m.StopThen.REMOVE)
-
-    def _update_flow(self, entry: AccountEntry, request: Update) -> m.Flow | None:
-        cookie = Cookie.parse(request.cookie)
-        value = cookie.serialize()
-        previous = entry.current
-        if value == previous.cookie and not (request.save and entry.unsaved):
-            self._answer(entry, request, "update_unchanged", _update_result("unchanged", previous))
-            return None
-        if value == previous.cookie or not entry.enabled:
-            # nothing to try out: persist it as the cookie the next generation starts with
-            candidate = self._store_now(entry, value, cookie.fingerprint, save=request.save)
-            outcome = "applied" if entry.enabled else "stored"
-            result = _update_result(outcome, candidate, previous=previous)
-            self._answer(entry, request, f"update_{outcome}", result)
-            return None
-        self._operator_acted(entry)
-        version = None
-        if request.save:
-            version = self._store.propose_cookie(entry.account_id, value, source=SOURCE_ADMIN)
-        candidate = m.Candidate(value, version.number if version else None, cookie.fingerprint)
-        return self._apply_flow(entry, "update", candidate)
-
-    def _rollback_flow(self, entry: AccountEntry, request: Rollback) -> m.Flow | None:
-        target = version_candidate(
-            self._store.rollback_target(entry.account_id, request.to_version)
-        )
-        if not entry.enabled:
-            self._commit(entry, target, operation="rollback")
-            result = _update_result("stored", target, previous=entry.current)
-            self._answer(entry, request, "rollback_stored", result)
-            return None
-        self._operator_acted(entry)
-        return self._apply_flow(entry, "rollback", target)
-
-    def _apply_flow(self, entry: AccountEntry, operation: str, candidate: m.Candidate) -> m.Flow:
-        log.info(
-            f"{operation}_started",
-            account=entry.account_id,
-            version=candidate.version,
-            fingerprint=candidate.fingerprint,
-        )
-        return m.ApplyFlow(
-            operation=operation,
-            candidate=candidate,
-            previous=entry.current,
-            probation_s=self._timings.probation_s,
-            stop_timeout_s=self._timings.stop_timeout_s,
-            swap_grace_s=self._timings.stop_timeout_s,
-        )
-
-    def _stop_flow(self, entry: AccountEntry, then: m.StopThen) -> m.Flow:
-        timeout = self._timings.stop_timeout_s
-        return m.StopFlow(then=then, current=entry.current, stop_timeout_s=timeout)
-
-    def _store_now(
-        self, entry: AccountEntry, value: str, fingerprint: str, *, save: bool
-    ) -> m.Candidate:
-        """Make ``value`` the account's cookie without a live try-out (disabled account)."""
-        if not save:
-            candidate = m.Candidate(value, None, fingerprint)
-        else:
-            proposed = self._store.propose_cookie(entry.account_id, value, source=SOURCE_ADMIN)
-            candidate = version_candidate(proposed)
-        self._commit(entry, candidate, operation="update")
-        return candidate
-
-    def _enable(self, entry: AccountEntry, request: Enable) -> None:
-        """Answered at once: nothing to wait for, a fresh generation starts."""
-        self._set_enabled(entry, enabled=True)
-        self._operator_acted(entry)
-        if entry.child is None:
-            self._start_child(entry, entry.current)
-        self._answer(entry, request, "enabled", {"outcome": "enabled"})
-
-    def _freeze(self, entry: AccountEntry, request: FreezeChild) -> None:
-        """Answered at once: the child is told, nobody waits for it to thaw."""
-        if entry.child is None:
-            raise ConflictError(f"account {entry.account_id!r} has no running generation to freeze")
-        entry.child.ref.tell(Freeze(request.seconds))
-        request.reply.set_result({"outcome": "frozen", "generation": entry.child.generation})
-
-    def _set_enabled(self, entry: AccountEntry, *, enabled: bool) -> None:
-        self._store.update_account(entry.account_id, enabled=enabled)
-        entry.enabled = enabled
-        if not enabled:
-            entry.cancel_pending_restart()
-
-    def _operator_acted(self, entry: AccountEntry) -> None:
-        """An operator took the account in hand: lift ``failed`` and forget earlier crashes."""
-        entry.failed = None
-        entry.policy.reset()
-        entry.cancel_pending_restart()
-
-    # --- carrying out effects ---------------------------------------------------------------
-
     def _run(self, entry: AccountEntry, effects: list[m.Effect]) -> None:
         flow = entry.flow
         effect: m.Effect | None = None
         try:
             for effect in effects:
-                self._carry_out(entry, effect)
-        except Exception as exc:  # a failed step ends the operation, not the supervisor
+                self._effects.carry_out(entry, effect)
+        except Exception as exc:  # noqa: BLE001 (survival boundary: a failed step ends the operation, not the supervisor)
             log.exception("operation_step_failed", account=entry.account_id)
             request = entry.request
-            self._end_flow(entry)
+            self._effects.end_flow(entry)
             if isinstance(effect, m.Commit) and entry.enabled:
                 self._back_to_stored_cookie(entry)
             if request is not None:
-                self._fail_request(request, exc)
+                self._effects.fail_request(request, exc)
         else:
             if flow is not None and flow.done:
-                self._end_flow(entry)
+                self._effects.end_flow(entry)
         self._pump(entry)
 
     def _back_to_stored_cookie(self, entry: AccountEntry) -> None:
@@ -409,159 +241,9 @@ class SupervisorActor(pykka.ThreadingActor):
         it does, keeping memory, store and child in agreement."""
         log.warning("commit_failed_restarting_on_previous", account=entry.account_id)
         try:
-            self._start_child(entry, entry.current)
-        except Exception:  # survival boundary: the crash policy takes it from here
+            self._effects.start_child(entry, entry.current)
+        except Exception:  # noqa: BLE001 (survival boundary: the crash policy takes it from here)
             log.exception("restart_after_failed_commit_failed", account=entry.account_id)
-
-    def _carry_out(self, entry: AccountEntry, effect: m.Effect) -> None:
-        if isinstance(effect, m.TellSwap):
-            self._tell_swap(entry, effect)
-        elif isinstance(effect, m.StopChild):
-            self._stop_child(entry)
-        elif isinstance(effect, m.KillChild):
-            self._kill_child(entry, effect.reason)
-        elif isinstance(effect, m.StartChild):
-            self._start_child(entry, effect.candidate)
-        elif isinstance(effect, m.ArmDeadline):
-            self._arm_deadline(entry, effect)
-        elif isinstance(effect, m.Commit):
-            self._commit(entry, effect.candidate, operation=_operation(entry))
-        elif isinstance(effect, m.Reject):
-            self._reject(entry, effect)
-        elif isinstance(effect, m.DeleteAccount):
-            self._delete(entry)
-        elif isinstance(effect, m.Finish) and entry.request is not None:
-            self._answer(entry, entry.request, effect.event, dict(effect.result))
-
-    def _tell_swap(self, entry: AccountEntry, effect: m.TellSwap) -> None:
-        child = entry.child
-        if child is None:
-            self._tell_self(ChildAlreadyGone(entry.account_id, entry.flow_id))
-            return
-        try:
-            child.ref.tell(SwapCookie(entry.flow_id, effect.cookie))
-        except pykka.ActorDeadError:
-            self._tell_self(Reap(entry.account_id, child.generation))
-
-    def _stop_child(self, entry: AccountEntry) -> None:
-        child = entry.child
-        if child is None:
-            # nothing to wait for: let the flow see "stopped" through the mailbox
-            self._tell_self(ChildAlreadyGone(entry.account_id, entry.flow_id))
-            return
-        child.stopping = True
-        child.ref.stop(block=False)
-        if not child.ref.is_alive():
-            self._tell_self(Reap(entry.account_id, child.generation))
-
-    def _kill_child(self, entry: AccountEntry, reason: str) -> None:
-        child = entry.retire_child()
-        if child is None:
-            return
-        child.fence.trip()  # cuts its sockets; the generation never sends, ACKs or writes again
-        child.ref.stop(block=False)
-        generation = child.generation
-        self._record("killed", entry.account_id, generation=generation, reason=reason)
-        log.info("child_killed", account=entry.account_id, generation=generation, reason=reason)
-
-    def _start_child(self, entry: AccountEntry, candidate: m.Candidate) -> None:
-        if candidate is entry.current:
-            self._refresh_current(entry)
-            candidate = entry.current
-        old = entry.retire_child()
-        if old is not None:  # never two live generations: fence the one being replaced
-            old.fence.trip()
-            old.ref.stop(block=False)
-        entry.cancel_pending_restart()
-        if entry.generations:
-            entry.restarts += 1
-        entry.generations += 1
-        generation = entry.generations
-        spec = AccountSpec(
-            account_id=entry.account_id,
-            user_id=entry.user_id,
-            cookie=candidate.cookie,
-            cookie_version=candidate.version,
-            generation=generation,
-        )
-        fence = Fence()
-        cell = StatusCell(AccountStatus(entry.account_id, generation, ChildState.CONNECTING))
-        try:
-            ref: ChildRef = self._factory(spec, fence=fence, status=cell, notify=self._notify)
-        except Exception as exc:  # a constructor that raises is a crash like any other
-            log.exception("child_start_failed", account=entry.account_id, generation=generation)
-            ref = NeverStarted()
-            self._tell_self(ChildCrashed(entry.account_id, generation, f"start failed: {exc}"))
-        entry.child = Child(ref, generation, fence, cell, candidate)
-        log.debug("child_started", account=entry.account_id, generation=generation)
-
-    def _arm_deadline(self, entry: AccountEntry, effect: m.ArmDeadline) -> None:
-        if entry.cancel_deadline is not None:
-            entry.cancel_deadline()
-        entry.deadline_seq += 1
-        deadline = FlowDeadline(entry.account_id, entry.flow_id, entry.deadline_seq, effect.kind)
-        entry.cancel_deadline = self._io.call_later(effect.seconds, self._tell_self, deadline)
-
-    def _commit(self, entry: AccountEntry, candidate: m.Candidate, *, operation: str) -> None:
-        if candidate.version is not None:
-            demote_to = ROLLED_BACK if operation == "rollback" else SUPERSEDED
-            active = self._store.activate_version(
-                entry.account_id, candidate.version, demote_to=demote_to
-            )
-            # the child may have merged Set-Cookie into the pending row meanwhile: keep that
-            candidate = version_candidate(active)
-        entry.current = candidate
-        entry.unsaved = candidate.version is None
-
-    def _refresh_current(self, entry: AccountEntry) -> None:
-        """Follow token refreshes: a child's Set-Cookie merge makes a new active version."""
-        if entry.unsaved:
-            return
-        active = self._store.active_cookie(entry.account_id)
-        if active is not None:
-            entry.current = version_candidate(active)
-
-    def _reject(self, entry: AccountEntry, effect: m.Reject) -> None:
-        # a rollback target stays as it was: it served before and may again
-        if effect.candidate.version is not None and _operation(entry) == "update":
-            self._store.fail_version(entry.account_id, effect.candidate.version, effect.reason)
-
-    def _delete(self, entry: AccountEntry) -> None:
-        self._store.remove_account(entry.account_id)
-        del self._entries[entry.account_id]
-        for request in entry.queue:
-            self._fail_request(request, not_found(entry.account_id))
-        entry.queue.clear()
-
-    def _answer(
-        self, entry: AccountEntry, request: Request, event: str | None, result: dict[str, Any]
-    ) -> None:
-        """Record the outcome, then tell the caller (persisted before anyone hears ``ok``)."""
-        if event is not None:
-            # the cookie the operation was about: the candidate of an update or rollback
-            flow = entry.flow
-            subject = flow.candidate if isinstance(flow, m.ApplyFlow) else entry.current
-            fingerprint = subject.fingerprint
-            self._record(event, entry.account_id, fingerprint=fingerprint, **result)
-            log.info(event, account=entry.account_id, **result)
-        if not request.reply.done():
-            request.reply.set_result(result)
-
-    def _end_flow(self, entry: AccountEntry) -> None:
-        if entry.cancel_deadline is not None:
-            entry.cancel_deadline()
-        entry.flow = entry.request = entry.cancel_deadline = None
-
-    def _fail_request(self, request: Request, exc: BaseException) -> None:
-        if not request.reply.done():
-            request.reply.set_exception(_as_project_error(exc))
-            return
-        # the caller was told "accepted" and went away: the failure must land in the events
-        operation = type(request).__name__.lower()
-        log.warning(
-            "operation_failed", account=request.account_id, operation=operation, error=str(exc)
-        )
-        self._record("operation_failed", request.account_id, operation=operation, error=str(exc))
 
     # --- events into flows -------------------------------------------------------------------
 
@@ -595,7 +277,7 @@ class SupervisorActor(pykka.ThreadingActor):
         if message.state is ChildState.ONLINE:
             child.was_online = True
             if entry.flow is None:
-                self._refresh_current(entry)
+                self._effects.refresh_current(entry)
             self._feed(entry, m.Online())
         elif message.state is ChildState.NEEDS_COOKIE:
             reason = message.error or "the login session expired; update the cookie"
@@ -625,7 +307,7 @@ class SupervisorActor(pykka.ThreadingActor):
         """The current generation is dead: stopped when asked, else crashed."""
         entry.retire_child()
         if self._shutdown is not None:
-            self._shutdown_progress(entry.account_id)
+            self._feed_shutdown(sd.ChildGone(entry.account_id))
             return
         if error is None and not child.stopping:
             error = "stopped without being asked"
@@ -637,14 +319,14 @@ class SupervisorActor(pykka.ThreadingActor):
     def _crashed(self, entry: AccountEntry, generation: int, error: str) -> None:
         """One-for-one restart with back-off, or ``failed`` past the intensity limit."""
         entry.last_error = error
-        self._record("crashed", entry.account_id, generation=generation, error=error)
+        self._book.record("crashed", entry.account_id, generation=generation, error=error)
         log.info("child_crashed", account=entry.account_id, generation=generation, error=error)
         if not entry.enabled:
             return
         decision = entry.policy.on_crash(now=self._clock(), rand=self._rand())
         if isinstance(decision, GiveUp):
             entry.failed = decision.reason
-            self._record("failed", entry.account_id, reason=decision.reason, error=error)
+            self._book.record("failed", entry.account_id, reason=decision.reason, error=error)
             log.info("account_failed", account=entry.account_id, reason=decision.reason)
             return
         entry.cancel_pending_restart()
@@ -663,7 +345,7 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         entry.cancel_restart = None
         if entry.enabled and entry.failed is None and entry.child is None and entry.flow is None:
-            self._start_child(entry, entry.current)
+            self._effects.start_child(entry, entry.current)
             log.info("child_restarted", account=entry.account_id, generation=entry.generations)
 
     def _on_start_due(self, message: StartDue) -> None:
@@ -671,7 +353,7 @@ class SupervisorActor(pykka.ThreadingActor):
         if entry is None or self._shutdown is not None:
             return
         if entry.enabled and entry.child is None and entry.flow is None and not entry.generations:
-            self._start_child(entry, entry.current)
+            self._effects.start_child(entry, entry.current)
 
     # --- generations that die without a word ---------------------------------------------
 
@@ -693,15 +375,12 @@ class SupervisorActor(pykka.ThreadingActor):
             self._feed(entry, m.Stopped())
 
     def _on_reap(self, message: Reap) -> None:
-        entry = self._entries.get(message.account_id)
-        if entry is None:
-            return
         found = self._current(message.account_id, message.generation)
         if found is not None and not found[1].ref.is_alive():
             error = None if found[1].stopping else "exited without notice"
-            self._child_gone(entry, found[1], error=error)
+            self._child_gone(found[0], found[1], error=error)
 
-    # --- shutdown ----------------------------------------------------------------------------
+    # --- shutdown (supervisor.shutdown decides) ----------------------------------------------
 
     def _refuse_while_shutting_down(self) -> None:
         if self._shutdown is not None:
@@ -713,103 +392,32 @@ class SupervisorActor(pykka.ThreadingActor):
         if self._shutdown is not None:
             message.reply.set_exception(XianyuSupervisorError("shutdown already in progress"))
             return
-        self._shutdown = message
-        self._shutdown_started = self._clock()
+        flow = sd.ShutdownFlow(timeout_s=message.timeout_s)
+        self._shutdown = (flow, message.reply)
         if self._cancel_sweep is not None:
             self._cancel_sweep()
-        interrupted = XianyuSupervisorError(
-            "the supervisor shut down before the operation finished"
-        )
-        for entry in self._entries.values():
-            entry.cancel_pending_restart()
-            for request in [entry.request, *entry.queue]:
-                if request is not None:
-                    self._fail_request(request, interrupted)
-            self._end_flow(entry)
-            entry.queue.clear()
-            if entry.child is not None:
-                entry.child.stopping = True
-                entry.child.ref.stop(block=False)
-                self._shutdown_waiting.add(entry.account_id)
-        log.info("supervisor_stopping", children=len(self._shutdown_waiting))
-        if self._shutdown_waiting:
-            self._io.call_later(message.timeout_s, self._tell_self, ShutdownDeadline())
-            self._tell_self(Sweep())  # children already dead are reaped at once
-        else:
-            self._finish_shutdown(killed=0)
-
-    def _shutdown_progress(self, account_id: str) -> None:
-        self._shutdown_waiting.discard(account_id)
-        if not self._shutdown_waiting and self._shutdown is not None:
-            self._finish_shutdown(killed=0)
+        running = [e.account_id for e in self._entries.values() if e.child is not None]
+        log.info("supervisor_stopping", children=len(running))
+        self._run_shutdown(flow.begin(running, now=self._clock()))
 
     def _on_shutdown_deadline(self, _message: ShutdownDeadline) -> None:
-        if self._shutdown is None or self._shutdown.reply.done():
-            return
-        killed = 0
-        for account_id in sorted(self._shutdown_waiting):
-            entry = self._entries[account_id]
-            if entry.child is not None:
-                self._kill_child(entry, "did not stop within the shutdown deadline")
-                killed += 1
-        self._shutdown_waiting.clear()
-        self._finish_shutdown(killed=killed)
+        self._feed_shutdown(m.DeadlinePassed(m.DeadlineKind.STOP))
 
-    def _finish_shutdown(self, *, killed: int) -> None:
+    def _feed_shutdown(self, event: sd.ShutdownEvent) -> None:
+        if self._shutdown is not None:
+            self._run_shutdown(self._shutdown[0].handle(event, now=self._clock()))
+
+    def _run_shutdown(self, effects: list[sd.ShutdownEffect]) -> None:
         assert self._shutdown is not None
-        if self._shutdown.reply.done():
-            return
-        stop_ms = round((self._clock() - self._shutdown_started) * 1000.0, 1)
-        log.info("supervisor_stopped", killed=killed, stop_ms=stop_ms)
-        result = {"outcome": "stopped", "killed": killed, "stop_ms": stop_ms}
-        self._shutdown.reply.set_result(result)
-        self.stop()
+        flow, reply = self._shutdown
+        for effect in effects:
+            self._effects.carry_out_shutdown(effect, reply)
+        if flow.done:
+            self.stop()
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _new_entry(self, account_id: str, user_id: str, *, enabled: bool) -> AccountEntry:
-        active = self._store.active_cookie(account_id)
-        if active is None:
-            raise not_found(account_id)
-        policy = RestartPolicy(
-            self._timings.restart_backoff,
-            intensity=self._timings.restart_intensity,
-            window_s=self._timings.restart_window_s,
-        )
-        return AccountEntry(account_id, user_id, enabled, version_candidate(active), policy)
-
     def _tell_self(self, message: object) -> None:
+        """Also what children call to report upward; never raises into a child."""
         with contextlib.suppress(pykka.ActorDeadError):  # a timer firing after the stop
             self.actor_ref.tell(message)
-
-    def _notify(self, message: object) -> None:
-        """What children call to report upward; never raises into a child."""
-        self._tell_self(message)
-
-
-def _operation(entry: AccountEntry) -> str:
-    flow = entry.flow
-    return flow.operation if isinstance(flow, m.ApplyFlow) else "update"
-
-
-def _update_result(
-    outcome: str, candidate: m.Candidate, *, previous: m.Candidate | None = None
-) -> dict[str, Any]:
-    return {
-        "outcome": outcome,
-        "version": candidate.version,
-        "previous_version": previous.version if previous is not None else None,
-        "reason": None,
-        "swap_ms": None,
-    }
-
-
-def _accepted_update() -> dict[str, Any]:
-    keys = ("version", "previous_version", "reason", "swap_ms")
-    return {"outcome": "accepted", **dict.fromkeys(keys)}
-
-
-def _as_project_error(exc: BaseException) -> BaseException:
-    if isinstance(exc, XianyuSupervisorError | ValueError):
-        return exc
-    return XianyuSupervisorError(f"the supervisor failed: {type(exc).__name__}: {exc}")

@@ -11,13 +11,14 @@ as the control socket's results; errors are ``common.errors`` types.
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import pykka
 
-from common.errors import XianyuSupervisorError
+from common.errors import InvalidValueError, NotRunningError, XianyuSupervisorError
+from common.secret_urls import url_label
 from common.settings import Timings
 from storage import AccountRecord, DefaultReply, Rule, Store
 from supervisor import requests as rq
@@ -150,10 +151,21 @@ class SupervisorClient:
         return self.rules(account_id)
 
     def set_account(
-        self, account_id: str, *, remark: str | None = None, pause_minutes: int | None = None
+        self,
+        account_id: str,
+        *,
+        remark: str | None = None,
+        pause_minutes: int | None = None,
+        notify: Sequence[str] | None = None,
     ) -> dict[str, Any]:
+        """Partial update; ``notify`` replaces the account's own notification URLs
+        (``[]`` clears them: it uses the global ones again). The answer shows the URLs by
+        label only (``json://host #fingerprint``): they hold credentials."""
         record = self._store.update_account(account_id, remark=remark, pause_minutes=pause_minutes)
-        return {"account": account_dict(record)}
+        if notify is not None:
+            self._store.set_notify_urls(account_id, list(notify))
+        labels = [url_label(url) for url in self._store.notify_urls(account_id)]
+        return {"account": {**account_dict(record), "notify": labels}}
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -161,15 +173,17 @@ class SupervisorClient:
         try:
             self._ref.tell(request)
         except pykka.ActorDeadError as exc:
-            raise XianyuSupervisorError("the supervisor is not running") from exc
+            raise NotRunningError("the supervisor is not running") from exc
         wait_s = self._default_timeout() if timeout is None else timeout
         try:
             return request.reply.result(timeout=wait_s)
         except concurrent.futures.TimeoutError as exc:
+            account = getattr(request, "account_id", None)
             raise XianyuSupervisorError(
                 f"no outcome within {wait_s:g}s for {type(request).__name__.lower()} of "
-                f"{getattr(request, 'account_id', None)!r}; it may still complete: see "
-                "'ctl events' and 'ctl status'"
+                f"{account!r}",
+                account=account,
+                hint="it may still complete: see 'ctl events' and 'ctl status'",
             ) from exc
 
     def _default_timeout(self) -> float:
@@ -204,8 +218,8 @@ def _rule(value: Mapping[str, Any] | Rule, order: int) -> Rule:
             order=int(value.get("order", order)),
         )
     except (KeyError, TypeError) as exc:
-        raise ValueError(
-            f"rule {order} needs 'keyword' and 'reply' (and optionally 'item_id'): {exc}"
+        raise InvalidValueError(
+            f"rule {order}", "an object with 'keyword' and 'reply' (and optionally 'item_id')"
         ) from exc
 
 
@@ -215,6 +229,6 @@ def _default_reply(value: Mapping[str, Any] | DefaultReply | None) -> DefaultRep
     try:
         return DefaultReply(str(value["text"]), bool(value.get("once_per_chat", True)))
     except (KeyError, TypeError) as exc:
-        raise ValueError(
-            f"default_reply needs 'text' (and optionally 'once_per_chat'): {exc}"
+        raise InvalidValueError(
+            "default_reply", "an object with 'text' (and optionally 'once_per_chat')"
         ) from exc

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from actors.messages import AccountStatus, ChildState, Fence, StatusCell
 from supervisor.machine import ApplyFlow, Candidate, ChildCondition, Flow
+from supervisor.preflow import AccountView
 from supervisor.requests import Request
 from supervisor.restarts import RestartPolicy
 from supervisor.status import Facts, account_state
@@ -75,6 +76,17 @@ class AccountEntry:
     @property
     def restart_pending(self) -> bool:
         return self.cancel_restart is not None
+
+    def view(self) -> AccountView:
+        """The snapshot ``supervisor.preflow`` decides on."""
+        return AccountView(
+            account_id=self.account_id,
+            user_id=self.user_id,
+            enabled=self.enabled,
+            current=self.current,
+            unsaved=self.unsaved,
+            has_child=self.child is not None,
+        )
 
     def condition(self) -> ChildCondition:
         """How a flow beginning now finds the current generation."""

@@ -2,8 +2,10 @@
 
 A flow is fed events (what a child or a deadline reported) and answers with effects (what the
 supervisor must do next), as plain data. It holds no threads, sockets, clocks or stores: the
-caller passes ``now`` in and carries the effects out, in order. That keeps every path of the
-update/rollback design testable as a table of transitions.
+caller passes ``now`` in and carries the effects out, in order (``supervisor.effects``). That
+keeps every path of the update/rollback design testable as a table of transitions. Which flow
+a request gets, if any, is ``supervisor.preflow``'s decision; the supervisor's own shutdown is
+the flow of ``supervisor.shutdown``.
 
     update / rollback (ApplyFlow)
       begin ─ child can swap ─► SWAPPING ─ SwapDone(ok) ──────► DONE applied

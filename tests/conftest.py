@@ -1,45 +1,35 @@
 """Fixtures shared by every test module.
 
 Time: tests never sleep to wait for an effect; they wait on events or poll with
-``wait_for`` (a deadline helper). ``MS`` scales the rare real wait.
+``wait_for`` (a deadline helper). Both, and ``MS`` (the one time unit, which
+``XIANYU_TEST_TIME_SCALE`` stretches), live in ``tests/plugins/timing.py``.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pykka
 import pytest
 
-T = TypeVar("T")
+from tests.plugins.timing import MS, wait_for
 
 pytest_plugins = [
     "tests.plugins.simulator",
     "tests.plugins.storage",
     "tests.plugins.faults",
     "tests.plugins.serve",
+    "tests.plugins.accounts",
+    "tests.plugins.delivery",
+    "tests.plugins.webhook",
 ]
 
-MS = 0.001
-
-
-def wait_for(
-    predicate: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.01, what: str = ""
-) -> T:
-    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
+# Kept importable from here only so that tests written on other branches still load at merge;
+# tests import them from tests.plugins.timing (tests/test_architecture.py checks that).
+__all__ = ["MS", "wait_for"]
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 
 from control.client import ControlClient
 from service.app import Service
+from tests.plugins.control import connect_as_nobody
 from tests.plugins.faults import Chat, row
 from tests.plugins.simulator import Seller
-from tests.test_control_server import _connect_as_nobody
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
 
@@ -171,7 +171,7 @@ def test_thousands_of_dropped_connections_and_many_concurrent_clients_are_all_se
                     state = client.call("status", account="shop")["accounts"][0]["state"]
                     with lock:
                         answers.append(state)
-        except BaseException as exc:  # reported below, with the count
+        except BaseException as exc:  # noqa: BLE001 - reported below, with the count
             with lock:
                 errors.append(exc)
 
@@ -191,10 +191,10 @@ def test_socket_file_is_owner_only(service):
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user (nobody)")
 def test_another_user_is_refused_by_the_running_service(sim, seller, service):
-    assert _connect_as_nobody(service.socket_path) == "permission denied"
+    assert connect_as_nobody(service.socket_path) == "permission denied"
     # even with the file opened wide, the peer's uid is checked on every connection
     for directory in (service.socket_path.parent, service.socket_path.parent.parent):
         os.chmod(directory, 0o755)
     os.chmod(service.socket_path, 0o666)
-    assert _connect_as_nobody(service.socket_path) == "closed without an answer"
+    assert connect_as_nobody(service.socket_path) == "closed without an answer"
     assert_still_serving(service, sim, seller, "after the stranger")

@@ -2,49 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
-import pytest
-
-from actors.testing import AccountHarness
-from storage import DefaultReply, Rule, Store
-from tests.conftest import wait_for
-from tests.plugins.simulator import Seller, new_seller
-
-BUYER = "880001"
-
-
-@pytest.fixture
-def seller(sim) -> Seller:
-    return new_seller(sim, nick="shop")
-
-
-@pytest.fixture
-def start_account(sim, sqlite_store: Store) -> Iterator[Callable[..., AccountHarness]]:
-    harnesses: list[AccountHarness] = []
-
-    def start(
-        seller: Seller, *, account_id: str = "shop-1", start: bool = True, **options
-    ) -> AccountHarness:
-        harness = AccountHarness(
-            store=sqlite_store,
-            ws_url=sim.ws_url,
-            api_url=sim.api_url,
-            account_id=account_id,
-            user_id=seller.user_id,
-            cookie=seller.cookie,
-            **options,
-        )
-        harnesses.append(harness)
-        return harness.start() if start else harness
-
-    yield start
-    for harness in reversed(harnesses):
-        harness.stop()
-
-
-def sent_texts(sim, seller: Seller) -> list[str]:
-    return [m["text"] for m in sim.admin.sent(seller.user_id)]
+from storage import DefaultReply, Rule
+from tests.plugins.accounts import BUYER, sent_texts
+from tests.plugins.simulator import Seller
+from tests.plugins.timing import wait_for
 
 
 def test_account_goes_online_and_replies_by_rule(sim, seller, sqlite_store, start_account) -> None:

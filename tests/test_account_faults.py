@@ -11,14 +11,9 @@ from actors.messages import ChildState, ChildStateChanged
 from actors.testing import with_timings
 from storage import DefaultReply, Rule
 from storage.records import SOURCE_TOKEN_REFRESH
-from tests import test_account_actor as account_tests
-from tests.conftest import MS, wait_for
+from tests.plugins.accounts import BUYER, sent_texts
 from tests.plugins.simulator import new_seller
-from tests.test_account_actor import BUYER, sent_texts
-
-# the shared fixtures of the account tests
-seller = account_tests.seller
-start_account = account_tests.start_account
+from tests.plugins.timing import MS, wait_for
 
 
 @pytest.fixture

@@ -7,19 +7,13 @@ import time
 
 import pytest
 
-from actors.account import AccountActor
 from actors.messages import ChildCrashed, ChildState, ChildStopped, Freeze, SwapCookie, SwapFinished
-from actors.testing import with_timings
-from bench.harness.naive_session import NaiveSession
+from actors.testing import FreezableAccountActor, with_timings
+from bench.harness.naive_account import NaiveAccountActor
 from storage import DefaultReply
-from tests import test_account_actor as account_tests
-from tests.conftest import wait_for
+from tests.plugins.accounts import BUYER, sent_texts
 from tests.plugins.simulator import new_seller
-from tests.test_account_actor import BUYER, sent_texts
-
-# the shared fixtures of the account tests
-seller = account_tests.seller
-start_account = account_tests.start_account
+from tests.plugins.timing import wait_for
 
 
 @pytest.fixture
@@ -111,11 +105,10 @@ def test_swap_with_an_unparseable_cookie_fails_at_once(
 
 
 def test_naive_swap_recreates_the_original_restart(
-    sim, seller, default_reply, start_account, monkeypatch
+    sim, seller, default_reply, start_account
 ) -> None:
-    # the bench's re-created start-up for the naive swap's session (bench/harness)
-    monkeypatch.setattr(AccountActor, "naive_session_class", NaiveSession)
-    account = start_account(seller, swap_strategy="naive")
+    # the bench's strategy (bench/harness/naive_account.py), given as the actor class
+    account = start_account(seller, actor_class=NaiveAccountActor)
     account.wait_online()
     new_login = new_seller(sim, user_id=seller.user_id)
     account.tell(SwapCookie(op_id=10, cookie=new_login.cookie))
@@ -128,7 +121,7 @@ def test_naive_swap_recreates_the_original_restart(
 
 
 def test_freeze_blocks_the_handler(sim, seller, default_reply, start_account) -> None:
-    account = start_account(seller)
+    account = start_account(seller, actor_class=FreezableAccountActor)
     account.wait_online()
     started = time.monotonic()
     account.tell(Freeze(0.4))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
@@ -29,13 +30,18 @@ from goofish.constants import FIRST_PAGE_CURSOR
 from goofish.cookies import Cookie
 from goofish.ids import new_did
 from goofish.token import TokenClient
-from tests.conftest import wait_for
 from tests.plugins.simulator import Seller, new_seller
+from tests.plugins.timing import scaled_timings, wait_for
 
 T = TypeVar("T")
 
 # httpx-style: a timeout no token call can meet, so the timeout path runs without waiting
 NO_TIME_S = 1e-6
+
+
+def timings(**changes: Any) -> Timings:
+    """The tiny test timings with ``changes``, stretched by the suite's time scale."""
+    return scaled_timings(with_timings(**changes))
 
 
 class Run:
@@ -108,7 +114,7 @@ def _errors(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_a_token_call_that_times_out_is_a_network_failure_not_a_crash(run, seller) -> None:
     with capture_logs() as logs:
-        session = run.session(seller, with_timings(token_timeout_s=NO_TIME_S))
+        session = run.session(seller, replace(timings(), token_timeout_s=NO_TIME_S))
         ended = run.first(SessionEnded, session)
     assert ended.failure is FailureClass.NETWORK
     assert ended.reason == "token request not answered within 1e-06s"
@@ -118,7 +124,8 @@ def test_a_token_call_that_times_out_is_a_network_failure_not_a_crash(run, selle
 
 
 def test_an_account_whose_token_calls_time_out_backs_off_and_retries(sim, sqlite_store, seller):
-    timings = with_timings(token_timeout_s=NO_TIME_S)
+    # scaled, but for the token timeout: no machine meets that one anyway
+    tiny = replace(timings(), token_timeout_s=NO_TIME_S)
     harness = AccountHarness(
         store=sqlite_store,
         ws_url=sim.ws_url,
@@ -126,7 +133,7 @@ def test_an_account_whose_token_calls_time_out_backs_off_and_retries(sim, sqlite
         account_id="shop-1",
         user_id=seller.user_id,
         cookie=seller.cookie,
-        timings=timings,
+        timings=tiny,
     )
     # the token API itself answers in time (its HTTP client has a sane timeout); only the
     # session's bound around the call is tiny
@@ -142,14 +149,14 @@ def test_an_account_whose_token_calls_time_out_backs_off_and_retries(sim, sqlite
 
 def test_an_unanswered_request_fails_at_its_deadline_and_the_session_lives_on(run, seller):
     # heartbeats would notice the dead socket only after 3 s: the request's 0.3 s comes first
-    timings = with_timings(heartbeat_s=1.0, heartbeat_misses=3, request_timeout_s=0.3)
-    session = run.session(seller, timings)
+    slow_beats = timings(heartbeat_s=1.0, heartbeat_misses=3, request_timeout_s=0.3)
+    session = run.session(seller, slow_beats)
     run.first(SessionRegistered, session)
     run.sim.admin.fault(seller.user_id, "blackhole")
     started = time.monotonic()
     session.request(frames.list_newest(1, 1), tag="probe-me")
     answered = run.first(RequestAnswered, session)
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= slow_beats.request_timeout_s
     assert answered.tag == "probe-me" and answered.response is None
     assert answered.error == "/r/Conversation/listNewestPagination not answered in time"
     assert not run.ended(session)
@@ -158,7 +165,7 @@ def test_an_unanswered_request_fails_at_its_deadline_and_the_session_lives_on(ru
 
 
 def test_a_session_answers_requests_once_registered(run, seller) -> None:
-    session = run.session(seller, with_timings())
+    session = run.session(seller, timings())
     run.first(SessionRegistered, session)
     session.request(frames.list_newest(FIRST_PAGE_CURSOR, 1), tag=1)
     answered = run.first(RequestAnswered, session)
@@ -171,7 +178,7 @@ def test_a_session_answers_requests_once_registered(run, seller) -> None:
 
 def test_naive_session_waits_a_second_between_reg_and_ack_diff(run, seller) -> None:
     started = time.monotonic()
-    session = run.session(seller, with_timings(), cls=NaiveSession)
+    session = run.session(seller, timings(), cls=NaiveSession)
     run.first(SessionRegistered, session)
     assert time.monotonic() - started >= 1.0
 
@@ -180,10 +187,10 @@ def test_naive_session_runs_no_sync_probe(run, sim) -> None:
     # the same zombie (heartbeats answered, pushes withheld) on two sellers: the probe of the
     # production session catches it; the re-created original, which had no probe, does not
     # silence allowed (1.5 s) outlasts the naive start-up's 1 s pause before its first beat
-    timings = with_timings(heartbeat_s=0.5, silence_intervals=3)
+    quick_probe = timings(heartbeat_s=0.5, silence_intervals=3)
     plain_seller, naive_seller = new_seller(sim), new_seller(sim)
-    plain = run.session(plain_seller, timings)
-    naive = run.session(naive_seller, timings, cls=NaiveSession)
+    plain = run.session(plain_seller, quick_probe)
+    naive = run.session(naive_seller, quick_probe, cls=NaiveSession)
     run.first(SessionRegistered, plain)
     run.first(SessionRegistered, naive)
     started = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -33,3 +34,24 @@ def test_no_package_imports_a_layer_above_it():
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "0 broken" in done.stdout
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared fixtures and helpers live in tests/plugins (docs/ARCHITECTURE.md, tests/)."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for name in _imported_modules(path):
+            if name == "tests.conftest" or name.startswith(("tests.test_", "tests.conftest.")):
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not offenders, "\n".join(offenders)

@@ -58,6 +58,21 @@ def test_swap_bench_reports_every_key_and_loses_nothing() -> None:
 
 
 @pytest.mark.slow
+def test_swap_bench_runs_the_naive_strategy_from_bench() -> None:
+    # the naive strategy lives in bench/harness (serve_naive.py), not in the service
+    result = run_bench(
+        "swap.py",
+        *("--accounts", "2", "--updates", "2", "--rate", "5", "--quiet-s", "1"),
+        *("--strategy", "naive", "--drain-s", "2"),
+    )
+    assert result.keys() >= SWAP_KEYS
+    assert result["strategy"] == "naive"
+    # its 0.5 s pause and 1 s between /reg and ackDiff, as the original did
+    assert float(result["swap_ms_p50"]) >= 1500
+    assert result["duplicates"] == 0
+
+
+@pytest.mark.slow
 def test_scale_bench_reports_every_key() -> None:
     result = run_bench(
         "scale.py", "--accounts", "3", "--idle-s", "1", "--step-s", "1", "--rates", "20"

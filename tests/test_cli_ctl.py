@@ -13,7 +13,7 @@ import run
 from control.cli import main
 from control.dispatch import Dispatcher
 from control.server import ControlServer
-from tests.test_control_fake import FakeSupervisor
+from tests.plugins.control import FakeSupervisor
 
 COOKIE = "unb=2200000001; cookie2=c2secret; _m_h5_tk=tk123_1700000000000; sgcookie=sgsecret"
 SECRETS = ("c2secret", "tk123", "sgsecret")

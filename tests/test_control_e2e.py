@@ -15,9 +15,9 @@ from common.settings import Backoff, Settings
 from control.client import ControlClient
 from control.errors import ControlError
 from service.app import Service
-from tests.conftest import wait_for
 from tests.plugins.simulator import Seller, new_seller
-from tests.vocabulary import (
+from tests.plugins.timing import wait_for
+from tests.plugins.vocabulary import (
     EVENT_FIELDS,
     OUTCOME_FIELDS,
     STATES,

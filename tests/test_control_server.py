@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import structlog
 
-from common.errors import ConflictError
+from common.errors import ConflictError, InvalidValueError
 from control.client import ControlClient
 from control.dispatch import Dispatcher
 from control.errors import ControlError
 from control.server import ControlServer
-from tests.conftest import wait_for
-from tests.test_control_fake import FakeSupervisor
-from tests.vocabulary import VERSION_FIELDS
+from tests.plugins.control import FakeSupervisor, connect_as_nobody
+from tests.plugins.timing import wait_for
+from tests.plugins.vocabulary import VERSION_FIELDS
 
 COOKIE = "unb=2200000001; cookie2=c2secret; _m_h5_tk=tk123_1700000000000; sgcookie=sgsecret"
 
@@ -105,6 +105,19 @@ def test_supervisor_errors_map_to_codes(client, call, code):
         call(client)
     assert caught.value.code == code
     assert client.call("ping")
+
+
+def test_an_invalid_value_from_below_is_a_bad_request_that_says_what_was_expected(
+    client, fake, monkeypatch
+):
+    def refuse(account_id: str, **_: object) -> None:
+        raise InvalidValueError("pause_minutes", "0 (never) or more", value=-3)
+
+    monkeypatch.setattr(fake, "set_account", refuse)
+    with pytest.raises(ControlError) as caught:
+        client.call("set", account="a", pause_minutes=1)
+    assert caught.value.code == "bad_request"
+    assert caught.value.message == "pause_minutes must be 0 (never) or more, got -3"
 
 
 def test_malformed_input_is_answered_and_the_connection_keeps_serving(client):
@@ -222,41 +235,13 @@ def test_second_server_on_a_live_socket_is_a_conflict(server, fake):
         assert c.call("ping")
 
 
-def _connect_as_nobody(path: Path) -> str:
-    """Fork, drop to ``nobody``, try a ping; say what happened (no exec: python is root-only)."""
-    import pwd
-
-    nobody = pwd.getpwnam("nobody")
-    outcomes = {10: "permission denied", 20: "closed without an answer", 30: "answered"}
-    pid = os.fork()
-    if pid == 0:  # child: only plain syscalls, then _exit
-        code = 99
-        try:
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(5)
-            try:
-                sock.connect(str(path))
-                sock.sendall(b'{"cmd": "ping"}\n')
-                code = 30 if sock.recv(100) else 20
-            except PermissionError:
-                code = 10
-            except OSError:
-                code = 20
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return outcomes.get(os.waitstatus_to_exitcode(status), "unexpected")
-
-
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")
 def test_another_user_is_kept_out_by_file_mode_and_by_peer_credentials(server, short_dir):
-    assert _connect_as_nobody(server.path) == "permission denied"
+    assert connect_as_nobody(server.path) == "permission denied"
     # open the file permissions wide: SO_PEERCRED must still refuse the peer
     os.chmod(short_dir, 0o755)
     os.chmod(server.path, 0o666)
-    assert _connect_as_nobody(server.path) == "closed without an answer"
+    assert connect_as_nobody(server.path) == "closed without an answer"
     with ControlClient(server.path) as c:
         assert c.call("ping")
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from control.workers import DaemonWorkers
-from tests.conftest import wait_for
+from tests.plugins.timing import wait_for
 
 
 def test_results_and_exceptions_reach_the_future():

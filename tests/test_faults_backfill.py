@@ -3,9 +3,7 @@ answer to an earlier one that was withheld while the link was down."""
 
 from __future__ import annotations
 
-from tests.test_actors_delivery import SELLER, chat, confirm, delivery, fence, outbox
-
-__all__ = ["delivery", "fence", "outbox"]  # the Delivery fixtures, shared
+from tests.plugins.delivery import SELLER, chat, confirm
 
 
 def test_a_live_reply_to_a_newer_message_does_not_count_as_answering_a_withheld_one(

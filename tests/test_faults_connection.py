@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 
 from goofish.cookies import Cookie
-from tests.conftest import MS, wait_for
 from tests.plugins.faults import Chat, add_echo_account, event_kinds, row, wait_state
 from tests.plugins.simulator import Seller, second_login
+from tests.plugins.timing import MS, wait_for
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from control.errors import ControlError
-from tests.conftest import wait_for
 from tests.plugins.faults import Chat
 from tests.plugins.serve import ServeProcess, all_online
 from tests.plugins.simulator import Seller, new_seller
+from tests.plugins.timing import wait_for
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
 

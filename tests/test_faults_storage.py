@@ -9,10 +9,10 @@ import pytest
 
 from common.errors import StorageError, XianyuSupervisorError
 from service.app import Service
-from tests.conftest import wait_for
 from tests.plugins.faults import Chat, row, wait_state
 from tests.plugins.simulator import second_login
 from tests.plugins.storage import LockHolder
+from tests.plugins.timing import wait_for
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
 

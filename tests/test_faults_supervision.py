@@ -10,7 +10,6 @@ import pytest
 
 from actors.account import AccountActor
 from common.errors import StorageError
-from tests.conftest import wait_for
 from tests.plugins.faults import (
     FAULT_TIMINGS,
     Chat,
@@ -18,6 +17,7 @@ from tests.plugins.faults import (
     row,
     wait_state,
 )
+from tests.plugins.timing import wait_for
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
 

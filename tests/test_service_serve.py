@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import signal
 
-from tests.conftest import wait_for
 from tests.plugins.faults import cookie_secrets
 from tests.plugins.serve import START_TIMEOUT_S, ServeProcess, all_online, statuses
 from tests.plugins.simulator import Seller, new_seller
+from tests.plugins.timing import wait_for
 
 
 def secrets_of(*sellers: Seller | str) -> list[str]:

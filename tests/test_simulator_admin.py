@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from common.errors import ConflictError, NotFoundError
-from simulator.server import SimulatorHandle
+from common.errors import ConflictError, InvalidValueError, NotFoundError
+from simulator.server import Simulator, SimulatorHandle
 from tests.plugins.simulator import new_seller
 
 
@@ -153,3 +153,9 @@ def test_push_many_applies_pushes_in_order(sim: SimulatorHandle) -> None:
         sim.admin_url + "push_many", {"messages": [{"to": "nobody", "from": "1", "text": "x"}]}
     )
     assert status == 404 and answer["error"].startswith("messages[0]")
+
+
+def test_an_unknown_knob_is_refused_with_the_known_ones():
+    with pytest.raises(InvalidValueError, match="got 'no_such_knob'") as caught:
+        Simulator(no_such_knob=1)
+    assert caught.value.value == "no_such_knob"

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable
 
 from simulator.server import SimulatorHandle
-from tests.conftest import wait_for
 from tests.plugins.simulator import (
     RawClient,
     cookie_get,
@@ -16,6 +15,7 @@ from tests.plugins.simulator import (
     make_did,
     new_seller,
 )
+from tests.plugins.timing import wait_for
 
 
 def _without(cookie: str, name: str) -> str:

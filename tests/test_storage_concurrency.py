@@ -31,7 +31,7 @@ def run_threads(count: int, work: Callable[[int], None]) -> None:
         try:
             barrier.wait(timeout=10)
             work(index)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread below
             errors.append(exc)
 
     threads = [threading.Thread(target=body, args=(i,), name=f"writer-{i}") for i in range(count)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import ConflictError, NotFoundError, StorageError
+from common.errors import ConflictError, InvalidValueError, NotFoundError, StorageError
 from storage import (
     ACTIVE,
     FAILED,
@@ -198,9 +198,10 @@ def test_database_refuses_a_second_active_version(shop: Store) -> None:
 
 
 def test_unknown_source_or_demotion_is_refused(shop: Store) -> None:
-    with pytest.raises(ValueError, match="unknown cookie source"):
+    with pytest.raises(InvalidValueError, match="cookie source must be one of") as caught:
         shop.propose_cookie("shop", cookie(2), source="guess")
-    with pytest.raises(ValueError, match="demote_to"):
+    assert (caught.value.field, caught.value.value) == ("the cookie source", "guess")
+    with pytest.raises(InvalidValueError, match="demote_to"):
         shop.activate_version("shop", 1, demote_to=FAILED)
 
 

@@ -8,22 +8,21 @@ next writer on the same database, as a restarted service would.
 
 from __future__ import annotations
 
-import hashlib
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from storage import ACTIVE, Store
+from tests.plugins.crash import ACCOUNTS, cookie_value, is_whole
 
-ACCOUNTS = 5
 # the child's progress line count at which it is killed, one per cycle: early, middle, late
 KILL_AFTER = (1, 7, 25, 60)
 
 WRITER = r"""
 import sys
 from storage import ROLLED_BACK, SOURCE_ADMIN, Store
-from tests.test_storage_crash import ACCOUNTS, cookie_value
+from tests.plugins.crash import ACCOUNTS, cookie_value
 
 store = Store.open(sys.argv[1], cookie_history=4)
 store.fail_pending_versions()
@@ -43,17 +42,6 @@ while True:
             store.record_token_refresh(account, active.value, cookie_value(account, seq))
     print(seq, flush=True)
 """
-
-
-def cookie_value(account: str, seq: int) -> str:
-    """A cookie big enough to span several database pages, checkable from its own text."""
-    pad = hashlib.sha256(f"{account}:{seq}".encode()).hexdigest() * 160
-    return f"unb={account}; seq={seq}; pad={pad}"
-
-
-def is_whole(account: str, value: str) -> bool:
-    fields = dict(part.split("=", 1) for part in value.split("; "))
-    return value == cookie_value(account, int(fields["seq"]))
 
 
 def run_writer_until_killed(url: str, start_seq: int, lines: int, log: Path) -> int:

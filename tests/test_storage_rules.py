@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import NotFoundError
+from common.errors import InvalidValueError, NotFoundError
 from storage import DefaultReply, Rule, RuleSet, Store
 
 
@@ -59,8 +59,10 @@ def test_rules_and_default_reply_accept_their_dict_forms(shop: Store) -> None:
 
 
 def test_a_rule_without_keyword_is_refused(shop: Store) -> None:
-    with pytest.raises(ValueError, match="needs a keyword"):
+    with pytest.raises(InvalidValueError, match="keyword of the rule replying 'x'"):
         shop.set_rules("shop", [Rule("", "x")])
+    with pytest.raises(InvalidValueError, match="a reply rule must be"):
+        shop.set_rules("shop", [{"keyword": "k", "answer": "x"}])
     assert shop.get_rules("shop") == RuleSet()
 
 

@@ -42,9 +42,9 @@ from common.io_loop import IoLoop
 from common.settings import Backoff, Settings, Timings
 from storage import Store
 from supervisor import SupervisorClient, start_supervisor
-from tests.conftest import wait_for
 from tests.plugins.faults import wait_state
-from tests.vocabulary import EVENT_FIELDS, STATUS_FIELDS, VERSION_FIELDS
+from tests.plugins.timing import wait_for
+from tests.plugins.vocabulary import EVENT_FIELDS, STATUS_FIELDS, VERSION_FIELDS
 
 SELLER = "2200000001"
 TIMINGS = Timings(
@@ -422,6 +422,21 @@ def test_a_failed_rollback_keeps_serving_and_leaves_its_target_untouched(boot, s
     assert statuses == {1: "superseded", 2: "active"}
     assert state_of(client, "shop") == "online"
     assert "rollback_rolled_back" in kinds(sqlite_store, "shop")
+
+
+def test_a_disabled_accounts_rollback_is_stored_and_names_the_version_it_replaced(
+    boot, sqlite_store, children
+):
+    sqlite_store.add_account("shop", cookie("v1"), SELLER, enabled=False)
+    client = boot()
+    assert client.update("shop", cookie("v2"))["outcome"] == "stored"
+    result = client.rollback("shop")
+    assert result["outcome"] == "stored"
+    assert (result["version"], result["previous_version"]) == (1, 2)
+    statuses = {v["version"]: v["status"] for v in client.history("shop")["versions"]}
+    assert statuses == {1: "active", 2: "rolled_back"}
+    assert "rollback_stored" in kinds(sqlite_store, "shop")
+    assert children.of("shop") == []
 
 
 def test_rollback_without_an_earlier_version_is_not_found(online):

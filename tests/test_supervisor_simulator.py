@@ -12,14 +12,15 @@ import pykka
 import pytest
 
 from actors.account import AccountActor
+from actors.testing import FreezableAccountActor
 from common.io_loop import IoLoop
 from common.settings import Settings, Timings
 from goofish.token import TokenClient
 from storage import DefaultReply, Store
 from supervisor import SupervisorClient, account_actor_factory, start_supervisor
-from tests.conftest import wait_for
 from tests.plugins.faults import BUYER, FAULT_TIMINGS, row, wait_state
 from tests.plugins.simulator import Seller, new_seller, second_login
+from tests.plugins.timing import wait_for
 
 TIMINGS = FAULT_TIMINGS
 
@@ -146,7 +147,7 @@ def test_a_stuck_child_is_killed_within_the_deadline_and_replaced_by_one_that_an
     sim, seller, sqlite_store, boot
 ):
     add_echo_account(sqlite_store, "shop", seller)
-    client = boot()
+    client = boot(actor_class=FreezableAccountActor)
     wait_state(client, "shop", "online")
     client.freeze("shop", 2.0)
     sim.admin.push(to=seller.user_id, from_=BUYER, text="while stuck")

@@ -6,7 +6,7 @@ import pytest
 
 from actors.messages import AccountStatus, ChildState
 from supervisor.status import Facts, State, account_state
-from tests.vocabulary import STATES
+from tests.plugins.vocabulary import STATES
 
 
 def child(state: ChildState, *, swapping: bool = False) -> AccountStatus:

@@ -1,6 +1,7 @@
 """The service under test as a subprocess, and a small client of its control socket.
 
-The service runs as ``python run.py serve`` in its own process so that ``rss_mb``,
+The service runs as ``python run.py serve`` (``bench/harness/serve_naive.py`` when
+``XIANYU_SWAP_STRATEGY=naive``) in its own process so that ``rss_mb``,
 ``threads`` and CPU are measured (psutil) on the service alone. Its output goes to
 ``<data dir>/service.log``; that log never holds cookie values (the service promises so).
 """
@@ -68,6 +69,18 @@ class ControlClient:
             self._sock.close()
 
 
+def _entry_point(strategy: str) -> list[str]:
+    """How to start the service for a swap strategy (``XIANYU_SWAP_STRATEGY``): ours is the
+    production ``run.py serve``; "naive" is the bench's re-creation of the original restart."""
+    if strategy == "supervised":
+        return [str(REPO / "run.py"), "serve"]
+    if strategy == "naive":
+        return [str(REPO / "bench" / "harness" / "serve_naive.py")]
+    raise ValueError(
+        f"XIANYU_SWAP_STRATEGY={strategy!r} is not a strategy; use 'supervised' or 'naive'"
+    )
+
+
 class ServiceProcess:
     """``python run.py serve`` on a data dir, pointed at the simulator."""
 
@@ -81,10 +94,10 @@ class ServiceProcess:
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self._env = {**os.environ, **(env or {})}
         self._args = [
             sys.executable,
-            str(REPO / "run.py"),
-            "serve",
+            *_entry_point(self._env.get("XIANYU_SWAP_STRATEGY") or "supervised"),
             "--data-dir",
             str(data_dir),
             "--ws-url",
@@ -95,7 +108,6 @@ class ServiceProcess:
             "json",
             *extra_args,
         ]
-        self._env = {**os.environ, **(env or {})}
         self.popen: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
 

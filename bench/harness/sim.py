@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.control import AdminRefused
 from simulator.server import Simulator, SimulatorHandle
 
 # Buyer ids: digit strings far from the simulator's seller ids, one per message (= one chat).
@@ -152,7 +153,7 @@ class SimRig:
         at = time.perf_counter()
         try:
             answer = await self.simulator.control.push(seller_id, buyer, BUYER_TEXT)
-        except Exception:  # a refused push is counted, not fatal: the run reports it
+        except AdminRefused:  # a refused push is counted, not fatal: the run reports it
             self.ledger.failed_pushes += 1
             return
         chat_id = answer["chat_id"]

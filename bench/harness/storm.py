@@ -14,6 +14,7 @@ from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from common.errors import XianyuSupervisorError
 from harness.service import ControlClient, ServiceProcess
 from harness.sim import SimRig
 
@@ -122,7 +123,7 @@ class Storm:
         try:
             result = self._client().call("update", account=account, cookie=cookie, wait=True)
             outcome, swap_ms = str(result.get("outcome")), result.get("swap_ms")
-        except Exception as exc:  # a failed update is a figure, not a crash
+        except XianyuSupervisorError as exc:  # a failed update is a figure, not a crash
             outcome = f"error: {getattr(exc, 'code', type(exc).__name__)}"
             self._local.client = None  # the connection may be broken: next call reconnects
         finally:

@@ -29,24 +29,27 @@ from typing import Any
 import pytest
 import structlog
 
-from actors.testing import TINY_TIMINGS
+from actors.testing import TINY_TIMINGS, FreezableAccountActor
 from common.settings import Backoff, Settings, Timings
 from service.app import Service
 from simulator.admin import AdminClient
 from simulator.server import Simulator, SimulatorHandle
 from supervisor import SupervisorClient
-from tests.conftest import wait_for
 from tests.plugins.simulator import Seller
+from tests.plugins.timing import scaled_timings, wait_for
 
 BUYER = "880001"
 ECHO = "auto: "
-FAULT_TIMINGS = replace(
-    TINY_TIMINGS,
-    probation_s=2.0,
-    stop_timeout_s=0.5,
-    restart_backoff=Backoff(base_s=0.02, cap_s=0.1),
-    restart_intensity=3,
-    restart_window_s=30.0,
+# stretched by XIANYU_TEST_TIME_SCALE (tests/plugins/timing.py) like every duration of the suite
+FAULT_TIMINGS = scaled_timings(
+    replace(
+        TINY_TIMINGS,
+        probation_s=2.0,
+        stop_timeout_s=0.5,
+        restart_backoff=Backoff(base_s=0.02, cap_s=0.1),
+        restart_intensity=3,
+        restart_window_s=30.0,
+    )
 )
 # libraries the service keeps at WARNING (service/logging.py): websockets narrates every
 # frame and handshake header at DEBUG, which no service configuration ever shows
@@ -54,6 +57,8 @@ QUIET_AS_IN_SERVICE = {
     "websockets": logging.WARNING,
     "aiohttp.access": logging.WARNING,
     "asyncio": logging.WARNING,
+    "apprise": logging.WARNING,
+    "urllib3": logging.WARNING,
 }
 # a secret shorter than this could match by accident (the simulator's are 16+ characters)
 MIN_SECRET_LEN = 8
@@ -82,6 +87,7 @@ def world_secrets(handle: SimulatorHandle) -> set[str]:
     for tk in list(world.mtop_tks):
         values.update({tk, tk.split("_")[0]})
     values.update(world.tokens)
+    values.update(handle.simulator.sessions.long_logins)  # long-login tokens (passport)
     return {v for v in values if len(v) >= MIN_SECRET_LEN}
 
 
@@ -204,10 +210,12 @@ def start_service(sim: SimulatorHandle, short_dir: Path) -> Iterator[Callable[..
             "data_dir": short_dir / f"svc{len(started)}",
             "ws_url": sim.ws_url,
             "api_url": sim.api_url,
+            "passport_url": sim.passport_url,  # never the real login host from a test
             "timings": timings,
             **settings,
         }
-        service = Service(Settings(**values)).start()
+        # FreezableAccountActor: the supervision tests freeze a child to demo timeout-kill
+        service = Service(Settings(**values), actor_class=FreezableAccountActor).start()
         started.append(service)
         return service
 

@@ -25,7 +25,7 @@ import pytest
 from control.client import ControlClient
 from control.errors import ControlError
 from simulator.server import SimulatorHandle
-from tests.conftest import wait_for
+from tests.plugins.timing import scaled, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
@@ -40,6 +40,7 @@ class ServeProcess:
         self._log = self.log_path.open("ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("XIANYU_")}
         env["XIANYU_WS_URL"] = sim.ws_url
+        env["XIANYU_PASSPORT_URL"] = sim.passport_url  # never the real login host from a test
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -58,7 +59,7 @@ class ServeProcess:
         return self.log_path.read_text(errors="replace")
 
     def client(self, timeout: float = 30.0) -> ControlClient:
-        return ControlClient(self.data_dir / "control.sock", timeout=timeout)
+        return ControlClient(self.data_dir / "control.sock", timeout=scaled(timeout))
 
     def wait_ready(self) -> None:
         def answers() -> bool:
@@ -75,14 +76,14 @@ class ServeProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout=30)
+            return self.proc.wait(timeout=scaled(30))
         finally:
             self._log.close()
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        self.proc.wait(timeout=scaled(10))
         self._log.close()
 
 

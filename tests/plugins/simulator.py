@@ -28,11 +28,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from simulator.server import Simulator, SimulatorHandle
+from tests.plugins.timing import scaled
 
 IM_APP_KEY = "444e9908a51d1cb236a27862abc769c9"
 MTOP_APP_KEY = "34839810"
 TOKEN_PATH = "mtop.taobao.idlemessage.pc.login.token/1.0/"
-WAIT_S = 5.0
+WAIT_S = scaled(5.0)
 
 
 @pytest.fixture
@@ -185,7 +186,8 @@ class RawClient:
                     self._waiting.pop(mid).set_result(frame)
                 else:
                     await self.pushes.put(frame)
-        except Exception as exc:  # the test inspects how the connection ended
+        # the test inspects how the connection ended, whatever ended it
+        except Exception as exc:  # noqa: BLE001
             self.closed.set_result(exc)
         else:
             self.closed.set_result(None)

@@ -25,6 +25,7 @@ import psycopg2.extensions
 import pytest
 
 from storage import Store
+from tests.plugins.timing import scaled
 
 POSTGRES_ENV = "XIANYU_TEST_POSTGRES_URL"
 ENGINES = [
@@ -113,12 +114,12 @@ class LockHolder:
             assert self.proc.stdin is not None
             self.proc.stdin.write("release\n")
             self.proc.stdin.flush()
-            assert self.proc.wait(timeout=10) == 0
+            assert self.proc.wait(timeout=scaled(10)) == 0
 
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=scaled(10))
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 stream.close()

@@ -1,0 +1,93 @@
+"""``AccountBook``: every Store read and write the supervisor makes, in the flows' vocabulary.
+
+The flows speak ``Candidate`` (cookie, version, fingerprint); the Store speaks
+``CookieVersion``. Each method is one short Store transaction, made on the supervisor's
+thread; they raise ``StorageError`` (``NotFoundError`` for an unknown account or version),
+except ``record``: a failing audit log must not stop an operation or a restart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from common.errors import NotFoundError, StorageError
+from goofish.cookies import Cookie
+from storage import ROLLED_BACK, SOURCE_ADMIN, SUPERSEDED, AccountRecord, CookieVersion, Store
+from supervisor.machine import Candidate
+
+log = structlog.get_logger(__name__)
+
+
+def version_candidate(version: CookieVersion) -> Candidate:
+    return Candidate(version.value, version.number, version.fingerprint)
+
+
+def not_found(account_id: str) -> NotFoundError:
+    return NotFoundError(f"account {account_id!r} not found; run 'ctl status' to list accounts")
+
+
+class AccountBook:
+    """The supervisor's window on the (thread-safe) ``Store``; used on its thread only."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # --- boot -------------------------------------------------------------------------------
+
+    def fail_interrupted(self) -> int:
+        """Versions a killed process left ``pending`` become ``failed``; how many."""
+        return self._store.fail_pending_versions()
+
+    def accounts(self) -> list[AccountRecord]:
+        return self._store.list_accounts()
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    def add(self, account_id: str, cookie: Cookie, *, enabled: bool, remark: str) -> AccountRecord:
+        return self._store.add_account(
+            account_id, cookie.serialize(), cookie.unb, enabled=enabled, remark=remark
+        )
+
+    def set_enabled(self, account_id: str, *, enabled: bool) -> None:
+        self._store.update_account(account_id, enabled=enabled)
+
+    def remove(self, account_id: str) -> None:
+        self._store.remove_account(account_id)
+
+    # --- cookie versions --------------------------------------------------------------------
+
+    def active(self, account_id: str) -> Candidate | None:
+        """The active version (None only for an account that is gone)."""
+        active = self._store.active_cookie(account_id)
+        return None if active is None else version_candidate(active)
+
+    def propose(self, account_id: str, value: str) -> Candidate:
+        """A new ``pending`` version of ``value`` (an operator's cookie)."""
+        return version_candidate(self._store.propose_cookie(account_id, value, source=SOURCE_ADMIN))
+
+    def rollback_target(self, account_id: str, to_version: int | None) -> Candidate:
+        return version_candidate(self._store.rollback_target(account_id, to_version))
+
+    def activate(self, account_id: str, version: int, *, operation: str) -> Candidate:
+        """Make ``version`` active; the one it replaces is ``rolled_back`` by a rollback.
+
+        Returns the row as stored: the child may have merged Set-Cookie into it meanwhile.
+        """
+        demote_to = ROLLED_BACK if operation == "rollback" else SUPERSEDED
+        return version_candidate(
+            self._store.activate_version(account_id, version, demote_to=demote_to)
+        )
+
+    def fail(self, account_id: str, version: int, reason: str) -> None:
+        self._store.fail_version(account_id, version, reason)
+
+    # --- the audit log ----------------------------------------------------------------------
+
+    def record(self, kind: str, account_id: str | None = None, **data: Any) -> None:
+        """Write an event; a failing audit log is logged, never raised."""
+        try:
+            self._store.record_event(kind, account_id, **data)
+        except StorageError:
+            log.exception("event_write_failed", kind=kind, account=account_id)
