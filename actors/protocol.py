@@ -28,6 +28,7 @@ from actors.liveness import Liveness
 from common.errors import ProtocolError
 from goofish import frames
 from goofish.decode import decode_push_items, is_push
+from goofish.ids import new_mid
 from goofish.messages import Message
 
 # --- what the protocol reports --------------------------------------------------------
@@ -148,10 +149,14 @@ class ImProtocol:
         self, frame: dict[str, Any], now: float, *, timeout_s: float | None = None
     ) -> str:
         """Queue a request; its answer comes out as ``Answered``, or ``TimedOut`` once
-        ``timeout_s`` (default ``request_timeout_s``) has passed. Returns its ``mid``."""
+        ``timeout_s`` (default ``request_timeout_s``) has passed. Returns the ``mid`` it went
+        out with: the frame's own, or a fresh one when that one is still waiting for its
+        answer (a mid is a 3-digit random and the ms clock, so a burst of requests in one
+        millisecond can repeat one, and an answer must find exactly one request)."""
         mid = frame["headers"]["mid"]
-        if mid in self._pending:
-            raise ValueError(f"a request with mid {mid!r} is already waiting for its answer")
+        if self._in_use(mid):
+            mid = self._fresh_mid()
+            frame = {**frame, "headers": {**frame["headers"], "mid": mid}}
         wait = self.request_timeout_s if timeout_s is None else timeout_s
         self._pending[mid] = _Pending(str(frame.get("lwp", "?")), now + wait)
         self.send(frame)
@@ -163,7 +168,7 @@ class ImProtocol:
         verdict = self.liveness.verdict(now)
         if verdict is not None:
             return verdict
-        beat = frames.heartbeat()
+        beat = frames.heartbeat(mid=self._fresh_mid())
         self._heartbeats.add(beat["headers"]["mid"])
         self.liveness.heartbeat_sent(now)
         self.send(beat)
@@ -202,6 +207,15 @@ class ImProtocol:
         return len(self._pending)
 
     # --- routing ----------------------------------------------------------------------
+
+    def _in_use(self, mid: str) -> bool:
+        return mid in self._pending or mid in self._heartbeats
+
+    def _fresh_mid(self) -> str:
+        while True:
+            mid = new_mid()
+            if not self._in_use(mid):
+                return mid
 
     def _on_push(self, frame: dict[str, Any]) -> None:
         # every push is ACKed, before decoding and whatever it holds (section 5)

@@ -306,17 +306,18 @@ class Session:
         self._spawn(self._answer_request(frame, tag))
 
     async def _answer_request(self, frame: dict[str, Any], tag: object) -> None:
+        answer: RequestAnswered | None = None
         try:
             if self._registered_at is None or self._ending is not None:
                 raise SessionOver(Ending(FailureClass.NETWORK, "session not registered"))
             response = await self._exchange.roundtrip(frame)
+            answer = RequestAnswered(self.session_id, tag, response=response)
         except SessionOver as ended:
-            self._report(RequestAnswered(self.session_id, tag, error=ended.ending.reason))
-        except asyncio.CancelledError:
-            self._report(RequestAnswered(self.session_id, tag, error="session ended"))
-            raise
-        else:
-            self._report(RequestAnswered(self.session_id, tag, response=response))
+            answer = RequestAnswered(self.session_id, tag, error=ended.ending.reason)
+        finally:
+            # the actor hears of every request, whatever happened (cancelled, or a bug
+            # that _helper_done logs): a reply it never hears of would stay in flight
+            self._report(answer or RequestAnswered(self.session_id, tag, error="session ended"))
 
     # --- periodic duties --------------------------------------------------------------
 
@@ -353,6 +354,8 @@ class Session:
         self._spawn(self._backfill(since_ms))
 
     async def _backfill(self, since_ms: int) -> None:
+        # a cancelled backfill reports nothing: its session is over, and the actor backfills
+        # again on the next one
         try:
             messages = await self._history.fetch_since(since_ms)
         except SessionOver as ended:

@@ -170,11 +170,31 @@ def test_a_forgotten_request_never_times_out() -> None:
     assert protocol.next_deadline() is None
 
 
-def test_a_mid_cannot_wait_twice() -> None:
+def test_a_mid_still_waiting_is_not_reused_and_both_answers_find_their_request() -> None:
     protocol = _protocol()
-    protocol.send_request(frames.list_newest(1, 1, mid="m-1"), 0.0)
-    with pytest.raises(ValueError, match="m-1"):
-        protocol.send_request(frames.list_newest(2, 1, mid="m-1"), 0.0)
+    first = frames.list_newest(1, 1, mid="m-1")
+    assert protocol.send_request(first, 0.0) == "m-1"
+    second_mid = protocol.send_request(frames.list_newest(2, 1, mid="m-1"), 0.0)
+    assert second_mid != "m-1"
+    sent = _sent(protocol)
+    assert [f["headers"]["mid"] for f in sent] == ["m-1", second_mid]
+    assert sent[1]["body"] == [2, 1]
+    protocol.receive_text(_answer(sent[1], body="two"), 0.1)
+    protocol.receive_text(_answer(first, body="one"), 0.2)
+    answers = protocol.events_received()
+    assert [(a.mid, a.frame["body"]) for a in answers if isinstance(a, Answered)] == [
+        (second_mid, "two"),
+        ("m-1", "one"),
+    ]
+
+
+def test_a_heartbeat_never_shares_a_mid_with_a_waiting_request() -> None:
+    protocol = _protocol()
+    mids = {protocol.send_request(frames.list_newest(n, 1), 0.0) for n in range(50)}
+    for second in range(5):
+        assert protocol.heartbeat(second / 10) is None
+    beats = [f for f in _sent(protocol) if f["lwp"] == LWP_HEARTBEAT]
+    assert len(beats) == 5 and not {b["headers"]["mid"] for b in beats} & mids
 
 
 def test_each_frame_is_handed_out_once_in_order() -> None:
