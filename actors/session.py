@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -303,21 +304,26 @@ class Session:
     # --- requests from the actor ------------------------------------------------------
 
     def _spawn_request(self, frame: dict[str, Any], tag: object) -> None:
-        self._spawn(self._answer_request(frame, tag))
+        task = self._spawn(self._answer_request(frame, tag))
+        # Every request gets exactly one RequestAnswered: a reply left "in flight" for good
+        # is a message never answered (issue 15). A cancelled or failed task is answered
+        # from its done callback, not from the coroutine: a task cancelled before its first
+        # step (the session finishing in the same loop iteration) never runs its body.
+        task.add_done_callback(functools.partial(self._request_unanswered, tag))
+
+    def _request_unanswered(self, tag: object, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self._report(RequestAnswered(self.session_id, tag, error="session ended"))
 
     async def _answer_request(self, frame: dict[str, Any], tag: object) -> None:
-        answer: RequestAnswered | None = None
         try:
             if self._registered_at is None or self._ending is not None:
                 raise SessionOver(Ending(FailureClass.NETWORK, "session not registered"))
             response = await self._exchange.roundtrip(frame)
-            answer = RequestAnswered(self.session_id, tag, response=response)
         except SessionOver as ended:
-            answer = RequestAnswered(self.session_id, tag, error=ended.ending.reason)
-        finally:
-            # the actor hears of every request, whatever happened (cancelled, or a bug
-            # that _helper_done logs): a reply it never hears of would stay in flight
-            self._report(answer or RequestAnswered(self.session_id, tag, error="session ended"))
+            self._report(RequestAnswered(self.session_id, tag, error=ended.ending.reason))
+        else:
+            self._report(RequestAnswered(self.session_id, tag, response=response))
 
     # --- periodic duties --------------------------------------------------------------
 

@@ -15,11 +15,16 @@ class Knobs:
     token_lifetime_s: float = 86400.0
     # delay between a sendByReceiverScope and its answer (the echo push follows the answer)
     send_response_delay_s: float = 0.0
-    # a buyer message is preceded, in the same /s/sync frame, by a 40103 read receipt for the
-    # seller's last message the buyer had not read yet (two items in one frame)
-    read_receipts: bool = True
+    # the probability (0..1) that a buyer message is preceded, in the same /s/sync frame, by a
+    # 40103 read receipt for the seller's last message the buyer had not read yet (two items in
+    # one frame); 0.5 by default, so that both frame shapes occur in one run
+    read_receipts: float = 0.5
     # a buyer message is preceded by a 40006 typing signal on /s/para
     typing_before_message: bool = False
+    # how many registered connections of one seller receive pushes at once: 1 = a new /reg
+    # closes the previous one (code 1000); 2+ = a multi-device login, every one of them gets
+    # every push and a /reg beyond the number closes the oldest
+    sessions_per_seller: int = 1
     # send the /s/vulcan batch right after a successful /reg
     vulcan_after_reg: bool = True
     # the first N history requests (listNewestPagination / listUserMessages) of every connection

@@ -57,7 +57,7 @@ class SimulatorUrls:
 
 
 class Simulator:
-    """The simulated Goofish servers. ``Simulator(read_receipts=False)`` overrides a knob."""
+    """The simulated Goofish servers. ``Simulator(read_receipts=0.0)`` overrides a knob."""
 
     def __init__(self, knobs: Knobs | None = None, **overrides: Any) -> None:
         unknown = set(overrides) - {f.name for f in fields(Knobs)}

@@ -55,6 +55,9 @@ class UserFaults:
     garbage_pending: bool = False  # sent after the next registration
     renew_error_until: float = 0.0  # monotonic: renewal calls answer HTTP 503 until then
     renew_slow_s: float = 0.0  # consumed by the next renewal call: its answer waits this long
+    # consumed by the next /reg: it is answered this late, and the connection it replaces is
+    # closed this late (unregistered at once: its requests are answered 401 meanwhile)
+    slow_switch_s: float = 0.0
 
 
 @dataclass

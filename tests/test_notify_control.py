@@ -25,10 +25,10 @@ from control.dispatch import Dispatcher
 from control.errors import ControlError
 from service.app import Service
 from service.cli import build_parser, settings_from_args
+from tests.plugins.control import FakeSupervisor
 from tests.plugins.faults import FAULT_TIMINGS, SecretsGuard, add_echo_account
 from tests.plugins.simulator import Seller
 from tests.plugins.webhook import Webhook
-from tests.test_control_fake import FakeSupervisor
 
 TIMINGS = replace(FAULT_TIMINGS, notify_poll_s=0.05, notify_backoff=Backoff(0.1, 0.3, 0.0))
 SECRET_PATH = "hook-token-5f1c9e"
