@@ -146,6 +146,15 @@ class RecordNeedsCookie(Effect):
     reason: str
 
 
+@dataclass(frozen=True)
+class BudgetExhausted(Effect):
+    """The login budget held a connect back: record ``login_budget_exhausted`` (once per
+    exhaustion; ``LoginBudget.note_exhausted`` decides)."""
+
+    retry_in_s: float
+    reason: str = ""  # what the account shows as its last error
+
+
 # --- reporting --------------------------------------------------------------------------
 
 

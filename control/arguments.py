@@ -128,6 +128,12 @@ def default_reply(field: str, value: Any) -> dict[str, Any] | None:
     return {"text": reply, "once_per_chat": boolean(f"{field}.once_per_chat", once)}
 
 
+def login_id(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise _fail(field, "the login_id string login_start answered")
+    return value
+
+
 MAX_NOTIFY_URLS = 20
 MAX_URL = 4096
 
@@ -200,6 +206,10 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "notify": Arg(notify_urls),
     },
     "notify_test": {},
+    # QR-code login (issue 16 section 3)
+    "login_start": {"account": _ACCOUNT, "new": Arg(boolean, default=False)},
+    "login_poll": {"login_id": Arg(login_id, required=True)},
+    "login_cancel": {"login_id": Arg(login_id, required=True)},
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TextIO
 
 from control.client import DEFAULT_TIMEOUT_S, ControlClient
 from control.errors import BAD_REQUEST, ControlError
+from control.login_cli import login_arguments, run_login
 from control.redact import redact_text
 from control.render import render
 
@@ -44,6 +45,8 @@ commands:
                                             --notify: this account's own notification URLs
                                             (apprise; repeatable; --notify "" clears)
   notify-test                               send a test notice to every notification URL
+  login ACCOUNT [--new] [--png FILE]        QR-code login: scan with the Goofish app; the new
+                                            login is applied like 'update' (--new: adds it)
 
 options for every command: --json (raw result), --data-dir DIR (env XIANYU_DATA_DIR,
 default ./data) or --socket PATH, --timeout SECONDS.
@@ -154,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         'repeatable; --notify "" goes back to the global ones',
     )
     command("notify-test", "send a test notice to every notification URL", "notify_test")
+    login_arguments(command("login", "log an account in by QR code (scan it with the Goofish app)"))
     return parser
 
 
@@ -292,6 +296,16 @@ def main(
         cmd, request = build_request(args, stdin)
         timeout = getattr(args, "timeout", None) or DEFAULT_TIMEOUT_S
         with ControlClient(socket_path(args, environ), timeout=timeout) as client:
+            if cmd == "login":
+                return run_login(
+                    client,
+                    args.account,
+                    new=args.new,
+                    png=args.png,
+                    interval=args.poll_interval,
+                    stdout=stdout,
+                    stderr=stderr,
+                )
             result = client.call(cmd, **request)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)

@@ -19,10 +19,19 @@ from common.errors import (
     ConflictError,
     CookieError,
     InvalidValueError,
+    LoginError,
     NotFoundError,
     XianyuSupervisorError,
 )
-from control.errors import BAD_REQUEST, CONFLICT, EXISTS, INTERNAL, NOT_FOUND, ControlError
+from control.errors import (
+    BAD_REQUEST,
+    CONFLICT,
+    EXISTS,
+    INTERNAL,
+    LOGIN_FAILED,
+    NOT_FOUND,
+    ControlError,
+)
 from control.protocol import Request, error_response, ok_response, parse_request
 from control.redact import redact_text
 
@@ -67,6 +76,14 @@ class SupervisorApi(Protocol):
     ) -> Any: ...
 
 
+class LoginApi(Protocol):
+    """``supervisor.LoginManager``: QR-code logins in progress."""
+
+    def start(self, account: str, *, new: bool = False) -> Any: ...
+    def poll(self, login_id: str) -> Any: ...
+    def cancel(self, login_id: str) -> Any: ...
+
+
 class NotifierApi(Protocol):
     """The part of ``notify.Notifier`` the control socket calls."""
 
@@ -75,6 +92,7 @@ class NotifierApi(Protocol):
 
 
 Handler = Callable[[SupervisorApi, Mapping[str, Any]], Any]
+LoginHandler = Callable[[LoginApi, Mapping[str, Any]], Any]
 
 _HANDLERS: dict[str, Handler] = {
     "status": lambda s, a: s.status(a["account"]),
@@ -99,6 +117,12 @@ _HANDLERS: dict[str, Handler] = {
     ),
 }
 
+_LOGIN_HANDLERS: dict[str, LoginHandler] = {
+    "login_start": lambda m, a: m.start(a["account"], new=a["new"]),
+    "login_poll": lambda m, a: m.poll(a["login_id"]),
+    "login_cancel": lambda m, a: m.cancel(a["login_id"]),
+}
+
 # checked in order: the most specific type first
 _CODES: tuple[tuple[type[BaseException], str], ...] = (
     (ControlError, ""),  # carries its own code
@@ -107,6 +131,7 @@ _CODES: tuple[tuple[type[BaseException], str], ...] = (
     (ConflictError, CONFLICT),
     (CookieError, BAD_REQUEST),
     (InvalidValueError, BAD_REQUEST),
+    (LoginError, LOGIN_FAILED),
 )
 
 
@@ -134,9 +159,11 @@ class Dispatcher:
         *,
         version: str | None = None,
         started_at: float | None = None,
+        logins: LoginApi | None = None,
         notifier: NotifierApi | None = None,
     ) -> None:
         self._supervisor = supervisor
+        self._logins = logins
         self._notifier = notifier
         self._version = version or service_version()
         # time.monotonic() of the service's start, so uptime includes the boot
@@ -168,7 +195,12 @@ class Dispatcher:
                 self._notifier_or_fail().check_urls(request.args["notify"])
             except ValueError as exc:
                 raise ControlError(BAD_REQUEST, str(exc)) from None
-        result = _HANDLERS[request.cmd](self._supervisor, request.args)
+        if request.cmd in _LOGIN_HANDLERS:
+            if self._logins is None:
+                raise ControlError(INTERNAL, "QR login is not wired into this service")
+            result = _LOGIN_HANDLERS[request.cmd](self._logins, request.args)
+        else:
+            result = _HANDLERS[request.cmd](self._supervisor, request.args)
         if result is None:
             return {}
         if not isinstance(result, Mapping):

@@ -15,9 +15,12 @@ EXISTS = "exists"
 TOO_LARGE = "too_large"
 CONFLICT = "conflict"
 INTERNAL = "internal"
+LOGIN_FAILED = "login_failed"  # a QR login could not start (passport unreachable or refusing)
 UNAVAILABLE = "unavailable"  # client side only: no service answers on the socket
 
-CODES = frozenset({BAD_REQUEST, UNKNOWN_COMMAND, NOT_FOUND, EXISTS, TOO_LARGE, CONFLICT, INTERNAL})
+CODES = frozenset(
+    {BAD_REQUEST, UNKNOWN_COMMAND, NOT_FOUND, EXISTS, TOO_LARGE, CONFLICT, INTERNAL, LOGIN_FAILED}
+)
 
 
 class ControlError(XianyuSupervisorError):

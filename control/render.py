@@ -73,7 +73,7 @@ def status(result: Mapping[str, Any]) -> str:
     if not accounts:
         return "no accounts; add one with: python run.py ctl add <account-id> --cookie-file <file>"
     headers = ["ACCOUNT", "USER", "STATE", "ENABLED", "VERSION", "ONLINE SINCE"]
-    headers += ["RESTARTS", "RECONNECTS", "RECEIVED", "REPLIED", "LAST ERROR"]
+    headers += ["RESTARTS", "RECONNECTS", "LOGINS LEFT", "RECEIVED", "REPLIED", "LAST ERROR"]
     rows = [
         [
             a.get("id"),
@@ -84,6 +84,7 @@ def status(result: Mapping[str, Any]) -> str:
             _moment(a.get("online_since")) if a.get("online_since") else None,
             a.get("restarts"),
             a.get("reconnects"),
+            a.get("login_budget_left"),  # login calls left this hour
             a.get("received"),
             a.get("replied"),
             a.get("last_error"),

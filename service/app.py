@@ -22,16 +22,24 @@ import pykka
 import pykka.debug
 import structlog
 
+from actors.budget import LoginBudget
 from common.errors import NotRunningError
 from common.io_loop import IoLoop
 from common.settings import Settings
 from control.dispatch import Dispatcher
 from control.server import ControlServer
+from goofish.passport_client import PassportClient
 from goofish.token import TokenClient
 from notify import Notifier
 from service.housekeeping import Housekeeping
 from storage import Store
-from supervisor import ChildFactory, SupervisorClient, account_actor_factory, start_supervisor
+from supervisor import (
+    ChildFactory,
+    LoginManager,
+    SupervisorClient,
+    account_actor_factory,
+    start_supervisor,
+)
 
 if TYPE_CHECKING:
     from actors.account import AccountActor
@@ -66,6 +74,8 @@ class Service:
         self._store: Store | None = None
         self._io: IoLoop | None = None
         self._token_client: TokenClient | None = None
+        self._passport_client: PassportClient | None = None
+        self._logins: LoginManager | None = None
         self._client: SupervisorClient | None = None
         self._control: ControlServer | None = None
         self._dispatcher: Dispatcher | None = None
@@ -110,20 +120,38 @@ class Service:
             self._token_client = TokenClient(
                 settings.api_url, timeout_s=settings.timings.token_timeout_s
             )
+            timings = settings.timings
+            budget = LoginBudget(timings.login_budget_per_h, window_s=timings.login_budget_window_s)
             factory = self._child_factory or account_actor_factory(
                 store=self._store,
                 io=self._io,
                 token_client=self._token_client,
                 settings=settings,
                 actor_class=self._actor_class,
+                login_budget=budget,
             )
             self._client = start_supervisor(
-                self._store, self._io, self._token_client, settings, child_factory=factory
+                self._store,
+                self._io,
+                self._token_client,
+                settings,
+                child_factory=factory,
+                login_budget=budget,
+            )
+            self._passport_client = PassportClient(
+                settings.passport_url, settings.api_url, timeout_s=settings.timings.token_timeout_s
+            )
+            self._logins = LoginManager(
+                self._passport_client,
+                self._io,
+                self._client,
+                self._store,
+                poll_s=settings.timings.qr_poll_s,
             )
             # watches from outside and delivers on its own threads: never on a reply's path
             self._notifier = Notifier(self._store, self._client, settings).start()
             self._dispatcher = Dispatcher(
-                self._client, started_at=started_at, notifier=self._notifier
+                self._client, started_at=started_at, logins=self._logins, notifier=self._notifier
             )
             self._housekeeping = Housekeeping(
                 self._store, self._io, retention_s=settings.timings.processed_retention_s
@@ -157,7 +185,10 @@ class Service:
         if notifier is not None:
             notifier.stop()  # before the shutdown: stopping accounts is no news
         client, self._client = self._client, None
+        logins, self._logins = self._logins, None
         try:
+            if logins is not None:
+                logins.close()
             if control is not None:
                 control.stop()
         finally:
@@ -184,11 +215,14 @@ class Service:
     def _stop_io(self) -> None:
         io, self._io = self._io, None
         token_client, self._token_client = self._token_client, None
+        passport_client, self._passport_client = self._passport_client, None
         if io is None:
             return
         try:
             if token_client is not None:
                 io.submit(token_client.close()).result(timeout=5)
+            if passport_client is not None:
+                io.submit(passport_client.close()).result(timeout=5)
         finally:
             io.stop()
 

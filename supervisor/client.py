@@ -17,6 +17,7 @@ from typing import Any
 
 import pykka
 
+from actors.budget import LoginBudget
 from common.errors import InvalidValueError, NotRunningError, XianyuSupervisorError
 from common.secret_urls import url_label
 from common.settings import Timings
@@ -27,10 +28,18 @@ from supervisor import requests as rq
 class SupervisorClient:
     """Blocking calls into one running ``SupervisorActor``; safe to share between threads."""
 
-    def __init__(self, ref: pykka.ActorRef[Any], store: Store, timings: Timings) -> None:
+    def __init__(
+        self,
+        ref: pykka.ActorRef[Any],
+        store: Store,
+        timings: Timings,
+        *,
+        login_budget: LoginBudget | None = None,
+    ) -> None:
         self._ref = ref
         self._store = store
         self._timings = timings
+        self._budget = login_budget
 
     @property
     def actor_ref(self) -> pykka.ActorRef[Any]:
@@ -79,7 +88,10 @@ class SupervisorClient:
         return self._call(rq.FreezeChild(account_id, seconds=seconds))
 
     def status(self, account_id: str | None = None) -> dict[str, Any]:
-        return self._call(rq.Status(account_id))
+        result = self._call(rq.Status(account_id))
+        for row in result["accounts"]:  # login calls left this hour (None: no budget)
+            row["login_budget_left"] = self._budget.left(row["id"]) if self._budget else None
+        return result
 
     def shutdown(self, timeout: float | None = None) -> dict[str, Any]:
         """Stop every child in parallel within ``timeout`` (default: stop_timeout), then stop."""

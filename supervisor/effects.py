@@ -99,7 +99,7 @@ class Effects:
         )
         log.info("account_added", account=record.account_id, unb=cookie.unb, enabled=record.enabled)
         if entry.enabled:
-            self.start_child(entry, entry.current)
+            self.start_child(entry, entry.current, operator=True)
         request.reply.set_result({"outcome": "added", "account": record.account_id})
 
     # --- before a flow: a pre-flow plan -------------------------------------------------------
@@ -138,7 +138,7 @@ class Effects:
             self._store_now(entry, request, action)
         elif isinstance(action, pf.EnableNow):
             if action.start_child:
-                self.start_child(entry, entry.current)
+                self.start_child(entry, entry.current, operator=True)
             self.answer(entry, request, "enabled", {"outcome": "enabled"})
         else:  # FreezeNow: the child is told, nobody waits for it to thaw
             child = entry.child
@@ -185,8 +185,8 @@ class Effects:
             self._stop_child(entry)
         elif isinstance(effect, m.KillChild):
             self.kill_child(entry, effect.reason)
-        elif isinstance(effect, m.StartChild):
-            self.start_child(entry, effect.candidate)
+        elif isinstance(effect, m.StartChild):  # every flow is an operator's
+            self.start_child(entry, effect.candidate, operator=True)
         elif isinstance(effect, m.ArmDeadline):
             self._arm_deadline(entry, effect)
         elif isinstance(effect, m.Commit):
@@ -231,7 +231,11 @@ class Effects:
         self._book.record("killed", entry.account_id, generation=generation, reason=reason)
         log.info("child_killed", account=entry.account_id, generation=generation, reason=reason)
 
-    def start_child(self, entry: AccountEntry, candidate: m.Candidate) -> None:
+    def start_child(
+        self, entry: AccountEntry, candidate: m.Candidate, *, operator: bool = False
+    ) -> None:
+        """A new generation; ``operator``: an operator's command started it (the login
+        budget lets its first login through)."""
         if candidate is entry.current:
             self.refresh_current(entry)
             candidate = entry.current
@@ -250,6 +254,7 @@ class Effects:
             cookie=candidate.cookie,
             cookie_version=candidate.version,
             generation=generation,
+            operator=operator,
         )
         fence = Fence()
         cell = StatusCell(AccountStatus(entry.account_id, generation, ChildState.CONNECTING))

@@ -68,6 +68,7 @@ class FakeSupervisor:
             "last_error": None,
             "received": 0,
             "replied": 0,
+            "login_budget_left": 6,
         }
         self.cookies[account_id] = [cookie]
         return {"account": self.accounts[account_id]}
