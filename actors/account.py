@@ -308,6 +308,8 @@ class AccountActor(pykka.ThreadingActor):
         self._log.info("cookie_merged", fingerprint=effect.fingerprint)
 
     def _record_needs_cookie(self, effect: fx.RecordNeedsCookie) -> None:
+        if self._spec.supervisor_renews:
+            return  # the supervisor tries a renewal first, and records it if that fails
         try:
             self._write(
                 self._store.record_event,

@@ -33,6 +33,9 @@ class AccountSpec:
     cookie: str = field(repr=False)  # a secret: out of repr, so a logged spec leaks nothing
     cookie_version: int | None
     generation: int
+    # the supervisor renews a dead login session itself (supervisor.renewals) and records
+    # ``needs_cookie`` only when that cannot help: the child then leaves the event to it
+    supervisor_renews: bool = False
 
 
 @dataclass(frozen=True)

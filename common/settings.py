@@ -57,6 +57,13 @@ class Timings:
     restart_window_s: float = 60.0
     # boot: accounts started per second, so 1,000 accounts do not stampede the token API
     start_rate_per_s: float = 500.0
+    # login-session renewal (docs/login.md): every account about this often, +-renew_jitter
+    renew_interval_s: float = 4 * 3600.0
+    renew_jitter: float = 0.3
+    # after the token API said "session expired": at most one renewal per account this often
+    renew_min_gap_s: float = 60.0
+    # the whole fleet starts at most one renewal this often, so it never renews in a burst
+    renew_spacing_s: float = 1.0
 
 
 @dataclass(frozen=True)

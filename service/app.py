@@ -26,6 +26,7 @@ from common.io_loop import IoLoop
 from common.settings import Settings
 from control.dispatch import Dispatcher
 from control.server import ControlServer
+from goofish.passport_client import PassportClient
 from goofish.token import TokenClient
 from service.housekeeping import Housekeeping
 from storage import Store
@@ -64,6 +65,7 @@ class Service:
         self._store: Store | None = None
         self._io: IoLoop | None = None
         self._token_client: TokenClient | None = None
+        self._passport: PassportClient | None = None
         self._client: SupervisorClient | None = None
         self._control: ControlServer | None = None
         self._dispatcher: Dispatcher | None = None
@@ -101,6 +103,10 @@ class Service:
             self._token_client = TokenClient(
                 settings.api_url, timeout_s=settings.timings.token_timeout_s
             )
+            # session renewal (docs/login.md); on the IO loop, like the token client
+            self._passport = PassportClient(
+                settings.passport_url, settings.api_url, timeout_s=settings.timings.token_timeout_s
+            )
             factory = self._child_factory or account_actor_factory(
                 store=self._store,
                 io=self._io,
@@ -109,7 +115,12 @@ class Service:
                 actor_class=self._actor_class,
             )
             self._client = start_supervisor(
-                self._store, self._io, self._token_client, settings, child_factory=factory
+                self._store,
+                self._io,
+                self._token_client,
+                settings,
+                child_factory=factory,
+                passport=self._passport,
             )
             self._dispatcher = Dispatcher(self._client, started_at=started_at)
             self._housekeeping = Housekeeping(
@@ -168,11 +179,14 @@ class Service:
     def _stop_io(self) -> None:
         io, self._io = self._io, None
         token_client, self._token_client = self._token_client, None
+        passport, self._passport = self._passport, None
         if io is None:
             return
         try:
             if token_client is not None:
                 io.submit(token_client.close()).result(timeout=5)
+            if passport is not None:
+                io.submit(passport.close()).result(timeout=5)
         finally:
             io.stop()
 

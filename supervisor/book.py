@@ -63,9 +63,9 @@ class AccountBook:
         active = self._store.active_cookie(account_id)
         return None if active is None else version_candidate(active)
 
-    def propose(self, account_id: str, value: str) -> Candidate:
-        """A new ``pending`` version of ``value`` (an operator's cookie)."""
-        return version_candidate(self._store.propose_cookie(account_id, value, source=SOURCE_ADMIN))
+    def propose(self, account_id: str, value: str, *, source: str = SOURCE_ADMIN) -> Candidate:
+        """A new ``pending`` version of ``value`` (an operator's cookie, or a renewal's)."""
+        return version_candidate(self._store.propose_cookie(account_id, value, source=source))
 
     def rollback_target(self, account_id: str, to_version: int | None) -> Candidate:
         return version_candidate(self._store.rollback_target(account_id, to_version))

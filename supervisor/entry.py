@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from actors.messages import AccountStatus, ChildState, Fence, StatusCell
 from supervisor.machine import ApplyFlow, Candidate, ChildCondition, Flow
 from supervisor.preflow import AccountView
+from supervisor.renew_flow import RenewFlow
+from supervisor.renewal_plan import RenewalState
 from supervisor.requests import Request
 from supervisor.restarts import RestartPolicy
 from supervisor.status import Facts, account_state
@@ -72,6 +74,7 @@ class AccountEntry:
     received: int = 0
     replied: int = 0
     reconnects: int = 0
+    renewal: RenewalState = field(default_factory=RenewalState)
 
     @property
     def restart_pending(self) -> bool:
@@ -119,8 +122,10 @@ class AccountEntry:
         facts = Facts(
             enabled=self.enabled,
             failed=self.failed is not None,
-            updating=isinstance(self.flow, ApplyFlow),
-            restart_pending=self.restart_pending,
+            # a dead session being renewed is being updated too
+            updating=isinstance(self.flow, ApplyFlow)
+            or (isinstance(self.flow, RenewFlow) and self.flow.session_expired),
+            restart_pending=self.restart_pending or self.renewal.waiting,
             child=snapshot,
             was_online=self.child is not None and self.child.was_online,
         )
@@ -134,7 +139,16 @@ class AccountEntry:
             "online_since": snapshot.online_since if snapshot else None,
             "restarts": self.restarts,
             "reconnects": self.reconnects + (snapshot.reconnects if snapshot else 0),
-            "last_error": self.failed or (snapshot and snapshot.last_error) or self.last_error,
+            "last_error": self.failed
+            or self._gave_up()
+            or (snapshot and snapshot.last_error)
+            or self.last_error,
             "received": self.received + (snapshot.received if snapshot else 0),
             "replied": self.replied + (snapshot.replied if snapshot else 0),
+            "session_expires_at": self.renewal.session_expires_at,
+            "last_renewal_at": self.renewal.last_renewal_at,
         }
+
+    def _gave_up(self) -> str | None:
+        """Why renewal could not help, while the account sits in ``needs_cookie``."""
+        return self.renewal.needs_login if self.renewal.gave_up else None

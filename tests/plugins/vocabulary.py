@@ -28,6 +28,9 @@ STATUS_FIELDS = {
     "last_error",
     "received",
     "replied",
+    # session renewal (supervisor.renewals): epoch seconds, or null when not known yet
+    "session_expires_at",
+    "last_renewal_at",
 }
 # one entry of ``history``: a fingerprint, never the cookie value
 VERSION_FIELDS = {"version", "fingerprint", "status", "source", "created_at", "reason"}
