@@ -6,11 +6,14 @@
 --api-url        XIANYU_API_URL        the real Goofish token API
 --passport-url   XIANYU_PASSPORT_URL   the real Goofish login host (renewal, QR login)
 --log-format     XIANYU_LOG_FORMAT     auto (console on a tty, JSON otherwise) | console | json
+--renew-interval-s, --renew-min-gap-s, --renew-spacing-s (XIANYU_RENEW_*_S): session renewal
+                 timings in seconds (defaults 4 h, 60, 1; docs/login.md)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -20,13 +23,26 @@ from typing import TYPE_CHECKING
 import structlog
 
 from common.errors import XianyuSupervisorError
-from common.settings import DEFAULT_API_URL, DEFAULT_PASSPORT_URL, DEFAULT_WS_URL, Settings
+from common.settings import (
+    DEFAULT_API_URL,
+    DEFAULT_PASSPORT_URL,
+    DEFAULT_WS_URL,
+    Settings,
+    Timings,
+)
 from service.logging import FORMATS, configure_logging
 
 if TYPE_CHECKING:
     from actors.account import AccountActor
 
 log = structlog.get_logger(__name__)
+
+# session renewal (supervisor.renewals): Timings field -> help; tests and benchmarks shrink them
+_RENEW_TIMINGS = {
+    "renew_interval_s": "how often each account renews its login session (default 4 h, +-30%%)",
+    "renew_min_gap_s": "after 'session expired': at most one renewal per account this often",
+    "renew_spacing_s": "the whole fleet starts at most one renewal this often",
+}
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -69,6 +85,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=env.get("XIANYU_LOG_FORMAT") or "auto",
         help="console on a tty and JSON otherwise by default (env XIANYU_LOG_FORMAT)",
     )
+    for name, text in _RENEW_TIMINGS.items():
+        flag, variable = "--" + name.replace("_", "-"), "XIANYU_" + name.upper()
+        default = env.get(variable) or None
+        parser.add_argument(
+            flag, type=float, default=default, metavar="S", help=f"{text} (env {variable})"
+        )
     return parser
 
 
@@ -80,6 +102,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         api_url=args.api_url,
         passport_url=args.passport_url,
         log_format=args.log_format,
+        timings=dataclasses.replace(
+            Timings(),
+            **{k: float(v) for k in _RENEW_TIMINGS if (v := getattr(args, k)) is not None},
+        ),
     )
 
 
