@@ -150,5 +150,6 @@ class AccountEntry:
         }
 
     def _gave_up(self) -> str | None:
-        """Why renewal could not help, while the account sits in ``needs_cookie``."""
-        return self.renewal.needs_login if self.renewal.gave_up else None
+        """Why renewal cannot help this cookie (a person must log in): shown while the
+        session still serves, too, so the operator hears it before it dies."""
+        return self.renewal.needs_login

@@ -17,7 +17,6 @@ import pytest
 
 from common.errors import ConflictError, NotFoundError
 from simulator.server import SimulatorHandle
-from tests.conftest import wait_for
 from tests.plugins.simulator import (
     Seller,
     cookie_get,
@@ -27,6 +26,7 @@ from tests.plugins.simulator import (
     new_seller,
     online,
 )
+from tests.plugins.timing import wait_for
 
 SILENT = "newlogin/silentHasLogin.do"
 SILENT_QUERY = (

@@ -13,8 +13,8 @@ import pytest
 
 from common.errors import ConflictError, NotFoundError
 from simulator.server import SimulatorHandle
-from tests.conftest import wait_for
 from tests.plugins.simulator import Seller, cookie_get, fetch_token_retrying, make_did
+from tests.plugins.timing import wait_for
 
 LOGIN_COOKIES = {"unb", "cookie2", "sgcookie", "csg", "tracknick", "_tb_token_", "havana_lgc2_77"}
 
