@@ -94,6 +94,16 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _timings(args: argparse.Namespace) -> Timings:
+    """The default timings, with the renewal ones given on the command line."""
+    timings = Timings()
+    for name in _RENEW_TIMINGS:
+        value = getattr(args, name)
+        if value is not None:
+            timings = dataclasses.replace(timings, **{name: float(value)})  # type: ignore[arg-type]
+    return timings
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(
         data_dir=args.data_dir,
@@ -102,10 +112,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         api_url=args.api_url,
         passport_url=args.passport_url,
         log_format=args.log_format,
-        timings=dataclasses.replace(
-            Timings(),
-            **{k: float(v) for k in _RENEW_TIMINGS if (v := getattr(args, k)) is not None},
-        ),
+        timings=_timings(args),
     )
 
 

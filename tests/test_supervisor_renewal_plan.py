@@ -218,3 +218,14 @@ def test_a_renewed_cookie_is_a_renewal_operation_not_an_operators_act():
     by_hand = pf.plan(Update("shop", cookie="unb=1; cookie2=new"), VIEW)
     assert by_hand.operator_acted
     assert by_hand.action == pf.TryCookie("update", by_hand.action.candidate, save=True)  # type: ignore[union-attr]
+
+
+def test_the_renewal_timings_are_serve_options_and_environment_variables():
+    from service.cli import build_parser, settings_from_args
+
+    env = {"XIANYU_RENEW_MIN_GAP_S": "7"}
+    args = build_parser(env).parse_args(["--renew-interval-s", "120", "--renew-spacing-s", "0.5"])
+    timings = settings_from_args(args).timings
+    assert (timings.renew_interval_s, timings.renew_min_gap_s) == (120.0, 7.0)
+    assert timings.renew_spacing_s == 0.5
+    assert settings_from_args(build_parser({}).parse_args([])).timings == Timings()
