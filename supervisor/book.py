@@ -83,6 +83,13 @@ class AccountBook:
     def fail(self, account_id: str, version: int, reason: str) -> None:
         self._store.fail_version(account_id, version, reason)
 
+    def expire_token(self, account_id: str) -> None:
+        """The cached IM token belongs to a login session being replaced: mark it as issued
+        at the epoch, so the next generation fetches a fresh one (and keeps its device id)."""
+        cached = self._store.load_token(account_id)
+        if cached is not None:
+            self._store.save_token(account_id, "", cached.did, issued_at=0.0)
+
     # --- the audit log ----------------------------------------------------------------------
 
     def record(self, kind: str, account_id: str | None = None, **data: Any) -> None:

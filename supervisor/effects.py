@@ -202,6 +202,9 @@ class Effects:
             self._renewals.ask(entry, effect)
             return
         renew = entry.request
+        if entry.condition() is not m.ChildCondition.SWAPPABLE:
+            # a fresh generation will start on the renewed cookie: not with the dead one's token
+            self._book.expire_token(entry.account_id)
         update = Update(entry.account_id, cookie=effect.cookie, source=SOURCE_RENEWAL)
         if renew is not None:
             update.reply.add_done_callback(lambda done: _relay(done, renew.reply))

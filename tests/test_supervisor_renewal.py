@@ -163,3 +163,46 @@ def test_ctl_renew_inside_the_fatigue_window_answers_unchanged(sim, seller, star
     assert "fatigue" in again["reason"]
     assert renewals(sim, seller) == 1
     assert "renewal_skipped" in event_kinds(client, "shop")
+
+
+def test_a_passport_that_fails_leaves_the_old_cookie_serving(sim, seller, start_service):
+    service = start_service(timings=NOT_SOON)
+    client = service.client
+    add_echo_account(client, "shop", seller)
+    chat = Chat(sim, seller)
+    sim.admin.fault(seller.user_id, "renew_error", seconds=30.0)
+
+    failed = client.renew("shop")
+    assert failed["outcome"] == "rolled_back"
+    assert failed["renewal"] == "error"
+    assert failed["version"] == 1
+    assert renewal_versions(client, "shop") == []
+    chat.push("while the passport is down")
+    chat.wait_answered()
+    assert row(client, "shop")["state"] == "online"
+    [event] = [e for e in client.events("shop")["events"] if e["kind"] == "renewal_failed"]
+    assert event["data"]["renewal"] == "error"
+    assert event["data"]["retry_in_s"] > 0  # tried again later, on its own
+    chat.assert_each_answered_once()
+
+
+def test_risk_control_on_the_passport_reports_the_punish_url(start_sim, short_dir):
+    # no fatigue window: the second renewal reaches the passport, which has had enough
+    sim = start_sim(renew_risk_per_h=1, sdk_silent_s=0.0)
+    seller = new_seller(sim, nick="shop")
+    settings = Settings(
+        data_dir=short_dir / "svc",
+        ws_url=sim.ws_url,
+        api_url=sim.api_url,
+        passport_url=sim.passport_url,
+        timings=NOT_SOON,
+    )
+    with Service(settings) as service:
+        client = service.client
+        add_echo_account(client, "shop", seller)
+        assert client.renew("shop")["outcome"] == "applied"
+        refused = client.renew("shop")
+        assert refused["outcome"] == "rolled_back"
+        assert refused["renewal"] == "risk_control"
+        assert refused["punish_url"]
+        assert row(client, "shop")["state"] == "online"
