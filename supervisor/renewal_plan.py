@@ -38,8 +38,9 @@ class RenewalState:
     failures: int = 0  # consecutive failed renewals (error, risk control)
     # renewal cannot help this cookie (long-login expired, refused): why, with the hint
     needs_login: str | None = None
-    # the last renewed cookie failed its probation: why (a second try would loop)
+    # a dead session's renewed cookie failed its probation: why (a second try would loop)
     apply_failed: str | None = None
+    reactive_apply: bool = False  # the renewed cookie being swapped in replaces a dead session
     waiting: bool = False  # the session is dead and a renewal is due later (risk, error, gap)
     gave_up: bool = False  # ``needs_cookie`` was recorded: nothing more until a person acts
 

@@ -33,8 +33,8 @@ from supervisor.requests import Renew, RenewalAnswered, RenewalDue
 
 log = structlog.get_logger(__name__)
 
-# the child can renew while it serves, connects or waits to reconnect
-_RENEWABLE = frozenset({ChildState.ONLINE, ChildState.CONNECTING, ChildState.BACKOFF})
+# a proactive renewal waits for a serving session: its swap then has the best chance
+_NOT_YET = frozenset({ChildState.CONNECTING, ChildState.BACKOFF})
 # the ladder sends at most three requests (silentHasLogin, hasLogin, setLoginSettings)
 _LADDER_CALLS = 3
 
@@ -115,7 +115,10 @@ class Renewals:
                 return None
             return self._slotted(entry, message, reactive=True)
         if not self._may_renew(entry):
-            self._arm_next(entry)
+            if _child_state(entry) in _NOT_YET:  # soon back online, probably: look again soon
+                self._arm(entry, min(self._timings.renew_min_gap_s, self._timings.renew_interval_s))
+            else:
+                self._arm_next(entry)
             return None
         return self._slotted(entry, message, reactive=False)
 
@@ -135,7 +138,7 @@ class Renewals:
             entry.enabled
             and entry.failed is None
             and entry.renewal.needs_login is None
-            and _child_state(entry) in _RENEWABLE
+            and _child_state(entry) is ChildState.ONLINE
         )
 
     # --- the token API said "session expired" ------------------------------------------------
@@ -257,6 +260,7 @@ class Renewals:
             endpoint=outcome.endpoint,
         )
         if outcome.kind == "renewed":
+            state.reactive_apply = reactive
             state.failures = 0
             state.last_renewal_at = self._wall()
             state.session_expires_at = outcome.session_expires_at
@@ -295,11 +299,13 @@ class Renewals:
 
     def finished(self, entry: AccountEntry, event: str, result: dict[str, Any]) -> None:
         """The renewed cookie's swap ended (``renewal_applied`` or ``renewal_failed``)."""
+        state = entry.renewal
         if event == "renewal_applied":
-            entry.renewal.apply_failed = None
-            entry.renewal.needs_login = None
-        else:
-            entry.renewal.apply_failed = str(result.get("reason") or "rolled back")
+            state.apply_failed = state.needs_login = None
+        elif state.reactive_apply:
+            # a proactive one's failure leaves the old session serving, and its death one
+            # more (reactive) try; a reactive one's failure would only repeat itself
+            state.apply_failed = str(result.get("reason") or "rolled back")
 
 
 @dataclass(frozen=True)
