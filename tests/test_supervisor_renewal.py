@@ -3,12 +3,14 @@ with sessions that age (an accelerated clock). Nobody updates a cookie by hand h
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import replace
 
 import pytest
 
 from common.settings import Settings
+from control.cli import main as ctl_main
 from control.client import ControlClient
 from service.app import Service
 from tests.plugins.faults import FAULT_TIMINGS, Chat, add_echo_account, event_kinds, row, wait_state
@@ -163,6 +165,11 @@ def test_ctl_renew_inside_the_fatigue_window_answers_unchanged(sim, seller, star
     assert "fatigue" in again["reason"]
     assert renewals(sim, seller) == 1
     assert "renewal_skipped" in event_kinds(client, "shop")
+    # the same through the command line
+    out, err = io.StringIO(), io.StringIO()
+    code = ctl_main(["--socket", str(service.socket_path), "renew", "shop"], stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    assert out.getvalue().startswith("unchanged version 2 renewal: fatigue reason: ")
 
 
 def test_a_passport_that_fails_leaves_the_old_cookie_serving(sim, seller, start_service):
