@@ -170,11 +170,12 @@ class AccountActor(pykka.ThreadingActor):
     def _on_answer(self, event: events.RequestAnswered) -> None:
         if not isinstance(event.tag, SendTag):
             return
+        confirmed = False
         if event.response is not None:
-            self._require_delivery().reply_sent(event.tag, event.response)
+            confirmed = self._require_delivery().reply_sent(event.tag, event.response)
         else:
             self._require_delivery().reply_failed(event.tag, event.error or "no answer")
-        self._feed(inputs.ReplySettled(confirmed=event.response is not None))
+        self._feed(inputs.ReplySettled(confirmed=confirmed))
 
     def _on_session_events(self, message: events.SessionEvents) -> None:
         for event in message.events:

@@ -49,6 +49,8 @@ FIRST_START_WINDOW_MS = 10 * 60_000
 # backfill only looks for what the switch itself may have lost, from this long before the
 # newest message (server time) the account had seen when the swap started
 SWAP_BACKFILL_MARGIN_MS = 10_000
+# a request on a connection the server no longer counts as registered is answered 401
+_SESSION_REFUSED = 401
 
 
 @dataclass(frozen=True)
@@ -193,8 +195,14 @@ class Delivery:
         """Some message still waits for an answer: the actor should backfill again."""
         return bool(self._deferred)
 
-    def reply_sent(self, tag: SendTag, response: dict[str, Any]) -> None:
-        """The send's response arrived: record the message as handled (or refused)."""
+    def reply_sent(self, tag: SendTag, response: dict[str, Any]) -> bool:
+        """The send's response arrived: record the message as handled (or refused); False
+        when the refusal was for the session, not the reply (the message waits instead)."""
+        if response.get("code") == _SESSION_REFUSED:
+            # the server let this session go (a newer /reg: a swap onto a renewed or updated
+            # cookie) before the send reached it: not the content, so answer it again later
+            self.reply_failed(tag, "the session was no longer registered")
+            return False
         self._in_flight.pop(tag.message_id, None)
         raw_body = response.get("body")
         body = raw_body if isinstance(raw_body, dict) else {}
@@ -213,7 +221,7 @@ class Delivery:
                 reason=reason or f"code {response.get('code')}",
             )
             self._done(tag.message_id, tag.created_at_ms)
-            return
+            return True
         self._echoes.sent(tag.ticket, str(server_id))
         self.counters.replied += 1
         self._log.debug("replied", chat=tag.chat_id, message=tag.message_id)
@@ -224,6 +232,7 @@ class Delivery:
             # again, and a backfill after a restart finds our reply in the chat's history
             self._answered_unrecorded.add(tag.message_id)
             self._log.warning("reply_not_recorded", chat=tag.chat_id, error=str(exc))
+        return True
 
     def reply_failed(self, tag: SendTag, error: str) -> None:
         """The send got no answer (its session went away): defer the message.

@@ -192,8 +192,13 @@ class Effects:
             )
         if action.trigger == "operator":
             self._renewals.operator_acted(entry)  # an operator may try what gave up before
-        deadline = self._renewals.deadline_s
-        return RenewFlow(current=entry.current, trigger=action.trigger, deadline_s=deadline)
+        dead = entry.child is not None and entry.child.read().state is ChildState.NEEDS_COOKIE
+        return RenewFlow(
+            current=entry.current,
+            trigger=action.trigger,
+            deadline_s=self._renewals.deadline_s,
+            session_expired=dead,
+        )
 
     def _renewal_step(self, entry: AccountEntry, effect: m.AskPassport | m.ApplyRenewal) -> None:
         """Ask the passport; or put the renewed cookie next, through the update path (the

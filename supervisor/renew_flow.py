@@ -36,16 +36,21 @@ class PassportAnswered:
 class RenewFlow(m.Flow):
     """One renewal of ``current``; ``trigger``: ``scheduled``, ``reactive`` or ``operator``."""
 
-    def __init__(self, *, current: m.Candidate, trigger: str, deadline_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        current: m.Candidate,
+        trigger: str,
+        deadline_s: float,
+        session_expired: bool = False,
+    ) -> None:
         self.current = current
         self.trigger = trigger
         self.deadline_s = deadline_s
+        # the token API said the session is dead (the account is down meanwhile): the
+        # ladder ignores the fatigue window and a renewal that changes nothing gives up
+        self.session_expired = session_expired or trigger == "reactive"
         self.phase = m.Phase.IDLE
-
-    @property
-    def session_expired(self) -> bool:
-        """The token API said the session is dead (the account is down meanwhile)."""
-        return self.trigger == "reactive"
 
     def begin(self, child: m.ChildCondition, *, now: float) -> list[m.Effect]:
         self.phase = m.Phase.ASKING

@@ -54,6 +54,19 @@ def test_refused_send_is_not_retried(delivery, outbox, sqlite_store):
     assert [e.kind for e in sqlite_store.events("shop-1")] == ["reply_refused"]
 
 
+def test_a_send_refused_for_its_session_waits_for_the_next_backfill(delivery, outbox, sqlite_store):
+    # the server let the session go (a swap's newer /reg) just before the send reached it
+    delivery.on_push([chat(1, text="price?")])
+    ((_, _, tag),) = outbox.sent
+    confirmed = delivery.reply_sent(tag, {"code": 401, "body": {"reason": "not registered"}})
+    assert confirmed is False
+    assert not sqlite_store.is_processed("shop-1", tag.message_id)
+    assert delivery.has_deferred
+    assert [e.kind for e in sqlite_store.events("shop-1")] == []
+    delivery.on_backfill([chat(1, text="price?")])
+    assert len(outbox.sent) == 2
+
+
 def test_default_reply_is_claimed_only_when_it_can_be_sent(delivery, outbox):
     outbox.online = False
     delivery.on_push([chat(1, text="anyone?")])

@@ -82,6 +82,8 @@ def test_a_session_about_to_expire_is_renewed_and_every_message_answered_once(
         kinds = event_kinds(client, "shop")
         assert "renewal_applied" in kinds
         assert "needs_cookie" not in kinds
+        # a send that met the old session just as the new /reg let it go was answered again
+        assert "reply_refused" not in kinds
         assert renewal_versions(client, "shop")[0]["status"] in ("active", "pending")
 
 
@@ -126,6 +128,13 @@ def test_an_expired_long_login_parks_in_needs_cookie_with_the_login_hint(
     assert renewals(sim, seller) == calls
     assert event_kinds(client, "shop").count("needs_cookie") == 1
     assert row(client, "shop")["state"] == "needs_cookie"
+
+    # the long-login is good again (say, extended elsewhere): an operator's renew brings the
+    # dead session back, ignoring the fatigue window as a reactive renewal does
+    sim.admin.session(seller.user_id, long_login="valid")
+    assert client.renew("shop")["outcome"] == "applied"
+    status = wait_state(client, "shop", "online")
+    assert status["last_error"] is None or "ctl login" not in status["last_error"]
 
 
 def test_ctl_renew_answers_applied_and_history_shows_the_renewal(sim, seller, start_service):
