@@ -21,9 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from common.settings import Timings
+from goofish.passport import LOGIN_HINT
 
-# what a person does when renewal cannot help (docs/login.md)
-LOGIN_HINT = "log in again by QR code (ctl login {account}) or update the cookie from a browser"
+
+def login_hint(account: str) -> str:
+    """What a person does when renewal cannot help, for ``account`` (docs/login.md)."""
+    return LOGIN_HINT.replace("ctl login ACCOUNT", f"ctl login {account}")
 
 
 @dataclass
@@ -106,7 +109,7 @@ def on_session_expired(
     if state.needs_login is not None:
         return GiveUp(state.needs_login)
     if state.apply_failed is not None:
-        hint = LOGIN_HINT.format(account=account)
+        hint = login_hint(account)
         why = f"the session expired and its renewal did not work ({state.apply_failed})"
         return GiveUp(f"{why}; {hint}")
     if state.last_attempt is not None and now - state.last_attempt < timings.renew_min_gap_s:

@@ -250,7 +250,8 @@ class Renewals:
             wall=self._wall(),
             retry_at=outcome.retry_at,
         )
-        message = outcome.message.replace("ctl login ACCOUNT", f"ctl login {entry.account_id}")
+        hint = plan.login_hint(entry.account_id)
+        message = outcome.message.replace(plan.LOGIN_HINT, hint)
         log.info(
             "renewal_answered",
             account=entry.account_id,
