@@ -76,6 +76,8 @@ class RenewFlow(m.Flow):
         if verdict.apply:
             return [m.ApplyRenewal(answer.cookie)]
         result = self._result(verdict.outcome, answer.kind, answer.message)
+        if verdict.event == "renewal_skipped":
+            result["why"] = answer.kind  # fatigue or unchanged (as the min gap's "min_gap")
         result.update(answer.details)
         return [m.Finish(verdict.event, result)]
 

@@ -160,6 +160,7 @@ def test_any_other_answer_finishes_with_the_verdicts_event(kind, event, outcome)
     assert finish.result["version"] == CURRENT.version
     assert finish.result["reason"] == f"{kind} said so"
     assert finish.result["trigger"] == "operator"
+    assert finish.result.get("why") == (kind if event == SKIPPED else None)
 
 
 def test_no_answer_by_the_deadline_fails_the_renewal():
