@@ -6,7 +6,7 @@ Modules, one job each:
 - ``machine``: ``AccountMachine``, the connection and swap states (pure: events in, effects
   out); ``inputs`` and ``effects``: what goes in and what comes out.
 - ``account``: ``AccountActor``, the thin actor shell that carries the effects out;
-  ``sessions``: its open sessions by id.
+  ``sessions``: its open sessions by id; ``timers``: its named timers on the I/O loop.
 - ``session``: ``Session``, one WebSocket connection as a task on the shared IoLoop (a thin
   shell); ``exchange``: its socket side (opening, writes, request futures and deadlines);
   ``tokens``: its token calls (first token, periodic check, Set-Cookie merges).

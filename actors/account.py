@@ -44,6 +44,7 @@ from actors.messages import (
 )
 from actors.session import Session, SessionPlan
 from actors.sessions import SessionPool
+from actors.timers import Timers
 from common.errors import StorageError
 from common.io_loop import IoLoop
 from common.sentences import error_sentence
@@ -100,8 +101,7 @@ class AccountActor(pykka.ThreadingActor):
         self._user_id = spec.user_id
         self._did = ""
         self._sessions = SessionPool()
-        self._cancel_reconnect: Callable[[], None] | None = None
-        self._cancel_probation: dict[int, Callable[[], None]] = {}
+        self._timers = Timers(io, self._tell_self)
         self._delivery: Delivery | None = None
         # what the sessions report in one loop iteration reaches this actor as one message
         self._session_sink = io.batched(self._tell_events)
@@ -276,27 +276,21 @@ class AccountActor(pykka.ThreadingActor):
             session.backfill(since)
 
     def _arm_reconnect(self, effect: fx.ArmReconnect) -> None:
-        self._cancel_reconnect = self._io.call_later(
-            effect.delay_s, self._tell_self, events.Reconnect(effect.attempt)
-        )
+        self._timers.arm("reconnect", effect.delay_s, events.Reconnect(effect.attempt))
 
     def _cancel_reconnect_timer(self, _effect: fx.CancelReconnect) -> None:
-        if self._cancel_reconnect is not None:
-            self._cancel_reconnect()
-            self._cancel_reconnect = None
+        self._timers.cancel("reconnect")
 
     def _arm_probation(self, effect: fx.ArmProbation) -> None:
-        self._cancel_probation[effect.op_id] = self._io.call_later(
-            effect.seconds, self._tell_self, events.ProbationExpired(effect.op_id)
+        self._timers.arm(
+            ("probation", effect.op_id), effect.seconds, events.ProbationExpired(effect.op_id)
         )
 
     def _cancel_probation_timer(self, effect: fx.CancelProbation) -> None:
-        cancel = self._cancel_probation.pop(effect.op_id, None)
-        if cancel is not None:
-            cancel()
+        self._timers.cancel(("probation", effect.op_id))
 
     def _arm_backfill(self, effect: fx.ArmBackfill) -> None:
-        self._io.call_later(effect.delay_s, self._tell_self, events.BackfillDue())
+        self._timers.arm("backfill", effect.delay_s, events.BackfillDue())  # one at a time
 
     def _save_token(self, effect: fx.SaveToken) -> None:
         token = effect.token

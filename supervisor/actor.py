@@ -39,7 +39,7 @@ from supervisor.book import AccountBook, not_found
 from supervisor.children import ChildFactory
 from supervisor.effects import Effects, as_project_error
 from supervisor.entry import AccountEntry, Child
-from supervisor.preflow import check_seller
+from supervisor.preflow import accepted_answer, check_seller
 from supervisor.renewals import Renewals
 from supervisor.requests import (
     Add,
@@ -51,7 +51,6 @@ from supervisor.requests import (
     RenewalDue,
     Reply,
     Request,
-    Restart,
     RestartDue,
     Shutdown,
     ShutdownDeadline,
@@ -129,13 +128,7 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         threading.current_thread().name = "supervisor"
-        pending = self._book.interrupted_accounts()
-        interrupted = self._book.fail_interrupted()
-        if interrupted:
-            self._book.record("pending_versions_failed", count=interrupted, accounts=pending)
-            log.warning(
-                "pending_versions_failed", count=interrupted, accounts=pending, reason="interrupted"
-            )
+        self._book.fail_interrupted()
         records = self._book.accounts()
         for record in records:
             self._entries[record.account_id] = entry = self._effects.new_entry(record)
@@ -208,11 +201,8 @@ class SupervisorActor(pykka.ThreadingActor):
             raise not_found(request.account_id)
         if isinstance(request, Update):
             check_seller(request, entry.view())
-            if not request.wait:
-                keys = ("version", "previous_version", "reason", "swap_ms")
-                request.reply.set_result({"outcome": "accepted", **dict.fromkeys(keys)})
-        if isinstance(request, Restart) and not request.wait:
-            request.reply.set_result({"outcome": "accepted", "stop_ms": None})
+        if (accepted := accepted_answer(request)) is not None:
+            request.reply.set_result(accepted)  # wait=False: answered once it is queued
         entry.queue.append(request)
         self._pump(entry)
 
@@ -358,11 +348,9 @@ class SupervisorActor(pykka.ThreadingActor):
         entry.cancel_pending_restart()
         due = RestartDue(entry.account_id, entry.restart_token)
         entry.cancel_restart = self._io.call_later(decision.delay_s, self._tell_self, due)
+        delay_s = round(decision.delay_s, 3)
         log.info(
-            "restart_scheduled",
-            account=entry.account_id,
-            delay_s=round(decision.delay_s, 3),
-            attempt=decision.attempt,
+            "restart_scheduled", account=entry.account_id, delay_s=delay_s, attempt=decision.attempt
         )
 
     def _on_restart_due(self, message: RestartDue) -> None:

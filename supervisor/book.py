@@ -44,13 +44,16 @@ class AccountBook:
 
     # --- boot -------------------------------------------------------------------------------
 
-    def interrupted_accounts(self) -> list[str]:
-        """Accounts with a version a killed process left ``pending`` (ask before failing them)."""
-        return self._store.pending_accounts()
-
-    def fail_interrupted(self) -> int:
-        """Versions a killed process left ``pending`` become ``failed``; how many."""
-        return self._store.fail_pending_versions()
+    def fail_interrupted(self) -> None:
+        """Versions a killed process left ``pending`` become ``failed`` ("interrupted"); the
+        event names the accounts (asked before failing them)."""
+        accounts = self._store.pending_accounts()
+        count = self._store.fail_pending_versions()
+        if count:
+            self.record("pending_versions_failed", count=count, accounts=accounts)
+            log.warning(
+                "pending_versions_failed", count=count, accounts=accounts, reason="interrupted"
+            )
 
     def accounts(self) -> list[AccountRecord]:
         return self._store.list_accounts()

@@ -195,6 +195,16 @@ def plan(request: Request, account: AccountView, *, target: Candidate | None = N
     return chosen()
 
 
+def accepted_answer(request: Request) -> dict[str, Any] | None:
+    """The answer of an update or restart asked not to wait (``wait=False``), else None."""
+    if isinstance(request, Update) and not request.wait:
+        keys = ("version", "previous_version", "reason", "swap_ms")
+        return {"outcome": "accepted", **dict.fromkeys(keys)}
+    if isinstance(request, Restart) and not request.wait:
+        return {"outcome": "accepted", "stop_ms": None}
+    return None
+
+
 def check_seller(request: Update, account: AccountView) -> None:
     """Refuse (``ConflictError``) another seller's cookie unless forced; ``CookieError`` if bad."""
     cookie = Cookie.parse(request.cookie)
