@@ -333,6 +333,7 @@ class AccountActor(pykka.ThreadingActor):
                 reconnects=view.reconnects,
                 cookie_fingerprint=view.cookie_fingerprint,
                 swapping=view.swapping,
+                reconnect_reasons=view.reconnect_reasons,
             )
         )
 

@@ -49,6 +49,8 @@ class AccountStatus:
     reconnects: int = 0
     cookie_fingerprint: str | None = None
     swapping: bool = False
+    # reconnects by why the previous session ended: sorted (reason, count) pairs
+    reconnect_reasons: tuple[tuple[str, int], ...] = ()
 
 
 # --- supervisor -> child (tell) -------------------------------------------------------

@@ -66,6 +66,8 @@ class Settings:
     api_url: str = DEFAULT_API_URL
     log_format: str = "auto"  # auto | console | json
     cookie_history: int = 10
+    # HOST:PORT serving /metrics, /healthz and /readyz (metrics/); None: off
+    metrics: str | None = None
     timings: Timings = field(default_factory=Timings)
 
     @property

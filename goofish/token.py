@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import yarl
 
+from common import metrics_sink
 from common.errors import CookieError
 from goofish.constants import BROWSER_UA, IM_APP_KEY, MTOP_APP_KEY, ORIGIN, TOKEN_API
 from goofish.constants import TOKEN_API_VERSION as _VERSION
@@ -233,16 +234,22 @@ class TokenClient:
             try:
                 status, payload, set_cookies = await self._post(request)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                metrics_sink.token_call(cookie.unb, "network")
                 return TokenOutcome(_network_error(exc), cookie)
+            except asyncio.CancelledError:  # the caller's deadline, or its session closed
+                metrics_sink.token_call(cookie.unb, "cancelled")
+                raise
             try:
                 cookie = cookie.merge_set_cookie(set_cookies)
             except CookieError:
                 # The server deleted unb: the login is gone, whatever ``ret`` says.
+                metrics_sink.token_call(cookie.unb, "session_expired")
                 return TokenOutcome(
                     TokenResult("session_expired", message=f"server cleared unb; {_RELOGIN_HINT}"),
                     cookie,
                 )
             result = classify_token_response(status, payload, set_cookies)
+            metrics_sink.token_call(cookie.unb, result.kind)
             if result.kind != "token_expired":
                 break
         return TokenOutcome(result, cookie)

@@ -27,6 +27,8 @@ from common.settings import Settings
 from control.dispatch import Dispatcher
 from control.server import ControlServer
 from goofish.token import TokenClient
+from metrics import parse_address
+from metrics.server import MetricsServer
 from service.housekeeping import Housekeeping
 from storage import Store
 from supervisor import ChildFactory, SupervisorClient, account_actor_factory, start_supervisor
@@ -68,6 +70,7 @@ class Service:
         self._control: ControlServer | None = None
         self._dispatcher: Dispatcher | None = None
         self._housekeeping: Housekeeping | None = None
+        self._metrics: MetricsServer | None = None
 
     @property
     def client(self) -> SupervisorClient:
@@ -84,6 +87,11 @@ class Service:
     @property
     def socket_path(self) -> Path:
         return self.settings.socket_path
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``http://host:port`` of /metrics, /healthz and /readyz; None when metrics are off."""
+        return None if self._metrics is None else self._metrics.url
 
     def start(self) -> Service:
         """Start every part; on failure stop what started and re-raise."""
@@ -115,6 +123,9 @@ class Service:
             self._housekeeping = Housekeeping(
                 self._store, self._io, retention_s=settings.timings.processed_retention_s
             ).start()
+            if settings.metrics:
+                address = parse_address(settings.metrics)
+                self._metrics = MetricsServer(address, self._client).start()
             self._control.start()
         except BaseException:
             self.stop()
@@ -125,6 +136,7 @@ class Service:
             socket=str(settings.socket_path),
             ws_url=settings.ws_url,
             api_url=settings.api_url,
+            metrics=self.metrics_url,
         )
         return self
 
@@ -140,6 +152,9 @@ class Service:
         housekeeping, self._housekeeping = self._housekeeping, None
         if housekeeping is not None:
             housekeeping.stop()
+        metrics, self._metrics = self._metrics, None
+        if metrics is not None:
+            metrics.stop()
         client, self._client = self._client, None
         try:
             if control is not None:

@@ -5,6 +5,7 @@
 --ws-url         XIANYU_WS_URL         the real Goofish IM WebSocket
 --api-url        XIANYU_API_URL        the real Goofish token API
 --log-format     XIANYU_LOG_FORMAT     auto (console on a tty, JSON otherwise) | console | json
+--metrics        XIANYU_METRICS        off; HOST:PORT serves /metrics, /healthz, /readyz
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from common.errors import XianyuSupervisorError
+from common.errors import InvalidValueError, XianyuSupervisorError
 from common.settings import DEFAULT_API_URL, DEFAULT_WS_URL, Settings
+from metrics import parse_address
 from service.logging import FORMATS, configure_logging
 
 if TYPE_CHECKING:
@@ -62,7 +64,23 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=env.get("XIANYU_LOG_FORMAT") or "auto",
         help="console on a tty and JSON otherwise by default (env XIANYU_LOG_FORMAT)",
     )
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        type=_metrics_address,
+        default=_metrics_address(env["XIANYU_METRICS"]) if env.get("XIANYU_METRICS") else None,
+        help="serve Prometheus /metrics, /healthz and /readyz there (env XIANYU_METRICS; "
+        "default off), e.g. 127.0.0.1:9108",
+    )
     return parser
+
+
+def _metrics_address(text: str) -> str:
+    try:
+        parse_address(text)
+    except InvalidValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -72,6 +90,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ws_url=args.ws_url,
         api_url=args.api_url,
         log_format=args.log_format,
+        metrics=args.metrics,
     )
 
 

@@ -44,6 +44,7 @@ from supervisor.requests import (
     Add,
     ChildAlreadyGone,
     FlowDeadline,
+    Observe,
     Ping,
     Reap,
     Reply,
@@ -96,6 +97,7 @@ class SupervisorActor(pykka.ThreadingActor):
         self._handlers: dict[type, Callable[[Any], None]] = {
             Ping: lambda _message: None,
             Status: self._on_status,
+            Observe: self._on_observe,
             Add: self._on_add,
             Shutdown: self._on_shutdown,
             ShutdownDeadline: self._on_shutdown_deadline,
@@ -179,6 +181,10 @@ class SupervisorActor(pykka.ThreadingActor):
             raise not_found(message.account_id)
         message.reply.set_result({"accounts": [entry.status() for entry in entries]})
 
+    def _on_observe(self, message: Observe) -> None:
+        entries = sorted(self._entries.values(), key=lambda e: e.account_id)
+        message.reply.set_result({"accounts": [entry.metrics_row() for entry in entries]})
+
     def _on_add(self, request: Add) -> None:
         self._refuse_while_shutting_down()
         self._effects.add(request)
@@ -241,7 +247,7 @@ class SupervisorActor(pykka.ThreadingActor):
         it does, keeping memory, store and child in agreement."""
         log.warning("commit_failed_restarting_on_previous", account=entry.account_id)
         try:
-            self._effects.start_child(entry, entry.current)
+            self._effects.start_child(entry, entry.current, cause="commit_failed")
         except Exception:  # noqa: BLE001 (survival boundary: the crash policy takes it from here)
             log.exception("restart_after_failed_commit_failed", account=entry.account_id)
 
@@ -345,7 +351,7 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         entry.cancel_restart = None
         if entry.enabled and entry.failed is None and entry.child is None and entry.flow is None:
-            self._effects.start_child(entry, entry.current)
+            self._effects.start_child(entry, entry.current, cause="crash")
             log.info("child_restarted", account=entry.account_id, generation=entry.generations)
 
     def _on_start_due(self, message: StartDue) -> None:

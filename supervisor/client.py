@@ -80,6 +80,19 @@ class SupervisorClient:
     def status(self, account_id: str | None = None) -> dict[str, Any]:
         return self._call(rq.Status(account_id))
 
+    def observe(self, *, timeout: float = 10.0) -> dict[str, Any]:
+        """``{"accounts": [row]}``: each ``status`` row plus ``serving``, ``reconnects_by``
+        and ``restarts_by`` (what the metrics read at scrape time)."""
+        return self._call(rq.Observe(), timeout=timeout)
+
+    def alive(self, *, timeout: float = 2.0) -> bool:
+        """Whether the supervisor answers within ``timeout`` (the health check)."""
+        try:
+            self._ref.ask(rq.Ping(), timeout=timeout)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            return False
+        return True
+
     def shutdown(self, timeout: float | None = None) -> dict[str, Any]:
         """Stop every child in parallel within ``timeout`` (default: stop_timeout), then stop."""
         deadline = self._timings.stop_timeout_s if timeout is None else timeout

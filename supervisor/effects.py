@@ -26,6 +26,7 @@ from actors.messages import (
     StatusCell,
     SwapCookie,
 )
+from common import metrics_sink
 from common.errors import XianyuSupervisorError
 from common.io_loop import IoLoop
 from common.settings import Timings
@@ -47,6 +48,7 @@ from supervisor.requests import (
     Rollback,
     ShutdownDeadline,
     Sweep,
+    Update,
 )
 from supervisor.restarts import RestartPolicy
 
@@ -227,11 +229,16 @@ class Effects:
             return
         child.fence.trip()  # cuts its sockets; the generation never sends, ACKs or writes again
         child.ref.stop(block=False)
+        if not isinstance(entry.flow, m.KillFlow):  # a stop or swap cut off at its deadline
+            entry.restart_cause = "timeout"
         generation = child.generation
         self._book.record("killed", entry.account_id, generation=generation, reason=reason)
         log.info("child_killed", account=entry.account_id, generation=generation, reason=reason)
 
-    def start_child(self, entry: AccountEntry, candidate: m.Candidate) -> None:
+    def start_child(
+        self, entry: AccountEntry, candidate: m.Candidate, *, cause: str | None = None
+    ) -> None:
+        """Start a fresh generation; ``cause`` names why, when it is not a flow's (a crash)."""
         if candidate is entry.current:
             self.refresh_current(entry)
             candidate = entry.current
@@ -242,6 +249,8 @@ class Effects:
         entry.cancel_pending_restart()
         if entry.generations:
             entry.restarts += 1
+            entry.count_restart(cause or entry.restart_cause or _restart_cause(entry))
+        entry.restart_cause = None
         entry.generations += 1
         generation = entry.generations
         spec = AccountSpec(
@@ -304,10 +313,13 @@ class Effects:
             subject = flow.candidate if isinstance(flow, m.ApplyFlow) else entry.current
             self._book.record(event, entry.account_id, fingerprint=subject.fingerprint, **result)
             log.info(event, account=entry.account_id, **result)
+            _observe_outcome(event, result)
         if not request.reply.done():
             request.reply.set_result(result)
 
     def fail_request(self, request: Request, exc: BaseException) -> None:
+        if isinstance(request, Update | Rollback):
+            metrics_sink.operation_finished(type(request).__name__.lower(), "error", None)
         if not request.reply.done():
             request.reply.set_exception(as_project_error(exc))
             return
@@ -353,6 +365,22 @@ class Effects:
             killed, stop_ms = effect.result["killed"], effect.result["stop_ms"]
             log.info("supervisor_stopped", killed=killed, stop_ms=stop_ms)
             reply.set_result(dict(effect.result))
+
+
+def _restart_cause(entry: AccountEntry) -> str:
+    """Why a generation replaces a previous one, when no crash or deadline said so."""
+    flow = entry.flow
+    return flow.operation if isinstance(flow, m.ApplyFlow) else "operator"
+
+
+def _observe_outcome(event: str, result: dict[str, Any]) -> None:
+    """An update's or rollback's outcome (and swap time) for the metrics, if they are on."""
+    operation = event.partition("_")[0]
+    if operation not in ("update", "rollback"):
+        return
+    swap_ms = result.get("swap_ms")
+    swap_s = swap_ms / 1000.0 if isinstance(swap_ms, int | float) else None
+    metrics_sink.operation_finished(operation, str(result.get("outcome")), swap_s)
 
 
 def _operation(entry: AccountEntry) -> str:

@@ -93,6 +93,14 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Observe:
+    """Every account's status row plus the breakdowns the metrics label (reconnects by
+    reason, restarts by cause); answered at once, like ``Status``."""
+
+    reply: Reply = field(default_factory=_future, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """Stop every child in parallel within ``timeout_s``, kill the rest, then stop."""
 
