@@ -31,7 +31,8 @@ from supervisor import SupervisorClient
 log = structlog.get_logger(__name__)
 
 HEALTH_TIMEOUT_S = 2.0
-SCRAPE_TIMEOUT_S = 10.0
+# below Prometheus' default scrape timeout (10 s), so a stuck supervisor still yields a scrape
+SCRAPE_TIMEOUT_S = 5.0
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
