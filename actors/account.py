@@ -170,11 +170,14 @@ class AccountActor(pykka.ThreadingActor):
     def _on_answer(self, event: events.RequestAnswered) -> None:
         if not isinstance(event.tag, SendTag):
             return
+        delivery = self._require_delivery()
         if event.response is not None:
-            self._require_delivery().reply_sent(event.tag, event.response)
+            delivery.reply_sent(event.tag, event.response)
         else:
-            self._require_delivery().reply_failed(event.tag, event.error or "no answer")
-        self._feed(inputs.ReplySettled(confirmed=event.response is not None))
+            delivery.reply_failed(event.tag, event.error or "no answer")
+        # no answer, or one about its session (401: replaced by a swap's new /reg): the message
+        # waits, deferred, and a backfill on the serving session settles it against the history
+        self._feed(inputs.ReplySettled(confirmed=not delivery.has_deferred))
 
     def _on_session_events(self, message: events.SessionEvents) -> None:
         for event in message.events:

@@ -61,7 +61,8 @@ class PushHandled:
 
 @dataclass(frozen=True)
 class ReplySettled:
-    """A reply's send was answered (``confirmed``) or its session went away unanswered."""
+    """A reply was settled: ``confirmed`` unless a message now waits for a backfill (no answer,
+    or an answer about its session such as 401 after a swap's new /reg)."""
 
     confirmed: bool
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable, Coroutine
@@ -53,6 +54,7 @@ from goofish.constants import FIRST_PAGE_CURSOR
 from goofish.cookies import Cookie
 from goofish.decode import decode_push_items, is_push
 from goofish.history import decode_history, is_flow_controlled, page_cursor, parse_conversations
+from goofish.ids import new_mid
 from goofish.messages import ChatMessage
 
 log = structlog.get_logger(__name__)
@@ -392,8 +394,18 @@ class Session:
 
     def _expect(self, frame: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[frame["headers"]["mid"]] = future
+        self._pending[self._unique_mid(frame)] = future
         return future
+
+    def _unique_mid(self, frame: dict[str, Any]) -> str:
+        """A mid is random 0-999 and the ms clock: two requests in one millisecond may get the
+        same one, and the answer of one would settle the other (a list page taken for a
+        send's answer: the reply counted as refused, its message lost). Re-drawn until
+        unique among the ones waiting."""
+        headers = frame["headers"]
+        while headers["mid"] in self._pending or headers["mid"] in self._heartbeat_mids:
+            headers["mid"] = new_mid()
+        return str(headers["mid"])
 
     async def _await_response(
         self, future: asyncio.Future[dict[str, Any]], frame: dict[str, Any]
@@ -414,7 +426,18 @@ class Session:
     # --- requests from the actor ------------------------------------------------------
 
     def _spawn_request(self, frame: dict[str, Any], tag: object) -> None:
-        self._spawn(self._answer_request(frame, tag))
+        task = self._spawn(self._answer_request(frame, tag))
+        # Every request gets exactly one RequestAnswered, also when cancelled: a reply left
+        # "in flight" for good is a message never answered (issue 15). The cancellation is
+        # answered from the task's done callback, not from an ``except CancelledError`` in
+        # the coroutine: a task cancelled before its first step (the session finishing in
+        # the same loop iteration, e.g. the new /reg's close read as the actor sends a
+        # reply) never runs its body at all.
+        task.add_done_callback(functools.partial(self._request_cancelled, tag))
+
+    def _request_cancelled(self, tag: object, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self._report(RequestAnswered(self.session_id, tag, error="session ended"))
 
     async def _answer_request(self, frame: dict[str, Any], tag: object) -> None:
         try:
@@ -423,9 +446,6 @@ class Session:
             response = await self._roundtrip(frame)
         except _Ended as ended:
             self._report(RequestAnswered(self.session_id, tag, error=ended.ending.reason))
-        except asyncio.CancelledError:
-            self._report(RequestAnswered(self.session_id, tag, error="session ended"))
-            raise
         else:
             self._report(RequestAnswered(self.session_id, tag, response=response))
 
@@ -439,7 +459,7 @@ class Session:
                 self._end(FailureClass.NETWORK, f"liveness: {verdict}")
                 return
             beat = frames.heartbeat()
-            self._heartbeat_mids.add(beat["headers"]["mid"])
+            self._heartbeat_mids.add(self._unique_mid(beat))
             self._liveness.heartbeat_sent(time.monotonic())
             await self._send_frame(beat)
             await asyncio.sleep(interval)

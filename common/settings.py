@@ -10,6 +10,7 @@ from pathlib import Path
 
 DEFAULT_WS_URL = "wss://wss-goofish.dingtalk.com/"
 DEFAULT_API_URL = "https://h5api.m.goofish.com/h5/"
+DEFAULT_PASSPORT_URL = "https://passport.goofish.com/"
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,11 @@ class Timings:
     restart_window_s: float = 60.0
     # boot: accounts started per second, so 1,000 accounts do not stampede the token API
     start_rate_per_s: float = 500.0
+    # notifications (notify/): how often the watcher looks at states and events, and the
+    # retry back-off of a notice whose endpoint failed, given up after `notify_attempts`
+    notify_poll_s: float = 1.0
+    notify_backoff: Backoff = field(default_factory=lambda: Backoff(base_s=5.0, cap_s=600.0))
+    notify_attempts: int = 10
 
 
 @dataclass(frozen=True)
@@ -64,11 +70,19 @@ class Settings:
     database_url: str | None = None  # None: SQLite at <data_dir>/xianyu.db
     ws_url: str = DEFAULT_WS_URL
     api_url: str = DEFAULT_API_URL
+    # the login host: session renewal and QR-code login (docs/login.md)
+    passport_url: str = DEFAULT_PASSPORT_URL
     log_format: str = "auto"  # auto | console | json
     cookie_history: int = 10
     # HOST:PORT serving /metrics, /healthz and /readyz (metrics/); None: off
     metrics: str | None = None
     timings: Timings = field(default_factory=Timings)
+    # apprise URLs notified when a person is needed (notify/); secrets, so kept out of repr
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)
+    # one notice per (account, kind) per cooldown; what arrives within the group window
+    # goes out as one notice listing every account
+    notify_cooldown_s: float = 1800.0
+    notify_group_s: float = 10.0
 
     @property
     def socket_path(self) -> Path:

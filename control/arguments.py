@@ -128,6 +128,32 @@ def default_reply(field: str, value: Any) -> dict[str, Any] | None:
     return {"text": reply, "once_per_chat": boolean(f"{field}.once_per_chat", once)}
 
 
+MAX_NOTIFY_URLS = 20
+MAX_URL = 4096
+
+
+def notify_urls(field: str, value: Any) -> list[str]:
+    """A notification URL or a list of them; ``""`` or ``[]`` clears (the value is a secret:
+    the message describes it, never quotes it)."""
+    values = [value] if isinstance(value, str) else value
+    wanted = (
+        "an apprise URL (json://host/path, dingtalk://token/ ...) or a list of at most "
+        f'{MAX_NOTIFY_URLS}; "" clears'
+    )
+    if not isinstance(values, list) or len(values) > MAX_NOTIFY_URLS:
+        raise _fail(field, wanted)
+    urls = []
+    for given in values:
+        if not isinstance(given, str) or len(given) > MAX_URL:
+            raise _fail(field, wanted)
+        url = given.strip()
+        if url and "://" not in url:
+            raise _fail(field, wanted)
+        if url:
+            urls.append(url)
+    return urls
+
+
 @dataclass(frozen=True)
 class Arg:
     check: Check
@@ -167,7 +193,13 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "rules": Arg(rules, required=True),
         "default_reply": Arg(default_reply),
     },
-    "set": {"account": _ACCOUNT, "remark": Arg(text), "pause_minutes": Arg(minutes)},
+    "set": {
+        "account": _ACCOUNT,
+        "remark": Arg(text),
+        "pause_minutes": Arg(minutes),
+        "notify": Arg(notify_urls),
+    },
+    "notify_test": {},
 }
 
 

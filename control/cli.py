@@ -1,6 +1,7 @@
 """``python run.py ctl <command> ...`` (also ``xianyu-ctl``): operate a running service.
 
-Exit status 0 on success, 1 with the message on stderr on any error. Cookies are
+Exit status 0 on success, 1 with the message on stderr on any error (and for a
+``notify-test`` whose notice did not reach every URL). Cookies are
 read from ``--cookie-file PATH`` or standard input, never from the command line,
 so they do not land in shell history or ``ps``.
 """
@@ -39,7 +40,10 @@ commands:
   rules ACCOUNT                             keyword rules and the default reply
   set-rules ACCOUNT --file FILE|-           replace them: {"rules": [{"keyword", "reply",
                                             "item_id"?}], "default_reply": {"text"} | null}
-  set ACCOUNT [--remark TEXT] [--pause-minutes N]
+  set ACCOUNT [--remark TEXT] [--pause-minutes N] [--notify URL ...]
+                                            --notify: this account's own notification URLs
+                                            (apprise; repeatable; --notify "" clears)
+  notify-test                               send a test notice to every notification URL
 
 options for every command: --json (raw result), --data-dir DIR (env XIANYU_DATA_DIR,
 default ./data) or --socket PATH, --timeout SECONDS.
@@ -142,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     account_arg(p)
     p.add_argument("--remark")
     p.add_argument("--pause-minutes", type=int, help="how long a manual reply pauses a chat")
+    p.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        help="this account's own notification URL (apprise, e.g. json://host/path); "
+        'repeatable; --notify "" goes back to the global ones',
+    )
+    command("notify-test", "send a test notice to every notification URL", "notify_test")
     return parser
 
 
@@ -215,7 +227,8 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "cookies are never taken on the command line (shell history, ps); "
             "use --cookie-file FILE or pipe it into --cookie-file -",
         )
-    cmd = "set_rules" if args.command in ("set-rules", "set_rules") else args.command
+    aliases = {"set-rules": "set_rules", "notify-test": "notify_test"}
+    cmd = aliases.get(args.command, args.command)
     account = getattr(args, "account", None)
     builders: dict[str, Any] = {
         "ping": dict,
@@ -242,7 +255,9 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "account": account,
             "remark": args.remark,
             "pause_minutes": args.pause_minutes,
+            "notify": args.notify,
         },
+        "notify_test": dict,
     }
     build = builders.get(cmd, lambda: {"account": account})
     return cmd, {k: v for k, v in build().items() if v is not None}
@@ -291,7 +306,8 @@ def main(
     else:
         text = render(cmd, result)
     print(redact_text(text), file=stdout)
-    return 0
+    # a test notice that did not arrive is a failure a script should see
+    return 1 if cmd == "notify_test" and result.get("failed") else 0
 
 
 if __name__ == "__main__":

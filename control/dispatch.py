@@ -8,7 +8,7 @@ become ``internal`` and are logged with their traceback.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Any, Protocol
 
@@ -58,8 +58,20 @@ class SupervisorApi(Protocol):
         self, account_id: str, rules: list[dict[str, Any]], default_reply: Any = None
     ) -> Any: ...
     def set_account(
-        self, account_id: str, *, remark: str | None = None, pause_minutes: int | None = None
+        self,
+        account_id: str,
+        *,
+        remark: str | None = None,
+        pause_minutes: int | None = None,
+        notify: Sequence[str] | None = None,
     ) -> Any: ...
+
+
+class NotifierApi(Protocol):
+    """The part of ``notify.Notifier`` the control socket calls."""
+
+    def test(self) -> Mapping[str, Any]: ...
+    def check_urls(self, urls: Sequence[str]) -> None: ...
 
 
 Handler = Callable[[SupervisorApi, Mapping[str, Any]], Any]
@@ -83,7 +95,7 @@ _HANDLERS: dict[str, Handler] = {
         a["account"], a["rules"], default_reply=a["default_reply"]
     ),
     "set": lambda s, a: s.set_account(
-        a["account"], remark=a["remark"], pause_minutes=a["pause_minutes"]
+        a["account"], remark=a["remark"], pause_minutes=a["pause_minutes"], notify=a["notify"]
     ),
 }
 
@@ -122,8 +134,10 @@ class Dispatcher:
         *,
         version: str | None = None,
         started_at: float | None = None,
+        notifier: NotifierApi | None = None,
     ) -> None:
         self._supervisor = supervisor
+        self._notifier = notifier
         self._version = version or service_version()
         # time.monotonic() of the service's start, so uptime includes the boot
         self._started = time.monotonic() if started_at is None else started_at
@@ -147,12 +161,24 @@ class Dispatcher:
                 "version": self._version,
                 "uptime_s": round(time.monotonic() - self._started, 3),
             }
+        if request.cmd == "notify_test":
+            return self._notifier_or_fail().test()
+        if request.cmd == "set" and request.args.get("notify"):
+            try:
+                self._notifier_or_fail().check_urls(request.args["notify"])
+            except ValueError as exc:
+                raise ControlError(BAD_REQUEST, str(exc)) from None
         result = _HANDLERS[request.cmd](self._supervisor, request.args)
         if result is None:
             return {}
         if not isinstance(result, Mapping):
             raise TypeError(f"supervisor returned {type(result).__name__} for {request.cmd!r}")
         return result
+
+    def _notifier_or_fail(self) -> NotifierApi:
+        if self._notifier is None:
+            raise ControlError(CONFLICT, "notifications are not running in this service")
+        return self._notifier
 
     def _error(self, request_id: Any, exc: Exception) -> bytes:
         code = error_code(exc)

@@ -155,6 +155,25 @@ def account(result: Mapping[str, Any]) -> str:
     return "\n".join(f"{k}: {_cell(v)}" for k, v in fields.items())
 
 
+def notify_test(result: Mapping[str, Any]) -> str:
+    rows = [
+        [
+            r.get("url"),
+            ", ".join(r.get("for") or []),
+            "sent" if r.get("ok") else "FAILED",
+            r.get("error"),
+        ]
+        for r in result.get("results") or []
+    ]
+    if not rows:
+        return (
+            "no notification URLs: start the service with --notify URL (or notify_urls in "
+            "its config file), or give an account its own with: ctl set ACCOUNT --notify URL"
+        )
+    summary = f"{result.get('sent', 0)} sent, {result.get('failed', 0)} failed"
+    return table(["URL", "FOR", "RESULT", "ERROR"], rows) + "\n" + summary
+
+
 def generic(result: Mapping[str, Any]) -> str:
     if "outcome" in result:
         return outcome(result)
@@ -169,6 +188,7 @@ RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "rules": rules,
     "set_rules": rules,
     "set": account,
+    "notify_test": notify_test,
 }
 
 

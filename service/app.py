@@ -1,4 +1,5 @@
-"""The whole process from ``Settings``: store, IO loop, token client, supervisor, control socket.
+"""The whole process from ``Settings``: store, IO loop, token client, supervisor, notifications,
+control socket.
 
 ``Service(settings).start()`` / ``.stop()`` runs it in-process (tests, the demo);
 ``run(settings)`` is the service's main loop: serve until SIGTERM/SIGINT, then shut
@@ -29,6 +30,7 @@ from control.server import ControlServer
 from goofish.token import TokenClient
 from metrics import parse_address
 from metrics.server import MetricsServer
+from notify import Notifier
 from service.housekeeping import Housekeeping
 from storage import Store
 from supervisor import ChildFactory, SupervisorClient, account_actor_factory, start_supervisor
@@ -71,6 +73,7 @@ class Service:
         self._dispatcher: Dispatcher | None = None
         self._housekeeping: Housekeeping | None = None
         self._metrics: MetricsServer | None = None
+        self._notifier: Notifier | None = None
 
     @property
     def client(self) -> SupervisorClient:
@@ -83,6 +86,12 @@ class Service:
         if self._store is None:
             raise NotRunningError("the service is not started", hint="call Service.start() first")
         return self._store
+
+    @property
+    def notifier(self) -> Notifier:
+        if self._notifier is None:
+            raise RuntimeError("the service is not started")
+        return self._notifier
 
     @property
     def socket_path(self) -> Path:
@@ -119,7 +128,11 @@ class Service:
             self._client = start_supervisor(
                 self._store, self._io, self._token_client, settings, child_factory=factory
             )
-            self._dispatcher = Dispatcher(self._client, started_at=started_at)
+            # watches from outside and delivers on its own threads: never on a reply's path
+            self._notifier = Notifier(self._store, self._client, settings).start()
+            self._dispatcher = Dispatcher(
+                self._client, started_at=started_at, notifier=self._notifier
+            )
             self._housekeeping = Housekeeping(
                 self._store, self._io, retention_s=settings.timings.processed_retention_s
             ).start()
@@ -155,6 +168,9 @@ class Service:
         metrics, self._metrics = self._metrics, None
         if metrics is not None:
             metrics.stop()
+        notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            notifier.stop()  # before the shutdown: stopping accounts is no news
         client, self._client = self._client, None
         try:
             if control is not None:

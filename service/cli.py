@@ -4,7 +4,10 @@
 --database-url   XIANYU_DATABASE_URL   sqlite:///<data dir>/xianyu.db or postgresql://...
 --ws-url         XIANYU_WS_URL         the real Goofish IM WebSocket
 --api-url        XIANYU_API_URL        the real Goofish token API
+--passport-url   XIANYU_PASSPORT_URL   the real Goofish login host (renewal, QR login)
 --log-format     XIANYU_LOG_FORMAT     auto (console on a tty, JSON otherwise) | console | json
+--notify URL     XIANYU_NOTIFY_URLS    apprise URLs told when a person is needed (repeatable;
+                                       the variable holds them separated by spaces)
 --metrics        XIANYU_METRICS        off; HOST:PORT serves /metrics, /healthz, /readyz
 """
 
@@ -20,8 +23,9 @@ from typing import TYPE_CHECKING
 import structlog
 
 from common.errors import InvalidValueError, XianyuSupervisorError
-from common.settings import DEFAULT_API_URL, DEFAULT_WS_URL, Settings
+from common.settings import DEFAULT_API_URL, DEFAULT_PASSPORT_URL, DEFAULT_WS_URL, Settings
 from metrics import parse_address
+from notify.sender import check_urls
 from service.logging import FORMATS, configure_logging
 
 if TYPE_CHECKING:
@@ -59,11 +63,27 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="Goofish token API (env XIANYU_API_URL), e.g. a local simulator's",
     )
     parser.add_argument(
+        "--passport-url",
+        default=env.get("XIANYU_PASSPORT_URL") or DEFAULT_PASSPORT_URL,
+        help="Goofish login host for session renewal and QR login (env XIANYU_PASSPORT_URL), "
+        "e.g. a local simulator's passport_url",
+    )
+    parser.add_argument(
         "--log-format",
         choices=FORMATS,
         default=env.get("XIANYU_LOG_FORMAT") or "auto",
         help="console on a tty and JSON otherwise by default (env XIANYU_LOG_FORMAT)",
     )
+    parser.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        default=None,
+        help="an apprise URL told when an account needs a person (json://host/path, "
+        "dingtalk://token/, tgram://bot/chat, ...); repeatable (env XIANYU_NOTIFY_URLS, "
+        "space-separated)",
+    )
+    parser.set_defaults(notify_from_env=env.get("XIANYU_NOTIFY_URLS", "").split())
     parser.add_argument(
         "--metrics",
         metavar="HOST:PORT",
@@ -83,13 +103,24 @@ def _metrics_address(text: str) -> str:
     return text
 
 
+def notify_urls(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--notify`` URLs, else those of ``XIANYU_NOTIFY_URLS``; ValueError names a bad one."""
+    given = args.notify if args.notify is not None else args.notify_from_env
+    urls = tuple(dict.fromkeys(u.strip() for u in given if u.strip()))
+    check_urls(urls)
+    return urls
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings of parsed arguments; ValueError when a notification URL is unusable."""
     return Settings(
         data_dir=args.data_dir,
         database_url=args.database_url,
         ws_url=args.ws_url,
         api_url=args.api_url,
+        passport_url=args.passport_url,
         log_format=args.log_format,
+        notify_urls=notify_urls(args),
         metrics=args.metrics,
     )
 
@@ -108,7 +139,10 @@ def main(
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.log_format not in FORMATS:  # a bad XIANYU_LOG_FORMAT bypasses argparse's choices
         parser.error(f"log format {args.log_format!r} is not one of {', '.join(FORMATS)}")
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:  # the message names the URL by its label only
+        parser.error(str(exc))
     configure_logging(settings.log_format)
     from service.app import run  # after logging is configured: imports may log
 

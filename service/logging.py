@@ -30,6 +30,10 @@ _QUIET = {
     "websockets": logging.WARNING,
     "aiohttp.access": logging.WARNING,
     "asyncio": logging.WARNING,
+    # their debug lines carry whole notification URLs (secrets: apprise's own, and the
+    # request lines of the HTTP client under it); their warnings name hosts only
+    "apprise": logging.WARNING,
+    "urllib3": logging.WARNING,
 }
 
 

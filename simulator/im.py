@@ -4,10 +4,12 @@ One ``ImServer`` serves every connection on the simulator's event loop with the
 ``websockets`` asyncio server. Frames from one connection are handled in order (like the
 real server, a slow ``/reg`` holds up the frames behind it); pushes come from the admin API.
 
-One registered session per seller: a new ``/reg`` for a seller closes that seller's
-previously registered connection with code 1000. This is a conservative model: the real
-server's arbitration between two live sessions is not documented (section 10.4), and
-assuming the harsher behaviour keeps clients honest.
+One registered session per seller by default: a new ``/reg`` for a seller closes that
+seller's previously registered connection with code 1000. This is a conservative model: the
+real server's arbitration between two live sessions is not documented (section 10.4), and
+assuming the harsher behaviour keeps clients honest. The knob ``sessions_per_seller`` (2+)
+models a multi-device login instead: that many registered connections of one seller all
+receive every push, and a ``/reg`` beyond it closes the oldest.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import base64
 import binascii
 import contextlib
 import json
+import random
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -98,8 +101,10 @@ class ImServer:
     def __init__(self, world: World, knobs: Knobs) -> None:
         self._world = world
         self._knobs = knobs
+        self._random = random.Random()  # whether a read receipt goes with a buyer message
         self._conns: dict[str, set[Conn]] = {}
-        self._registered: dict[str, Conn] = {}
+        # seller -> registered connections, oldest first (at most sessions_per_seller)
+        self._registered: dict[str, list[Conn]] = {}
         self._all: set[Conn] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cookie_users: weakref.WeakKeyDictionary[ServerConnection, str] = (
@@ -122,7 +127,7 @@ class ImServer:
         return len(self._conns.get(user_id, ()))
 
     def registered(self, user_id: str) -> int:
-        return int(user_id in self._registered)
+        return len(self._registered.get(user_id, ()))
 
     # handshake and connection loop ------------------------------------------------------------
 
@@ -168,8 +173,7 @@ class ImServer:
         if conn.user_id is None:
             return
         self._conns.get(conn.user_id, set()).discard(conn)
-        if self._registered.get(conn.user_id) is conn:
-            del self._registered[conn.user_id]
+        self._unregister(conn)
         log.debug("sim_connection_closed", account=conn.user_id)
 
     async def _on_frame_safely(self, conn: Conn, raw: str) -> None:
@@ -241,14 +245,20 @@ class ImServer:
         if conn.user_id is None:
             self._attach(conn, grant.user_id)
         user = self._world.users[grant.user_id]
-        previous = self._registered.get(user.user_id)
-        if previous is not None and previous is not conn:
-            self._evict(previous, "replaced by a newer registration")
-        self._registered[user.user_id] = conn
+        # the slow_switch fault: the switch-over takes a while on the server's side
+        switch_s, user.faults.slow_switch_s = user.faults.slow_switch_s, 0.0
+        registered = self._registered.setdefault(user.user_id, [])
+        if conn not in registered:
+            registered.append(conn)
+        while len(registered) > max(1, self._knobs.sessions_per_seller):
+            self._evict(registered[0], "replaced by a newer registration", linger_s=switch_s)
         conn.registered = True
         conn.cookie2 = grant.cookie2
         conn.sid = wire.new_sid()
         conn.ua = str(headers.get("ua", ""))
+        if switch_s > 0:
+            # registered (pushes come here already) but not yet told so
+            await asyncio.sleep(switch_s)
         now = now_ms()
         await self._send(
             conn, wire.reg_reply(mid, sid=conn.sid, user_id=user.user_id, ip=conn.ip, now=now)
@@ -267,14 +277,29 @@ class ImServer:
             user.faults.garbage_pending = False
             await self._push_items(conn, [wire.garbage_item()])
 
-    def _evict(self, conn: Conn, reason: str) -> None:
+    def _unregister(self, conn: Conn) -> None:
+        registered = self._registered.get(conn.user_id or "", [])
+        if conn in registered:
+            registered.remove(conn)
+        if not registered:
+            self._registered.pop(conn.user_id or "", None)
+
+    def _pushable(self, user_id: str) -> list[Conn]:
+        return [c for c in self._registered.get(user_id, ()) if c.pushable]
+
+    def _evict(self, conn: Conn, reason: str, *, linger_s: float = 0.0) -> None:
         conn.registered = False
-        if conn.user_id is not None and self._registered.get(conn.user_id) is conn:
-            del self._registered[conn.user_id]  # at once: the close handshake may take a while
+        self._unregister(conn)  # at once: the close handshake may take a while
         if conn.blackholed:  # it reads nothing, so a close handshake would never finish
             conn.ws.transport.abort()
+        elif linger_s > 0:  # slow_switch: still open, requests answered 401 until then
+            self._spawn(self._close_later(conn, reason, linger_s))
         else:
             self._spawn(conn.ws.close(1000, reason))
+
+    async def _close_later(self, conn: Conn, reason: str, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await conn.ws.close(1000, reason)
 
     # requests ---------------------------------------------------------------------------------
 
@@ -392,7 +417,7 @@ class ImServer:
     async def deliver(
         self, user_id: str, message: StoredMessage, chat: Chat, *, counter: str
     ) -> bool:
-        """Push ``message`` to ``user_id``'s registered connection; count it under ``counter``.
+        """Push ``message`` to ``user_id``'s registered connections; count it under ``counter``.
 
         Own messages go with needPush "false". A buyer's message to the seller is preceded by
         a read receipt for the seller's last unread message (one frame, two items) and, when
@@ -400,24 +425,28 @@ class ImServer:
         connection takes pushes now; the message stays in history either way.
         """
         user = self._world.users[user_id]
-        conn = self._registered.get(user_id)
-        if conn is None or not conn.pushable:
+        conns = self._pushable(user_id)
+        if not conns:
             user.stats.withheld += 1
             return False
         own = message.sender_id == user_id
         items = []
-        if not own and user_id == chat.seller_id:
-            if self._knobs.typing_before_message:
+        buyer_to_seller = not own and user_id == chat.seller_id
+        if buyer_to_seller:
+            read = chat.unread_by_buyer
+            if read is not None and self._random.random() < self._knobs.read_receipts:
+                chat.unread_by_buyer = None
+                items.append(wire.read_item(read, at_ms=message.created_at_ms))
+        items.append(wire.chat_item(message, need_push=not own))
+        delivered = False
+        for conn in conns:  # every registered connection gets the same items
+            if buyer_to_seller and self._knobs.typing_before_message:
                 await self._send(
                     conn,
                     wire.typing_push(chat.chat_id, message.sender_id, sid=conn.sid, ua=conn.ua),
                 )
-            read = chat.unread_by_buyer
-            if self._knobs.read_receipts and read is not None:
-                chat.unread_by_buyer = None
-                items.append(wire.read_item(read, at_ms=message.created_at_ms))
-        items.append(wire.chat_item(message, need_push=not own))
-        if not await self._push_items(conn, items):
+            delivered = await self._push_items(conn, items) or delivered
+        if not delivered:
             user.stats.withheld += 1
             return False
         setattr(user.stats, counter, getattr(user.stats, counter) + 1)
@@ -430,11 +459,11 @@ class ImServer:
 
     async def push_garbage(self, user_id: str) -> bool:
         """One malformed push now, or after the next /reg when nobody is registered."""
-        conn = self._registered.get(user_id)
-        if conn is None or not conn.pushable:
+        conns = self._pushable(user_id)
+        if not conns:
             self._world.users[user_id].faults.garbage_pending = True
             return False
-        return await self._push_items(conn, [wire.garbage_item()])
+        return await self._push_items(conns[-1], [wire.garbage_item()])
 
     async def _send(self, conn: Conn, frame: dict[str, Any]) -> bool:
         try:

@@ -11,13 +11,14 @@ as the control socket's results; errors are ``common.errors`` types.
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import pykka
 
 from common.errors import InvalidValueError, NotRunningError, XianyuSupervisorError
+from common.secret_urls import url_label
 from common.settings import Timings
 from storage import AccountRecord, DefaultReply, Rule, Store
 from supervisor import requests as rq
@@ -163,10 +164,21 @@ class SupervisorClient:
         return self.rules(account_id)
 
     def set_account(
-        self, account_id: str, *, remark: str | None = None, pause_minutes: int | None = None
+        self,
+        account_id: str,
+        *,
+        remark: str | None = None,
+        pause_minutes: int | None = None,
+        notify: Sequence[str] | None = None,
     ) -> dict[str, Any]:
+        """Partial update; ``notify`` replaces the account's own notification URLs
+        (``[]`` clears them: it uses the global ones again). The answer shows the URLs by
+        label only (``json://host #fingerprint``): they hold credentials."""
         record = self._store.update_account(account_id, remark=remark, pause_minutes=pause_minutes)
-        return {"account": account_dict(record)}
+        if notify is not None:
+            self._store.set_notify_urls(account_id, list(notify))
+        labels = [url_label(url) for url in self._store.notify_urls(account_id)]
+        return {"account": {**account_dict(record), "notify": labels}}
 
     # --- plumbing ----------------------------------------------------------------------------
 

@@ -14,10 +14,12 @@ import pytest
 from control.errors import ControlError
 from tests.plugins.faults import Chat
 from tests.plugins.serve import ServeProcess, all_online
-from tests.plugins.simulator import Seller, new_seller
+from tests.plugins.simulator import Seller, new_seller, sim_either_arbitration
 from tests.plugins.timing import wait_for
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
+# under sessions_per_seller 1 and 2
+sim = sim_either_arbitration
 
 ACCOUNTS = 3
 RULES = [{"keyword": "价格", "reply": "不议价"}]

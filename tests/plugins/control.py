@@ -10,6 +10,7 @@ import hashlib
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,13 +170,20 @@ class FakeSupervisor:
         return self.rules_of[account_id]
 
     def set_account(
-        self, account_id: str, *, remark: str | None = None, pause_minutes: int | None = None
+        self,
+        account_id: str,
+        *,
+        remark: str | None = None,
+        pause_minutes: int | None = None,
+        notify: Sequence[str] | None = None,
     ) -> Any:
         account = self._get(account_id)
         if remark is not None:
             account["remark"] = remark
         if pause_minutes is not None:
             account["pause_minutes"] = pause_minutes
+        if notify is not None:
+            account["notify"] = [url.split("://")[0] + "://…" for url in notify]
         return {"account": account}
 
 
