@@ -33,6 +33,7 @@ class AccountSpec:
     cookie: str = field(repr=False)  # a secret: out of repr, so a logged spec leaks nothing
     cookie_version: int | None
     generation: int
+    proxy: str = field(default="", repr=False)  # '' = direct; may hold credentials
 
 
 @dataclass(frozen=True)

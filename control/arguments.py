@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from common.errors import InvalidValueError
+from common.proxy import check_proxy
 from control.errors import BAD_REQUEST, UNKNOWN_COMMAND, ControlError
 
 MAX_LIMIT = 10_000
@@ -38,6 +40,16 @@ def cookie_text(field: str, value: Any) -> str:
     if len(value) > MAX_COOKIE:
         raise _fail(field, f"at most {MAX_COOKIE} characters long")
     return value.strip()
+
+
+def proxy_url(field: str, value: Any) -> str:
+    # may hold credentials: the message describes the rule, never quotes the value
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise _fail(field, "a proxy URL string (http://, https:// or socks5://), or ''")
+    try:
+        return check_proxy(value)
+    except InvalidValueError as exc:
+        raise _fail(field, exc.expected) from None
 
 
 def text(field: str, value: Any) -> str:
@@ -171,6 +183,7 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "cookie": Arg(cookie_text, required=True),
         "enabled": Arg(boolean, default=True),
         "remark": Arg(text, default=""),
+        "proxy": Arg(proxy_url),
     },
     "remove": {"account": _ACCOUNT},
     "enable": {"account": _ACCOUNT},
@@ -198,6 +211,7 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "remark": Arg(text),
         "pause_minutes": Arg(minutes),
         "notify": Arg(notify_urls),
+        "proxy": Arg(proxy_url),
     },
     "notify_test": {},
 }

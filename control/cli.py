@@ -27,7 +27,7 @@ EPILOG = """\
 commands:
   ping                                      is the service up? (version, uptime)
   status [ACCOUNT]                          state of every account, or of one
-  add ACCOUNT --cookie-file FILE|- [--disabled] [--remark TEXT]
+  add ACCOUNT --cookie-file FILE|- [--disabled] [--remark TEXT] [--proxy URL]
   remove ACCOUNT                            stop it and delete its data
   enable ACCOUNT / disable ACCOUNT          start / stop it, keeping its data
   update ACCOUNT --cookie-file FILE|- [--no-save] [--force] [--no-wait]
@@ -43,6 +43,9 @@ commands:
   set ACCOUNT [--remark TEXT] [--pause-minutes N] [--notify URL ...]
                                             --notify: this account's own notification URLs
                                             (apprise; repeatable; --notify "" clears)
+  set ACCOUNT --proxy URL                   its token calls and WebSocket through http://,
+                                            https:// or socks5:// (user:pass@ allowed, never
+                                            shown); --proxy "" clears; restarts it onto it
   notify-test                               send a test notice to every notification URL
 
 options for every command: --json (raw result), --data-dir DIR (env XIANYU_DATA_DIR,
@@ -53,6 +56,12 @@ examples:
   pbpaste | python run.py ctl update shop-1 --cookie-file -
   python run.py ctl status --json
 """
+
+
+_PROXY_HELP = (
+    "http://, https:// or socks5:// proxy for its token calls and WebSocket "
+    "(user:password@ allowed; never shown)"
+)
 
 
 class _UsageError(Exception):
@@ -112,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     cookie_arg(p)
     p.add_argument("--disabled", action="store_true", help="store it without starting it")
     p.add_argument("--remark", default="", help="a note for operators")
+    p.add_argument("--proxy", help=_PROXY_HELP)
     for name, text in (
         ("remove", "stop an account and delete its data"),
         ("enable", "start an account"),
@@ -146,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     account_arg(p)
     p.add_argument("--remark")
     p.add_argument("--pause-minutes", type=int, help="how long a manual reply pauses a chat")
+    p.add_argument("--proxy", help=_PROXY_HELP + '; "" clears it')
     p.add_argument(
         "--notify",
         action="append",
@@ -238,6 +249,7 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "cookie": read_cookie(args.cookie_file, stdin),
             "enabled": not args.disabled,
             "remark": args.remark,
+            "proxy": args.proxy,
         },
         "update": lambda: {
             "account": account,
@@ -256,6 +268,7 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "remark": args.remark,
             "pause_minutes": args.pause_minutes,
             "notify": args.notify,
+            "proxy": args.proxy,
         },
         "notify_test": dict,
     }

@@ -33,7 +33,13 @@ class SupervisorApi(Protocol):
     """The part of ``supervisor.SupervisorClient`` the control socket calls."""
 
     def add(
-        self, account_id: str, cookie: str, *, enabled: bool = True, remark: str = ""
+        self,
+        account_id: str,
+        cookie: str,
+        *,
+        enabled: bool = True,
+        remark: str = "",
+        proxy: str = "",
     ) -> Any: ...
     def remove(self, account_id: str) -> Any: ...
     def enable(self, account_id: str) -> Any: ...
@@ -64,6 +70,7 @@ class SupervisorApi(Protocol):
         remark: str | None = None,
         pause_minutes: int | None = None,
         notify: Sequence[str] | None = None,
+        proxy: str | None = None,
     ) -> Any: ...
 
 
@@ -78,7 +85,9 @@ Handler = Callable[[SupervisorApi, Mapping[str, Any]], Any]
 
 _HANDLERS: dict[str, Handler] = {
     "status": lambda s, a: s.status(a["account"]),
-    "add": lambda s, a: s.add(a["account"], a["cookie"], enabled=a["enabled"], remark=a["remark"]),
+    "add": lambda s, a: s.add(
+        a["account"], a["cookie"], enabled=a["enabled"], remark=a["remark"], **_proxy(a)
+    ),
     "remove": lambda s, a: s.remove(a["account"]),
     "enable": lambda s, a: s.enable(a["account"]),
     "disable": lambda s, a: s.disable(a["account"]),
@@ -95,9 +104,19 @@ _HANDLERS: dict[str, Handler] = {
         a["account"], a["rules"], default_reply=a["default_reply"]
     ),
     "set": lambda s, a: s.set_account(
-        a["account"], remark=a["remark"], pause_minutes=a["pause_minutes"], notify=a["notify"]
+        a["account"],
+        remark=a["remark"],
+        pause_minutes=a["pause_minutes"],
+        notify=a["notify"],
+        **_proxy(a),
     ),
 }
+
+
+def _proxy(args: Mapping[str, Any]) -> dict[str, Any]:
+    """``proxy=`` only when the request names one ('' clears it)."""
+    return {} if args.get("proxy") is None else {"proxy": args["proxy"]}
+
 
 # checked in order: the most specific type first
 _CODES: tuple[tuple[type[BaseException], str], ...] = (

@@ -241,7 +241,22 @@ def _to_v3_notify(db: pw.Database) -> None:
     db.create_tables([AccountNotify, NotifyCondition, NotifyOutbox])
 
 
-STEPS: tuple[Callable[[pw.Database], None], ...] = (_to_v1, _to_v2, _to_v3_notify)
+def _to_v4_proxy(db: pw.Database) -> None:
+    """Each account's proxy URL ('' = direct; it may hold credentials: a secret).
+
+    Self-contained (one column on ``account``), so its place in the order does not matter."""
+    proxy = pw.TextField(default="", constraints=[pw.SQL("DEFAULT ''")])
+    migrate(
+        SchemaMigrator.from_database(db).add_column("account", "proxy", proxy, allow_not_null=True)
+    )
+
+
+STEPS: tuple[Callable[[pw.Database], None], ...] = (
+    _to_v1,
+    _to_v2,
+    _to_v3_notify,
+    _to_v4_proxy,
+)
 LATEST = len(STEPS)
 
 

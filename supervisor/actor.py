@@ -31,6 +31,7 @@ from actors.messages import (
 )
 from common.errors import XianyuSupervisorError
 from common.io_loop import IoLoop
+from common.proxy import proxy_label
 from common.settings import Settings
 from storage import Store
 from supervisor import machine as m
@@ -51,6 +52,7 @@ from supervisor.requests import (
     Request,
     Restart,
     RestartDue,
+    SetProxy,
     Shutdown,
     ShutdownDeadline,
     StartDue,
@@ -98,6 +100,7 @@ class SupervisorActor(pykka.ThreadingActor):
             Ping: lambda _message: None,
             Status: self._on_status,
             Observe: self._on_observe,
+            SetProxy: self._on_set_proxy,
             Add: self._on_add,
             Shutdown: self._on_shutdown,
             ShutdownDeadline: self._on_shutdown_deadline,
@@ -184,6 +187,18 @@ class SupervisorActor(pykka.ThreadingActor):
     def _on_observe(self, message: Observe) -> None:
         entries = sorted(self._entries.values(), key=lambda e: e.account_id)
         message.reply.set_result({"accounts": [entry.metrics_row() for entry in entries]})
+
+    def _on_set_proxy(self, request: SetProxy) -> None:
+        entry = self._entries.get(request.account_id)
+        if entry is None:
+            raise not_found(request.account_id)
+        record = self._book.set_proxy(request.account_id, request.proxy)
+        entry.proxy = record.proxy
+        log.info("proxy_set", account=entry.account_id, proxy=proxy_label(record.proxy) or None)
+        request.reply.set_result({"outcome": "proxy_set"})
+        if entry.enabled and (entry.child is not None or entry.flow is not None):
+            # the live sessions use the old route: a fresh generation takes the new one
+            self._on_request(Restart(entry.account_id, wait=False))
 
     def _on_add(self, request: Add) -> None:
         self._refuse_while_shutting_down()

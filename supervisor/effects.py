@@ -87,13 +87,19 @@ class Effects:
             intensity=self._timings.restart_intensity,
             window_s=self._timings.restart_window_s,
         )
-        return AccountEntry(record.account_id, record.user_id, record.enabled, active, policy)
+        entry = AccountEntry(record.account_id, record.user_id, record.enabled, active, policy)
+        entry.proxy = record.proxy
+        return entry
 
     def add(self, request: Add) -> None:
         """Store a new account, start it if enabled, answer ``added``."""
         cookie = Cookie.parse(request.cookie)
         record = self._book.add(
-            request.account_id, cookie, enabled=request.enabled, remark=request.remark
+            request.account_id,
+            cookie,
+            enabled=request.enabled,
+            remark=request.remark,
+            proxy=request.proxy,
         )
         entry = self._entries[record.account_id] = self.new_entry(record)
         self._book.record(
@@ -259,6 +265,7 @@ class Effects:
             cookie=candidate.cookie,
             cookie_version=candidate.version,
             generation=generation,
+            proxy=entry.proxy,
         )
         fence = Fence()
         cell = StatusCell(AccountStatus(entry.account_id, generation, ChildState.CONNECTING))

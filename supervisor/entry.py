@@ -77,6 +77,7 @@ class AccountEntry:
     # the cause a deadline kill left for the generation that follows it
     restarts_by: dict[str, int] = field(default_factory=dict)
     restart_cause: str | None = None
+    proxy: str = field(default="", repr=False)  # '' = direct; may hold credentials
 
     @property
     def restart_pending(self) -> bool:

@@ -37,6 +37,7 @@ class Add(Request):
     cookie: str = field(default="", repr=False)
     enabled: bool = True
     remark: str = ""
+    proxy: str = field(default="", repr=False)  # may hold credentials
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,13 @@ class Enable(Request):
 @dataclass(frozen=True)
 class Disable(Request):
     pass
+
+
+@dataclass(frozen=True)
+class SetProxy(Request):
+    """Store the account's proxy ('' = direct) and restart a running generation onto it."""
+
+    proxy: str = field(default="", repr=False)  # may hold credentials
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,53 @@
+"""An account's proxy URL: checked once, shown without its credentials.
+
+Risk control keys on the IP address, so studios give each account its own exit. A proxy is
+``http://``, ``https://`` or ``socks5://``, with an optional ``user:password@``; the
+credentials are secrets like a cookie: nothing prints them. ``proxy_label`` is what logs,
+errors and the control socket show: ``scheme://host:port``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from common.errors import InvalidValueError
+
+SCHEMES = ("http", "https", "socks5")
+_DEFAULT_PORTS = {"http": 80, "https": 443, "socks5": 1080}
+_EXPECTED = (
+    "an http://, https:// or socks5:// URL with a host (and optionally user:password@ and "
+    ":port), or '' for none"
+)
+
+
+def check_proxy(url: str) -> str:
+    """``url`` stripped, or ``InvalidValueError`` (which never quotes the credentials)."""
+    text = url.strip()
+    if not text:
+        return ""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise InvalidValueError("proxy", _EXPECTED) from None
+    if parts.scheme.lower() not in SCHEMES or not parts.hostname or parts.path not in ("", "/"):
+        raise InvalidValueError("proxy", _EXPECTED, value=proxy_label(text))
+    del port  # parsed only to refuse a bad one
+    return text
+
+
+def proxy_label(url: str) -> str:
+    """``socks5://10.0.0.7:1080``: the scheme, host and port, never the credentials
+    ('' for no proxy)."""
+    if not url.strip():
+        return ""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return "an unparsable proxy URL"
+    scheme = parts.scheme.lower()
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port or _DEFAULT_PORTS.get(scheme, '?')}"
