@@ -222,6 +222,7 @@ class AccountActor(pykka.ThreadingActor):
             did=self._did,
             token=effect.token,
             token_age_s=effect.token_age_s,
+            proxy=self._spec.proxy,
         )
         session = self._make_session(plan, for_swap=effect.for_swap)
         self._sessions.add(session)

@@ -48,6 +48,7 @@ from actors.liveness import Liveness
 from actors.messages import Fence
 from common.errors import ProtocolError
 from common.io_loop import IoLoop
+from common.proxy import connect_failed
 from common.settings import Timings
 from goofish import frames
 from goofish.constants import FIRST_PAGE_CURSOR
@@ -80,6 +81,7 @@ class SessionPlan:
     token: str | None = field(default=None, repr=False)
     # how old the reused token is, so the periodic token check runs on the token's schedule
     token_age_s: float = 0.0
+    proxy: str = field(default="", repr=False)  # the account's proxy ('' = direct): a secret
     # the ORIGINAL project's start-up sequence, re-created for the benchmark (see AccountActor)
     naive: bool = False
 
@@ -260,7 +262,7 @@ class Session:
             self._token = self.plan.token
             return self.plan.token
         outcome = await asyncio.wait_for(
-            self._token_client.fetch(self._cookie, self.plan.did),
+            self._token_client.fetch(self._cookie, self.plan.did, proxy=self.plan.proxy),
             self._timings.token_timeout_s,
         )
         self._adopt_cookie(outcome.cookie)
@@ -290,9 +292,12 @@ class Session:
                 ping_interval=None,
                 compression=None,
                 close_timeout=self._timings.request_timeout_s,
+                proxy=self.plan.proxy or None,  # None: direct, whatever the environment says
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-            raise _Ended(_Ending(FailureClass.NETWORK, f"connect failed: {exc!r}")) from exc
+            raise _Ended(
+                _Ending(FailureClass.NETWORK, connect_failed(exc, self.plan.proxy))
+            ) from exc
         self._log.info("connected", fingerprint=self._cookie.fingerprint, unb=self._cookie.unb)
         return ws
 
@@ -476,7 +481,7 @@ class Session:
             wait = self._timings.token_refresh_s
             try:
                 outcome = await asyncio.wait_for(
-                    self._token_client.fetch(self._cookie, self.plan.did),
+                    self._token_client.fetch(self._cookie, self.plan.did, proxy=self.plan.proxy),
                     self._timings.token_timeout_s,
                 )
             except TimeoutError:

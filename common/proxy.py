@@ -51,3 +51,25 @@ def proxy_label(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{scheme}://{host}:{port or _DEFAULT_PORTS.get(scheme, '?')}"
+
+
+def hide_credentials(text: str, proxy: str) -> str:
+    """``text`` (an error from a proxied connection) without ``proxy``'s user and password."""
+    try:
+        parts = urlsplit(proxy.strip())
+    except ValueError:
+        return text
+    for secret in (parts.password, parts.username):
+        # a one- or two-letter name would blank out unrelated words: those are not secrets
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
+def connect_failed(exc: BaseException, proxy: str, *, what: str = "connect") -> str:
+    """Why a connection failed, naming the proxy by host when there is one (never its
+    credentials: an error's repr may show them, so its sentence is used, scrubbed)."""
+    if not proxy:
+        return f"{what} failed: {exc!r}"
+    sentence = hide_credentials(f"{type(exc).__name__}: {exc}", proxy)
+    return f"{what} through proxy {proxy_label(proxy)} failed ({sentence})"

@@ -16,10 +16,13 @@ from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 import aiohttp
+import python_socks
 import yarl
+from aiohttp_socks import ProxyConnector
 
 from common import metrics_sink
 from common.errors import CookieError
+from common.proxy import connect_failed
 from goofish.constants import BROWSER_UA, IM_APP_KEY, MTOP_APP_KEY, ORIGIN, TOKEN_API
 from goofish.constants import TOKEN_API_VERSION as _VERSION
 from goofish.cookies import Cookie
@@ -215,8 +218,19 @@ class TokenClient:
         # [NEW] waits 0.5 s before the single retry after a stale mtop token.
         self._retry_delay_s = retry_delay_s
         self._session: aiohttp.ClientSession | None = None
+        # a SOCKS proxy needs a connector of its own: one session per proxy URL
+        self._socks: dict[str, aiohttp.ClientSession] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
+    def _client(self, proxy: str = "") -> aiohttp.ClientSession:
+        if proxy.lower().startswith("socks"):
+            session = self._socks.get(proxy)
+            if session is None or session.closed:
+                session = self._socks[proxy] = aiohttp.ClientSession(
+                    connector=ProxyConnector.from_url(proxy, rdns=True),
+                    timeout=self._timeout,
+                    cookie_jar=aiohttp.DummyCookieJar(),
+                )
+            return session
         if self._session is None or self._session.closed:
             # Cookies are ours to manage per account: never let a shared jar mix sellers.
             self._session = aiohttp.ClientSession(
@@ -224,18 +238,20 @@ class TokenClient:
             )
         return self._session
 
-    async def fetch(self, cookie: Cookie, did: str) -> TokenOutcome:
-        """Ask for a token; retry once after a stale-token answer with the merged cookie."""
+    async def fetch(self, cookie: Cookie, did: str, *, proxy: str = "") -> TokenOutcome:
+        """Ask for a token; retry once after a stale-token answer with the merged cookie.
+
+        ``proxy``: the account's http://, https:// or socks5:// proxy ('' = direct)."""
         result = TokenResult("error", message="token API not called")
         for attempt in range(2):
             if attempt:
                 await asyncio.sleep(self._retry_delay_s)
             request = build_token_request(self._api_url, cookie, did, now_ms=_now_ms())
             try:
-                status, payload, set_cookies = await self._post(request)
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                status, payload, set_cookies = await self._post(request, proxy)
+            except (aiohttp.ClientError, TimeoutError, OSError, python_socks.ProxyError) as exc:
                 metrics_sink.token_call(cookie.unb, "network")
-                return TokenOutcome(_network_error(exc), cookie)
+                return TokenOutcome(_network_error(exc, proxy), cookie)
             except asyncio.CancelledError:  # the caller's deadline, or its session closed
                 metrics_sink.token_call(cookie.unb, "cancelled")
                 raise
@@ -254,10 +270,15 @@ class TokenClient:
                 break
         return TokenOutcome(result, cookie)
 
-    async def _post(self, request: TokenRequest) -> tuple[int, object, list[str]]:
+    async def _post(self, request: TokenRequest, proxy: str) -> tuple[int, object, list[str]]:
         url = yarl.URL(request.url, encoded=True)
         body = request.body.encode("ascii")
-        async with self._client().post(url, data=body, headers=dict(request.headers)) as answer:
+        route: dict[str, Any] = {}
+        if proxy and not proxy.lower().startswith("socks"):
+            # an HTTP(S) proxy per request (aiohttp sends its user:password as Proxy-Authorization)
+            route["proxy"] = yarl.URL(proxy)
+        client = self._client(proxy)
+        async with client.post(url, data=body, headers=dict(request.headers), **route) as answer:
             raw = await answer.read()
             set_cookies = answer.headers.getall("Set-Cookie", [])
             status = answer.status
@@ -272,9 +293,20 @@ class TokenClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        socks, self._socks = self._socks, {}
+        for session in socks.values():
+            await session.close()
 
 
-def _network_error(exc: BaseException) -> TokenResult:
+def _network_error(exc: BaseException, proxy: str = "") -> TokenResult:
+    if proxy:
+        what = connect_failed(exc, proxy, what="token API request")
+        return TokenResult(
+            "error",
+            network=True,
+            message=f"{what}; check that proxy (or change it with 'ctl set ACCOUNT --proxy "
+            "URL'), will retry",
+        )
     what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
     return TokenResult(
         "error",
