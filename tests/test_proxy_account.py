@@ -9,6 +9,7 @@ credentials appear nowhere the operator looks.
 from __future__ import annotations
 
 import contextlib
+import io
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from common.errors import InvalidValueError
+from control.cli import main as ctl_main
 from service.app import Service
 from simulator.server import SimulatorHandle
 from tests.plugins.faults import SecretsGuard, add_echo_account, row, wait_state
@@ -185,3 +187,44 @@ def test_a_bad_proxy_url_is_refused_without_quoting_credentials(
     with pytest.raises(InvalidValueError) as refused:
         service.client.add("shop", seller.cookie, proxy=f"ftp://{USER}:{PASSWORD}@h:21")
     assert PASSWORD not in str(refused.value)
+
+
+def run_ctl(service: Service, *argv: str) -> tuple[int, str]:
+    """``python run.py ctl --data-dir <the service's> ARGV``: exit code and everything printed."""
+    out, err = io.StringIO(), io.StringIO()
+    data_dir = str(service.settings.data_dir)
+    code = ctl_main(["--data-dir", data_dir, *argv], stdout=out, stderr=err, env={})
+    return code, out.getvalue() + err.getvalue()
+
+
+def test_ctl_add_and_set_take_a_proxy_and_never_print_its_credentials(
+    start_service: Callable[..., Service],
+    start_proxy: Callable[[str], Proxy],
+    sim: SimulatorHandle,
+    seller: Seller,
+    guarded: SecretsGuard,
+    tmp_path: Path,
+):
+    service = start_service()
+    proxy = start_proxy("socks5")
+    cookie_file = tmp_path / "shop.cookie"
+    cookie_file.write_text(seller.cookie)
+    shown = f"socks5://127.0.0.1:{proxy.port}"
+
+    code, printed = run_ctl(
+        service, "add", "shop", "--cookie-file", str(cookie_file), "--proxy", proxy.url
+    )
+    assert code == 0, printed
+    wait_state(service.client, "shop", "online")
+    assert proxy.saw(sim.ws_url)
+    code, shown_by_set = run_ctl(service, "set", "shop", "--remark", "via proxy")
+    assert code == 0, shown_by_set
+    assert f"proxy: {shown}" in shown_by_set
+    code, refused = run_ctl(service, "set", "shop", "--proxy", f"ftp://{USER}:{PASSWORD}@h:21")
+    assert code == 1
+    assert "proxy" in refused
+    code, cleared = run_ctl(service, "set", "shop", "--proxy", "")
+    assert code == 0, cleared
+    assert shown not in cleared
+    for where, text in (("add", printed), ("set", shown_by_set), ("refused", refused)):
+        guarded.add_text(f"ctl {where}", text)
