@@ -5,6 +5,7 @@
     python run.py simulator [options]   a local Goofish server for tests, demo and benchmarks
     python run.py ctl <command> ...     talk to a running service through its control socket
     python run.py demo                  simulator + service in one process, a 30-second tour
+    python run.py config [options]      the effective configuration (serve's options), redacted
 
 Each subcommand lives in its own module; this file only dispatches.
 """
@@ -19,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulator": ("simulator.__main__", "main"),
     "ctl": ("control.cli", "main"),
     "demo": ("service.demo", "main"),
+    "config": ("service.cli", "print_config"),
 }
 
 

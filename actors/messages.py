@@ -34,6 +34,9 @@ class AccountSpec:
     cookie_version: int | None
     generation: int
     proxy: str = field(default="", repr=False)  # '' = direct; may hold credentials
+    # an operator's restart/kill/enable/add started it: its first login is never held back
+    # by the login budget (it still counts)
+    operator: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from common.errors import InvalidValueError
+from common.sentences import error_sentence
 
 SCHEMES = ("http", "https", "socks5")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "socks5": 1080}
@@ -70,6 +71,6 @@ def connect_failed(exc: BaseException, proxy: str, *, what: str = "connect") -> 
     """Why a connection failed, naming the proxy by host when there is one (never its
     credentials: an error's repr may show them, so its sentence is used, scrubbed)."""
     if not proxy:
-        return f"{what} failed: {exc!r}"
-    sentence = hide_credentials(f"{type(exc).__name__}: {exc}", proxy)
-    return f"{what} through proxy {proxy_label(proxy)} failed ({sentence})"
+        return f"{what} failed: {error_sentence(exc)}"
+    sentence = hide_credentials(error_sentence(exc), proxy)
+    return f"{what} through proxy {proxy_label(proxy)} failed: {sentence}"

@@ -57,6 +57,13 @@ class Timings:
     restart_window_s: float = 60.0
     # boot: accounts started per second, so 1,000 accounts do not stampede the token API
     start_rate_per_s: float = 500.0
+    # QR login: how often the service asks the passport about a shown code (docs/login.md)
+    qr_poll_s: float = 2.0
+    # token calls + renewals the service makes on its own per account per hour; past it the
+    # account waits ("login budget"); an operator's commands are never held back
+    login_budget_per_h: int = 6
+    # the budget's "hour" (shrink it with an accelerated simulator clock, e.g. the benchmark)
+    login_budget_window_s: float = 3600.0
     # notifications (notify/): how often the watcher looks at states and events, and the
     # retry back-off of a notice whose endpoint failed, given up after `notify_attempts`
     notify_poll_s: float = 1.0

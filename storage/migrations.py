@@ -241,7 +241,18 @@ def _to_v3_notify(db: pw.Database) -> None:
     db.create_tables([AccountNotify, NotifyCondition, NotifyOutbox])
 
 
-def _to_v4_proxy(db: pw.Database) -> None:
+def _to_totals(db: pw.Database) -> None:
+    """Lifetime counters per account (issue 12 §1.16), in SQL both databases share."""
+    db.execute_sql(
+        "CREATE TABLE account_totals ("
+        "account_id VARCHAR(128) NOT NULL PRIMARY KEY REFERENCES account (id) ON DELETE CASCADE, "
+        "received BIGINT NOT NULL DEFAULT 0, "
+        "replied BIGINT NOT NULL DEFAULT 0, "
+        "crashes BIGINT NOT NULL DEFAULT 0)"
+    )
+
+
+def _to_proxy(db: pw.Database) -> None:
     """Each account's proxy URL ('' = direct; it may hold credentials: a secret).
 
     Self-contained (one column on ``account``), so its place in the order does not matter."""
@@ -255,7 +266,8 @@ STEPS: tuple[Callable[[pw.Database], None], ...] = (
     _to_v1,
     _to_v2,
     _to_v3_notify,
-    _to_v4_proxy,
+    _to_totals,
+    _to_proxy,
 )
 LATEST = len(STEPS)
 

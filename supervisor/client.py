@@ -17,6 +17,7 @@ from typing import Any
 
 import pykka
 
+from actors.budget import LoginBudget
 from common.errors import InvalidValueError, NotRunningError, XianyuSupervisorError
 from common.proxy import proxy_label
 from common.secret_urls import url_label
@@ -28,10 +29,18 @@ from supervisor import requests as rq
 class SupervisorClient:
     """Blocking calls into one running ``SupervisorActor``; safe to share between threads."""
 
-    def __init__(self, ref: pykka.ActorRef[Any], store: Store, timings: Timings) -> None:
+    def __init__(
+        self,
+        ref: pykka.ActorRef[Any],
+        store: Store,
+        timings: Timings,
+        *,
+        login_budget: LoginBudget | None = None,
+    ) -> None:
         self._ref = ref
         self._store = store
         self._timings = timings
+        self._budget = login_budget
 
     @property
     def actor_ref(self) -> pykka.ActorRef[Any]:
@@ -88,7 +97,10 @@ class SupervisorClient:
         return self._call(rq.FreezeChild(account_id, seconds=seconds))
 
     def status(self, account_id: str | None = None) -> dict[str, Any]:
-        return self._call(rq.Status(account_id))
+        result = self._call(rq.Status(account_id))
+        for row in result["accounts"]:  # login calls left this hour (None: no budget)
+            row["login_budget_left"] = self._budget.left(row["id"]) if self._budget else None
+        return result
 
     def observe(self, *, timeout: float = 10.0) -> dict[str, Any]:
         """``{"accounts": [row]}``: each ``status`` row plus ``serving``, ``reconnects_by``
@@ -192,6 +204,16 @@ class SupervisorClient:
             self._store.set_notify_urls(account_id, list(notify))
         labels = [url_label(url) for url in self._store.notify_urls(account_id)]
         return {"account": {**account_dict(record), "notify": labels}}
+
+    def pauses(self, account_id: str) -> dict[str, Any]:
+        """The account's chats where auto-replies are paused now (a person answered there)."""
+        paused = self._store.chat_pauses(account_id)
+        return {"pauses": [{"chat": c, "until": u.isoformat()} for c, u in paused.items()]}
+
+    def unpause(self, account_id: str, chat: str) -> dict[str, Any]:
+        """Auto-replies in ``chat`` again from the next message."""
+        lifted = self._store.unpause_chat(account_id, chat)
+        return {"outcome": "unpaused" if lifted else "not_paused", "chat": chat}
 
     # --- plumbing ----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.plugins.storage",
     "tests.plugins.faults",
     "tests.plugins.serve",
+    "tests.plugins.logs",
     "tests.plugins.accounts",
     "tests.plugins.delivery",
     "tests.plugins.webhook",

@@ -99,7 +99,8 @@ def check_accounts_intact(process: ServeProcess, count: int) -> None:
             rules = c.call("rules", account=f"shop{i}")
             assert [{"keyword": r["keyword"], "reply": r["reply"]} for r in rules["rules"]] == RULES
             assert rules["default_reply"] == DEFAULT_REPLY
-            account = c.call("set", account=f"shop{i}")["account"]
+            # 'set' needs a field: rewrite the remark and read back the pause that persisted
+            account = c.call("set", account=f"shop{i}", remark=f"store {i}")["account"]
             assert (account["remark"], account["pause_minutes"]) == (f"store {i}", 3 + i)
             active = next(v for v in versions if v["status"] == "active")
             assert account["cookie_version"] == active["version"]

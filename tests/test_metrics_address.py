@@ -10,7 +10,7 @@ import pytest
 from common.errors import InvalidValueError, XianyuSupervisorError
 from metrics import parse_address
 from service.app import Service
-from service.cli import build_parser, settings_from_args
+from service.cli import build_parser, main, settings_from_args
 
 
 @pytest.mark.parametrize(
@@ -32,20 +32,32 @@ def test_anything_else_is_refused_saying_what_is_expected(text):
         parse_address(text)
 
 
-def test_the_serve_flag_and_its_environment_variable():
-    parser = build_parser({})
-    assert settings_from_args(parser.parse_args([])).metrics is None
-    chosen = parser.parse_args(["--metrics", "127.0.0.1:9108"])
-    assert settings_from_args(chosen).metrics == "127.0.0.1:9108"
-    from_env = build_parser({"XIANYU_METRICS": "127.0.0.1:9200"}).parse_args([])
-    assert settings_from_args(from_env).metrics == "127.0.0.1:9200"
+def test_the_flag_the_environment_and_the_config_file(tmp_path):
+    def resolved(argv: list[str], env: dict[str, str]) -> str | None:
+        return settings_from_args(build_parser(env).parse_args(argv)).metrics
+
+    plain = ["--data-dir", str(tmp_path)]
+    assert resolved(plain, {}) is None
+    assert resolved([*plain, "--metrics", "127.0.0.1:9108"], {}) == "127.0.0.1:9108"
+    assert resolved(plain, {"XIANYU_METRICS": "127.0.0.1:9200"}) == "127.0.0.1:9200"
+    config = tmp_path / "config.toml"
+    config.write_text('metrics = "127.0.0.1:9300"\n')
+    assert resolved(plain, {}) == "127.0.0.1:9300"
+    assert resolved([*plain, "--metrics", "127.0.0.1:9108"], {}) == "127.0.0.1:9108"
 
 
-def test_a_bad_flag_is_an_argparse_error(capsys):
-    with pytest.raises(SystemExit) as exit_:
-        build_parser({}).parse_args(["--metrics", "9108"])
-    assert exit_.value.code == 2
-    assert "metrics address must be HOST:PORT" in capsys.readouterr().err
+@pytest.mark.parametrize("where", ["flag", "environment"])
+def test_a_bad_address_stops_the_start_with_one_line(where, tmp_path, capsys):
+    argv = ["--data-dir", str(tmp_path)]
+    env = {}
+    if where == "flag":
+        argv += ["--metrics", "9108"]
+    else:
+        env["XIANYU_METRICS"] = "9108"
+    assert main(argv, env=env) == 1
+    err = capsys.readouterr().err
+    assert "metrics address must be HOST:PORT" in err
+    assert err.count("\n") == 1
 
 
 def test_a_busy_port_fails_the_start_naming_it(start_service: Callable[..., Service]):

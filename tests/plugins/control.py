@@ -72,10 +72,12 @@ class FakeSupervisor:
             "unsaved": False,
             "online_since": 1700000000.0 if enabled else None,
             "restarts": 0,
+            "crashes": 0,
             "reconnects": 0,
             "last_error": None,
             "received": 0,
             "replied": 0,
+            "login_budget_left": 6,
         }
         self.cookies[account_id] = [cookie]
         return {"account": self.accounts[account_id]}
@@ -176,6 +178,14 @@ class FakeSupervisor:
         self._get(account_id)
         self.rules_of[account_id] = {"rules": rules, "default_reply": default_reply}
         return self.rules_of[account_id]
+
+    def pauses(self, account_id: str) -> Any:
+        self._get(account_id)
+        return {"pauses": [{"chat": "c1", "until": "2030-01-01T00:00:00+00:00"}]}
+
+    def unpause(self, account_id: str, chat: str) -> Any:
+        self._get(account_id)
+        return {"outcome": "unpaused" if chat == "c1" else "not_paused", "chat": chat}
 
     def set_account(
         self,

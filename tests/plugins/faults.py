@@ -178,8 +178,9 @@ def secrets_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsGuard]:
 
     monkeypatch.setattr(AdminClient, "create_user", recording_create_user)
     monkeypatch.setattr(Simulator, "start_in_thread", recording_start)
-    # structlog as the tests leave it (its defaults, no redaction), into the sink
+    # structlog's defaults (no redaction), printing into the sink
     structlog_config = structlog.get_config()
+    structlog.reset_defaults()
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(guard.sink))
     root = logging.getLogger()
     levels = {name: logging.getLogger(name).level for name in ("", *QUIET_AS_IN_SERVICE)}
