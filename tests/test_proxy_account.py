@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from common.errors import InvalidValueError
+from common.proxy import check_proxy, proxy_label
+from common.redact import redact_text
 from control.cli import main as ctl_main
 from service.app import Service
 from simulator.server import SimulatorHandle
@@ -228,3 +230,23 @@ def test_ctl_add_and_set_take_a_proxy_and_never_print_its_credentials(
     assert shown not in cleared
     for where, text in (("add", printed), ("set", shown_by_set), ("refused", refused)):
         guarded.add_text(f"ctl {where}", text)
+
+
+def test_the_logging_safety_net_drops_credentials_from_any_url():
+    text = f"through socks5://{USER}:{PASSWORD}@127.0.0.1:1080 and postgresql://a:b@db/x"
+    redacted = redact_text(text)
+    assert PASSWORD not in redacted
+    assert USER not in redacted
+    assert "socks5://<redacted>@127.0.0.1:1080" in redacted
+    assert "postgresql://<redacted>@db/x" in redacted
+    assert redact_text("http://127.0.0.1:3128/path") == "http://127.0.0.1:3128/path"
+
+
+def test_a_proxy_is_shown_by_scheme_host_and_port_only():
+    assert proxy_label(f"socks5://{USER}:{PASSWORD}@10.0.0.7:1080") == "socks5://10.0.0.7:1080"
+    assert proxy_label("http://10.0.0.8") == "http://10.0.0.8:80"
+    assert proxy_label("") == ""
+    assert check_proxy("  https://10.0.0.9:8443 ") == "https://10.0.0.9:8443"
+    with pytest.raises(InvalidValueError) as refused:
+        check_proxy(f"socks5://{USER}:{PASSWORD}@h:1080/path")
+    assert PASSWORD not in str(refused.value)
