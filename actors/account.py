@@ -319,6 +319,8 @@ class AccountActor(pykka.ThreadingActor):
         self._log.info("cookie_merged", fingerprint=effect.fingerprint)
 
     def _record_needs_cookie(self, effect: fx.RecordNeedsCookie) -> None:
+        if self._spec.supervisor_renews:
+            return  # the supervisor tries a renewal first, and records it if that fails
         self._record_event("needs_cookie", reason=effect.reason)
 
     def _budget_exhausted(self, effect: fx.BudgetExhausted) -> None:

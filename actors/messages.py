@@ -37,6 +37,9 @@ class AccountSpec:
     # an operator's restart/kill/enable/add started it: its first login is never held back
     # by the login budget (it still counts)
     operator: bool = False
+    # the supervisor renews a dead login session itself (supervisor.renewals) and records
+    # ``needs_cookie`` only when that cannot help: the child then leaves the event to it
+    supervisor_renews: bool = False
 
 
 @dataclass(frozen=True)

@@ -262,6 +262,7 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
     },
     "restart": {"account": _ACCOUNT, "wait": Arg(boolean, default=True)},
     "kill": {"account": _ACCOUNT},
+    "renew": {"account": _ACCOUNT},
     "rollback": {"account": _ACCOUNT, "to_version": Arg(version)},
     "history": {"account": _ACCOUNT, "limit": Arg(limit, default=20)},
     "events": {"account": Arg(account_id), "limit": Arg(limit, default=100), "since": Arg(since)},

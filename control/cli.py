@@ -46,6 +46,7 @@ commands:
                                             swap to a new cookie; rolled back if it fails
   restart ACCOUNT [--no-wait]               graceful stop, then a fresh start
   kill ACCOUNT                              cut it off now; a fresh generation starts
+  renew ACCOUNT                             renew the login session now (swapped in like update)
   rollback ACCOUNT [--to VERSION]           back to the previous good cookie (or VERSION)
   history ACCOUNT [--limit N]               cookie versions (fingerprints, never values)
   events [ACCOUNT] [--limit N] [--since T]  what happened, newest first
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("enable", "start an account"),
         ("disable", "stop an account, keeping its data"),
         ("kill", "cut an account off now; a fresh generation starts"),
+        ("renew", "renew the login session now; the new cookie is swapped in like update"),
         ("rules", "show keyword rules and the default reply"),
     ):
         account_arg(command(name, text))

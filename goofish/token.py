@@ -16,9 +16,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 import aiohttp
-import python_socks
 import yarl
-from aiohttp_socks import ProxyConnector
 
 from common import metrics_sink
 from common.errors import CookieError
@@ -27,6 +25,7 @@ from common.sentences import error_sentence
 from goofish.constants import BROWSER_UA, IM_APP_KEY, MTOP_APP_KEY, ORIGIN, TOKEN_API
 from goofish.constants import TOKEN_API_VERSION as _VERSION
 from goofish.cookies import Cookie
+from goofish.routes import NETWORK_ERRORS, Routes
 from goofish.sign import mtop_sign
 
 TokenKind = Literal["success", "token_expired", "session_expired", "risk_control", "error"]
@@ -225,26 +224,7 @@ class TokenClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         # [NEW] waits 0.5 s before the single retry after a stale mtop token.
         self._retry_delay_s = retry_delay_s
-        self._session: aiohttp.ClientSession | None = None
-        # a SOCKS proxy needs a connector of its own: one session per proxy URL
-        self._socks: dict[str, aiohttp.ClientSession] = {}
-
-    def _client(self, proxy: str = "") -> aiohttp.ClientSession:
-        if proxy.lower().startswith("socks"):
-            session = self._socks.get(proxy)
-            if session is None or session.closed:
-                session = self._socks[proxy] = aiohttp.ClientSession(
-                    connector=ProxyConnector.from_url(proxy, rdns=True),
-                    timeout=self._timeout,
-                    cookie_jar=aiohttp.DummyCookieJar(),
-                )
-            return session
-        if self._session is None or self._session.closed:
-            # Cookies are ours to manage per account: never let a shared jar mix sellers.
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar()
-            )
-        return self._session
+        self._routes = Routes(self._timeout)
 
     async def fetch(self, cookie: Cookie, did: str, *, proxy: str = "") -> TokenOutcome:
         """Ask for a token; retry once after a stale-token answer with the merged cookie.
@@ -257,7 +237,7 @@ class TokenClient:
             request = build_token_request(self._api_url, cookie, did, now_ms=_now_ms())
             try:
                 status, payload, set_cookies = await self._post(request, proxy)
-            except (aiohttp.ClientError, TimeoutError, OSError, python_socks.ProxyError) as exc:
+            except NETWORK_ERRORS as exc:
                 metrics_sink.token_call(cookie.unb, "network")
                 return TokenOutcome(_network_error(exc, proxy), cookie)
             except asyncio.CancelledError:  # the caller's deadline, or its session closed
@@ -281,11 +261,7 @@ class TokenClient:
     async def _post(self, request: TokenRequest, proxy: str) -> tuple[int, object, list[str]]:
         url = yarl.URL(request.url, encoded=True)
         body = request.body.encode("ascii")
-        route: dict[str, Any] = {}
-        if proxy and not proxy.lower().startswith("socks"):
-            # an HTTP(S) proxy per request (aiohttp sends its user:password as Proxy-Authorization)
-            route["proxy"] = yarl.URL(proxy)
-        client = self._client(proxy)
+        client, route = self._routes.session(proxy)
         async with client.post(url, data=body, headers=dict(request.headers), **route) as answer:
             raw = await answer.read()
             set_cookies = answer.headers.getall("Set-Cookie", [])
@@ -297,13 +273,8 @@ class TokenClient:
         return status, payload, list(set_cookies)
 
     async def close(self) -> None:
-        """Close the HTTP session (idempotent)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        socks, self._socks = self._socks, {}
-        for session in socks.values():
-            await session.close()
+        """Close the HTTP sessions (idempotent)."""
+        await self._routes.close()
 
 
 def _network_error(exc: BaseException, proxy: str = "") -> TokenResult:

@@ -150,6 +150,10 @@ class Service:
             )
             timings = settings.timings
             budget = LoginBudget(timings.login_budget_per_h, window_s=timings.login_budget_window_s)
+            # session renewal and QR login (docs/login.md); on the IO loop, like the token client
+            self._passport_client = PassportClient(
+                settings.passport_url, settings.api_url, timeout_s=settings.timings.token_timeout_s
+            )
             factory = self._child_factory or account_actor_factory(
                 store=self._store,
                 io=self._io,
@@ -165,9 +169,7 @@ class Service:
                 settings,
                 child_factory=factory,
                 login_budget=budget,
-            )
-            self._passport_client = PassportClient(
-                settings.passport_url, settings.api_url, timeout_s=settings.timings.token_timeout_s
+                passport=self._passport_client,
             )
             self._logins = LoginManager(
                 self._passport_client,

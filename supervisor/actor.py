@@ -41,6 +41,7 @@ from supervisor.children import ChildFactory
 from supervisor.effects import Effects, as_project_error
 from supervisor.entry import AccountEntry, Child
 from supervisor.preflow import check_seller
+from supervisor.renewals import Renewals
 from supervisor.requests import (
     Add,
     ChildAlreadyGone,
@@ -48,6 +49,8 @@ from supervisor.requests import (
     Observe,
     Ping,
     Reap,
+    RenewalAnswered,
+    RenewalDue,
     Reply,
     Request,
     Restart,
@@ -78,6 +81,7 @@ class SupervisorActor(pykka.ThreadingActor):
         io: IoLoop,
         settings: Settings,
         child_factory: ChildFactory,
+        passport: Any = None,  # a goofish PassportClient: renew login sessions (None: never)
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -88,6 +92,9 @@ class SupervisorActor(pykka.ThreadingActor):
         self._clock = clock
         self._rand = rand
         self._entries: dict[str, AccountEntry] = {}
+        self._renewals = Renewals(
+            passport, io=io, timings=self._timings, book=self._book, tell_self=self._tell_self
+        )
         self._effects = Effects(
             book=self._book,
             entries=self._entries,
@@ -95,6 +102,7 @@ class SupervisorActor(pykka.ThreadingActor):
             io=io,
             timings=self._timings,
             tell_self=self._tell_self,
+            renewals=self._renewals,
         )
         self._flow_ids = itertools.count(1)
         self._cancel_sweep: Callable[[], None] | None = None
@@ -118,6 +126,8 @@ class SupervisorActor(pykka.ThreadingActor):
             SwapFinished: self._on_swap_finished,
             ChildStopped: self._on_child_stopped,
             ChildCrashed: self._on_child_crashed,
+            RenewalDue: self._on_renewal,
+            RenewalAnswered: self._on_renewal,
         }
 
     # --- pykka hooks ------------------------------------------------------------------------
@@ -133,7 +143,8 @@ class SupervisorActor(pykka.ThreadingActor):
             )
         records = self._book.accounts()
         for record in records:
-            self._entries[record.account_id] = self._effects.new_entry(record)
+            self._entries[record.account_id] = entry = self._effects.new_entry(record)
+            self._renewals.track(entry)
         enabled = [r.account_id for r in records if r.enabled]
         rate = max(self._timings.start_rate_per_s, 1e-3)
         for index, account_id in enumerate(enabled):
@@ -261,7 +272,13 @@ class SupervisorActor(pykka.ThreadingActor):
         else:
             if flow is not None and flow.done:
                 self._effects.end_flow(entry)
+                self._enqueue(entry, self._renewals.after_flow(entry))
         self._pump(entry)
+
+    def _enqueue(self, entry: AccountEntry, request: Request | None) -> None:
+        if request is not None and self._shutdown is None:  # a renewal it decided on itself
+            entry.queue.append(request)
+            self._pump(entry)
 
     def _back_to_stored_cookie(self, entry: AccountEntry) -> None:
         """The new cookie passed probation but could not be made active (database down):
@@ -304,14 +321,15 @@ class SupervisorActor(pykka.ThreadingActor):
             entry.last_error = message.error
         if message.state is ChildState.ONLINE:
             child.was_online = True
+            self._renewals.online(entry)
             if entry.flow is None:
                 self._effects.refresh_current(entry)
             self._feed(entry, m.Online())
         elif message.state is ChildState.NEEDS_COOKIE:
             reason = message.error or "the login session expired; update the cookie"
             if entry.flow is None:
-                # the child wrote the `needs_cookie` event itself (with its reason)
-                log.info("account_needs_cookie", account=entry.account_id, error=reason)
+                # renew the session first; ``needs_cookie`` is recorded if that cannot help
+                self._enqueue(entry, self._renewals.session_expired(entry, reason))
             self._feed(entry, m.LoginRejected(reason))
 
     def _on_swap_finished(self, message: SwapFinished) -> None:
@@ -383,6 +401,15 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         if entry.enabled and entry.child is None and entry.flow is None and not entry.generations:
             self._effects.start_child(entry, entry.current)
+
+    def _on_renewal(self, message: RenewalDue | RenewalAnswered) -> None:
+        """A renewal timer fired, or the passport answered (supervisor.renewals decides)."""
+        if (entry := self._entries.get(message.account_id)) is None:
+            return
+        if isinstance(message, RenewalDue):
+            self._enqueue(entry, self._renewals.due(entry, message))
+        else:
+            self._run(entry, self._renewals.answered(entry, message, now=self._clock()))
 
     # --- generations that die without a word ---------------------------------------------
 

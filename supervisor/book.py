@@ -80,9 +80,9 @@ class AccountBook:
         active = self._store.active_cookie(account_id)
         return None if active is None else version_candidate(active)
 
-    def propose(self, account_id: str, value: str) -> Candidate:
-        """A new ``pending`` version of ``value`` (an operator's cookie)."""
-        return version_candidate(self._store.propose_cookie(account_id, value, source=SOURCE_ADMIN))
+    def propose(self, account_id: str, value: str, *, source: str = SOURCE_ADMIN) -> Candidate:
+        """A new ``pending`` version of ``value`` (an operator's cookie, or a renewal's)."""
+        return version_candidate(self._store.propose_cookie(account_id, value, source=source))
 
     def rollback_target(self, account_id: str, to_version: int | None) -> Candidate:
         return version_candidate(self._store.rollback_target(account_id, to_version))
@@ -123,6 +123,13 @@ class AccountBook:
             log.warning("totals_not_saved", account=account_id, error=str(exc))
             return False
         return True
+
+    def expire_token(self, account_id: str) -> None:
+        """The cached IM token belongs to a login session being replaced: mark it as issued
+        at the epoch, so the next generation fetches a fresh one (and keeps its device id)."""
+        cached = self._store.load_token(account_id)
+        if cached is not None:
+            self._store.save_token(account_id, "", cached.did, issued_at=0.0)
 
     # --- the audit log ----------------------------------------------------------------------
 

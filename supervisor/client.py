@@ -92,6 +92,13 @@ class SupervisorClient:
     def rollback(self, account_id: str, to_version: int | None = None) -> dict[str, Any]:
         return self._call(rq.Rollback(account_id, to_version=to_version))
 
+    def renew(self, account_id: str) -> dict[str, Any]:
+        """Renew the login session now; answered like ``update``, plus ``renewal`` (what the
+        passport ladder did: ``renewed``, ``fatigue``, ``refused``, ...)."""
+        # the passport ladder (up to three calls) runs before the update's own worst case
+        timeout = self._default_timeout() + 3 * self._timings.token_timeout_s
+        return self._call(rq.Renew(account_id), timeout=timeout)
+
     def freeze(self, account_id: str, seconds: float) -> dict[str, Any]:
         """Test/demo hook: block the account's current generation for ``seconds``."""
         return self._call(rq.FreezeChild(account_id, seconds=seconds))

@@ -27,17 +27,19 @@ from actors.messages import (
     SwapCookie,
 )
 from common import metrics_sink
-from common.errors import XianyuSupervisorError
+from common.errors import ConflictError, XianyuSupervisorError
 from common.io_loop import IoLoop
 from common.settings import Timings
 from goofish.cookies import Cookie
-from storage import AccountRecord
+from storage import SOURCE_RENEWAL, AccountRecord
 from supervisor import machine as m
 from supervisor import preflow as pf
 from supervisor import shutdown as sd
 from supervisor.book import AccountBook, not_found
 from supervisor.children import ChildFactory, NeverStarted
 from supervisor.entry import AccountEntry, Child, ChildRef
+from supervisor.renew_flow import RenewFlow
+from supervisor.renewals import Renewals
 from supervisor.requests import (
     Add,
     ChildAlreadyGone,
@@ -67,6 +69,7 @@ class Effects:
         io: IoLoop,
         timings: Timings,
         tell_self: Callable[[object], None],
+        renewals: Renewals,
     ) -> None:
         self._book = book
         self._entries = entries  # the supervisor's own table: DeleteAccount drops a row
@@ -74,6 +77,7 @@ class Effects:
         self._io = io
         self._timings = timings
         self._tell_self = tell_self  # also what children call to notify upward
+        self._renewals = renewals
 
     # --- accounts -------------------------------------------------------------------------
 
@@ -109,6 +113,7 @@ class Effects:
         log.info("account_added", account=record.account_id, unb=cookie.unb, enabled=record.enabled)
         if entry.enabled:
             self.start_child(entry, entry.current, operator=True)
+        self._renewals.track(entry)
         request.reply.set_result({"outcome": "added", "account": record.account_id})
 
     # --- before a flow: a pre-flow plan -------------------------------------------------------
@@ -127,6 +132,7 @@ class Effects:
             # an operator took the account in hand: lift ``failed`` and forget earlier crashes
             entry.failed = None
             entry.policy.reset()
+            self._renewals.operator_acted(entry)
         if plan.operator_acted or plan.cancel_restart:
             entry.cancel_pending_restart()
         return self._act(entry, request, plan.action)
@@ -136,6 +142,8 @@ class Effects:
             raise action.error
         if isinstance(action, pf.TryCookie):
             return self._apply_flow(entry, action)
+        if isinstance(action, pf.RenewNow):
+            return self._renew_flow(entry, action)
         if isinstance(action, pf.StopFirst):
             timeout = self._timings.stop_timeout_s
             return m.StopFlow(then=action.then, current=entry.current, stop_timeout_s=timeout)
@@ -169,7 +177,7 @@ class Effects:
     def _apply_flow(self, entry: AccountEntry, action: pf.TryCookie) -> m.ApplyFlow:
         candidate = action.candidate
         if action.save:
-            candidate = self._book.propose(entry.account_id, candidate.cookie)
+            candidate = self._book.propose(entry.account_id, candidate.cookie, source=action.source)
         log.info(
             f"{action.operation}_started",
             account=entry.account_id,
@@ -184,6 +192,36 @@ class Effects:
             stop_timeout_s=self._timings.stop_timeout_s,
             swap_grace_s=self._timings.stop_timeout_s,
         )
+
+    def _renew_flow(self, entry: AccountEntry, action: pf.RenewNow) -> RenewFlow:
+        if not self._renewals.enabled:
+            raise ConflictError(
+                "session renewal is not configured in this service (no passport client)"
+            )
+        if action.trigger == "operator":
+            self._renewals.operator_acted(entry)  # an operator may try what gave up before
+        dead = entry.child is not None and entry.child.read().state is ChildState.NEEDS_COOKIE
+        return RenewFlow(
+            current=entry.current,
+            trigger=action.trigger,
+            deadline_s=self._renewals.deadline_s,
+            session_expired=dead,
+        )
+
+    def _renewal_step(self, entry: AccountEntry, effect: m.AskPassport | m.ApplyRenewal) -> None:
+        """Ask the passport; or put the renewed cookie next, through the update path (the
+        renewal's caller hears the update's answer)."""
+        if isinstance(effect, m.AskPassport):
+            self._renewals.ask(entry, effect)
+            return
+        renew = entry.request
+        if entry.condition() is not m.ChildCondition.SWAPPABLE:
+            # a fresh generation will start on the renewed cookie: not with the dead one's token
+            self._book.expire_token(entry.account_id)
+        update = Update(entry.account_id, cookie=effect.cookie, source=SOURCE_RENEWAL)
+        if renew is not None:
+            update.reply.add_done_callback(lambda done: _relay(done, renew.reply))
+        entry.queue.appendleft(update)
 
     # --- a flow's effects -------------------------------------------------------------------
 
@@ -202,11 +240,15 @@ class Effects:
             self.commit(entry, effect.candidate, operation=_operation(entry))
         elif isinstance(effect, m.Reject):
             # a rollback target stays as it was: it served before and may again
-            if effect.candidate.version is not None and _operation(entry) == "update":
+            if effect.candidate.version is not None and _operation(entry) != "rollback":
                 self._book.fail(entry.account_id, effect.candidate.version, effect.reason)
         elif isinstance(effect, m.DeleteAccount):
             self._delete(entry)
+        elif isinstance(effect, m.AskPassport | m.ApplyRenewal):
+            self._renewal_step(entry, effect)
         elif isinstance(effect, m.Finish) and entry.request is not None:
+            if _operation(entry) == "renewal" and effect.event:
+                self._renewals.finished(entry, effect.event, dict(effect.result))
             self.answer(entry, entry.request, effect.event, dict(effect.result))
 
     def _tell_swap(self, entry: AccountEntry, effect: m.TellSwap) -> None:
@@ -277,6 +319,7 @@ class Effects:
             generation=generation,
             proxy=entry.proxy,
             operator=operator,
+            supervisor_renews=self._renewals.enabled,
         )
         fence = Fence()
         cell = StatusCell(AccountStatus(entry.account_id, generation, ChildState.CONNECTING))
@@ -419,6 +462,17 @@ def _observe_outcome(event: str, result: dict[str, Any]) -> None:
 def _operation(entry: AccountEntry) -> str:
     flow = entry.flow
     return flow.operation if isinstance(flow, m.ApplyFlow) else "update"
+
+
+def _relay(done: Reply, to: Reply) -> None:
+    """Complete ``to`` as ``done`` completed (a renewal answered by its update)."""
+    if to.done():
+        return
+    error = done.exception()
+    if error is not None:
+        to.set_exception(error)
+    else:
+        to.set_result({**done.result(), "renewal": "renewed"})
 
 
 def as_project_error(exc: BaseException) -> BaseException:

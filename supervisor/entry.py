@@ -15,6 +15,8 @@ from actors.messages import AccountStatus, ChildState, Fence, StatusCell
 from storage import Totals
 from supervisor.machine import ApplyFlow, Candidate, ChildCondition, Flow
 from supervisor.preflow import AccountView
+from supervisor.renew_flow import RenewFlow
+from supervisor.renewal_plan import RenewalState
 from supervisor.requests import Request
 from supervisor.restarts import RestartPolicy
 from supervisor.status import Facts, account_state
@@ -98,6 +100,8 @@ class AccountEntry:
         """Counted but not yet added to the stored totals; the caller stores it, then marks."""
         return self.since_start() - self.saved
 
+    renewal: RenewalState = field(default_factory=RenewalState)
+
     @property
     def restart_pending(self) -> bool:
         return self.cancel_restart is not None
@@ -164,8 +168,10 @@ class AccountEntry:
         facts = Facts(
             enabled=self.enabled,
             failed=self.failed is not None,
-            updating=isinstance(self.flow, ApplyFlow),
-            restart_pending=self.restart_pending,
+            # a dead session being renewed is being updated too
+            updating=isinstance(self.flow, ApplyFlow)
+            or (isinstance(self.flow, RenewFlow) and self.flow.session_expired),
+            restart_pending=self.restart_pending or self.renewal.waiting,
             child=snapshot,
             was_online=self.child is not None and self.child.was_online,
         )
@@ -180,7 +186,17 @@ class AccountEntry:
             "restarts": self.restarts,  # since start, operator actions included
             "crashes": lifetime.crashes,
             "reconnects": self.reconnects + (snapshot.reconnects if snapshot else 0),
-            "last_error": self.failed or (snapshot and snapshot.last_error) or self.last_error,
+            "last_error": self.failed
+            or self._gave_up()
+            or (snapshot and snapshot.last_error)
+            or self.last_error,
             "received": lifetime.received,
             "replied": lifetime.replied,
+            "session_expires_at": self.renewal.session_expires_at,
+            "last_renewal_at": self.renewal.last_renewal_at,
         }
+
+    def _gave_up(self) -> str | None:
+        """Why renewal cannot help this cookie (a person must log in): shown while the
+        session still serves, too, so the operator hears it before it dies."""
+        return self.renewal.needs_login

@@ -68,6 +68,7 @@ class Update(Request):
     save: bool = True
     force: bool = False
     wait: bool = True
+    source: str = "admin"  # storage.SOURCE_*: "renewal" for a renewed session's cookie
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,14 @@ class Kill(Request):
 @dataclass(frozen=True)
 class Rollback(Request):
     to_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Renew(Request):
+    """Renew the login session now (``ctl renew``), or on the schedule or after the token
+    API said the session expired (``trigger``); answered like an update."""
+
+    trigger: str = "operator"  # "operator", "scheduled" or "reactive"
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,28 @@ class FlowDeadline:
     flow_id: int
     seq: int
     kind: DeadlineKind
+
+
+@dataclass(frozen=True)
+class RenewalDue:
+    """An account's renewal timer fired; stale unless ``token`` still matches.
+
+    ``reactive``: the session is dead and this is the retry; ``slotted``: the fleet-wide
+    spacing slot was already taken for it."""
+
+    account_id: str
+    token: int
+    reactive: bool = False
+    slotted: bool = False
+
+
+@dataclass(frozen=True)
+class RenewalAnswered:
+    """The passport ladder of flow ``flow_id`` finished (``outcome``: a RenewalOutcome)."""
+
+    account_id: str
+    flow_id: int
+    outcome: Any = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,28 @@ def test_recovery_bench_restores_everything_after_sigkill() -> None:
     assert result["lost"] == 0
     assert result["duplicates"] == 0
     assert result["active_versions_ok"] is True
+
+
+LONGEVITY_KEYS = {
+    "accounts",
+    "simulated_hours",
+    "online_fraction",
+    "renewals",
+    "needs_cookie",
+    "token_calls_per_account_hour",
+    "human_actions_needed",
+    "lost",
+    "duplicates",
+}
+
+
+@pytest.mark.slow
+def test_longevity_bench_renews_through_two_lifetimes_without_a_person() -> None:
+    # a 6 s session (= 24 h): without renewal both accounts would be dead after the first
+    result = run_bench("longevity.py", *("--accounts", "2", "--lifetimes", "2", "--session-s", "6"))
+    assert result.keys() >= LONGEVITY_KEYS
+    assert result["renewals"] > 0
+    assert result["human_actions_needed"] == 0
+    assert result["needs_cookie"] == 0
+    assert result["lost"] == 0
+    assert result["duplicates"] == 0

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,7 +26,7 @@ from common.redact import redact_text
 from control.cli import main as ctl_main
 from service.app import Service
 from simulator.server import SimulatorHandle
-from tests.plugins.faults import SecretsGuard, add_echo_account, row, wait_state
+from tests.plugins.faults import FAULT_TIMINGS, SecretsGuard, add_echo_account, row, wait_state
 from tests.plugins.simulator import Seller, new_seller
 from tests.plugins.timing import scaled, wait_for
 
@@ -48,10 +48,13 @@ class Proxy:
     def seen(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def saw(self, url: str) -> bool:
-        """Whether a connection to ``url``'s host:port went through the proxy."""
+    def connections(self, url: str) -> int:
+        """How many connections to ``url``'s host:port went through the proxy."""
         parts = urlsplit(url)
-        return f"-> {parts.hostname}:{parts.port}" in self.seen()
+        return self.seen().count(f"-> {parts.hostname}:{parts.port}")
+
+    def saw(self, url: str) -> bool:
+        return self.connections(url) > 0
 
 
 @pytest.fixture
@@ -250,3 +253,22 @@ def test_a_proxy_is_shown_by_scheme_host_and_port_only():
     with pytest.raises(InvalidValueError) as refused:
         check_proxy(f"socks5://{USER}:{PASSWORD}@h:1080/path")
     assert PASSWORD not in str(refused.value)
+
+
+def test_a_renewal_goes_through_the_accounts_proxy(
+    start_service: Callable[..., Service],
+    start_proxy: Callable[[str], Proxy],
+    sim: SimulatorHandle,
+    seller: Seller,
+    guarded: SecretsGuard,
+):
+    # no proactive renewal during the test: only the one asked for
+    service = start_service(timings=replace(FAULT_TIMINGS, renew_interval_s=scaled(3600.0)))
+    proxy = start_proxy("socks5")
+    service.client.add("shop", seller.cookie, proxy=proxy.url)
+    wait_state(service.client, "shop", "online")
+    # the passport shares the simulator's HTTP port with the token API: count connections
+    before = proxy.connections(sim.passport_url)
+    result = service.client.renew("shop")
+    assert result["renewal"] == "renewed", result
+    assert proxy.connections(sim.passport_url) > before, proxy.seen()

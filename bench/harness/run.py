@@ -68,8 +68,8 @@ def script_main(
     return main_guard(lambda stack, tmp: run(args, stack, tmp))
 
 
-def start_rig(stack: contextlib.ExitStack) -> SimRig:
-    rig = SimRig()
+def start_rig(stack: contextlib.ExitStack, **knobs: object) -> SimRig:
+    rig = SimRig(**knobs)
     stack.callback(rig.stop)
     return rig
 
@@ -77,7 +77,8 @@ def start_rig(stack: contextlib.ExitStack) -> SimRig:
 def start_service(
     stack: contextlib.ExitStack, rig: SimRig, data_dir: Path, **kwargs: object
 ) -> ServiceProcess:
-    service = ServiceProcess(data_dir, ws_url=rig.ws_url, api_url=rig.api_url, **kwargs)  # type: ignore[arg-type]
+    urls = {"ws_url": rig.ws_url, "api_url": rig.api_url, "passport_url": rig.passport_url}
+    service = ServiceProcess(data_dir, **urls, **kwargs)  # type: ignore[arg-type]
     stack.callback(service.stop)
     service.start()
     return service

@@ -90,6 +90,7 @@ class ServiceProcess:
         *,
         ws_url: str,
         api_url: str,
+        passport_url: str | None = None,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -106,6 +107,8 @@ class ServiceProcess:
             api_url,
             "--log-format",
             "json",
+            # never the real login host from a benchmark
+            *(("--passport-url", passport_url) if passport_url else ()),
             *extra_args,
         ]
         self.popen: subprocess.Popen[bytes] | None = None

@@ -126,6 +126,12 @@ class FakeSupervisor:
         self._get(account_id)
         return {"outcome": "killed"}
 
+    def renew(self, account_id: str) -> Any:
+        account = self._get(account_id)
+        account["cookie_version"] += 1  # a renewed session is a new version
+        version = account["cookie_version"]
+        return {**_outcome("applied", version, version - 1, swap_ms=9.0), "renewal": "renewed"}
+
     def rollback(self, account_id: str, to_version: int | None = None) -> Any:
         account = self._get(account_id)
         previous = account["cookie_version"]
