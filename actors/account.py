@@ -229,6 +229,7 @@ class AccountActor(pykka.ThreadingActor):
             did=self._did,
             token=effect.token,
             token_age_s=effect.token_age_s,
+            proxy=self._spec.proxy,
         )
         session = self._make_session(plan, for_swap=effect.for_swap)
         self._sessions.add(session)
@@ -344,6 +345,7 @@ class AccountActor(pykka.ThreadingActor):
                 reconnects=view.reconnects,
                 cookie_fingerprint=view.cookie_fingerprint,
                 swapping=view.swapping,
+                reconnect_reasons=view.reconnect_reasons,
             )
         )
 

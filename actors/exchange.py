@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from actors.failures import FailureClass
 from actors.messages import Fence
 from actors.protocol import Answered, Ending, ImProtocol, ProtocolEvent, TimedOut
+from common.proxy import connect_failed
 from common.sentences import error_sentence
 from common.settings import Timings
 from goofish.cookies import Cookie
@@ -35,10 +36,13 @@ class SessionOver(Exception):
         self.ending = ending
 
 
-async def open_connection(url: str, *, cookie: Cookie, timings: Timings) -> ClientConnection:
+async def open_connection(
+    url: str, *, cookie: Cookie, timings: Timings, proxy: str = ""
+) -> ClientConnection:
     """Open one IM WebSocket: the one place that knows the headers, timeouts and transport.
 
     Any failure to open (refused, timed out, bad handshake) is ``SessionOver`` (NETWORK).
+    ``proxy``: the account's proxy URL ('' = direct, whatever the environment says).
     """
     try:
         return await connect(
@@ -50,11 +54,11 @@ async def open_connection(url: str, *, cookie: Cookie, timings: Timings) -> Clie
             ping_interval=None,
             compression=None,
             close_timeout=timings.request_timeout_s,
+            proxy=proxy or None,
         )
     except (OSError, TimeoutError, websockets.WebSocketException) as exc:
-        raise SessionOver(
-            Ending(FailureClass.NETWORK, f"connect failed: {error_sentence(exc)}")
-        ) from exc
+        reason = connect_failed(exc, proxy) if proxy else f"connect failed: {error_sentence(exc)}"
+        raise SessionOver(Ending(FailureClass.NETWORK, reason)) from exc
 
 
 class Exchange:

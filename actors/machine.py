@@ -68,6 +68,9 @@ class AccountMachine:
         self._last_error: str | None = None
         self._online_since: float | None = None
         self._reconnects = 0
+        # reconnects by why the previous session ended (a FailureClass, or "swap_failed"),
+        # kept as the tuple the view hands out, rebuilt only when a reconnect is counted
+        self._reconnect_reasons: tuple[tuple[str, int], ...] = ()
         self._cookie: Cookie | None = None
         self._token: CachedToken | None = None
         self._current: int | None = None
@@ -105,6 +108,7 @@ class AccountMachine:
             online_since=self._online_since if online else None,
             last_error=self._last_error,
             reconnects=self._reconnects,
+            reconnect_reasons=self._reconnect_reasons,
             cookie_fingerprint=self._cookie.fingerprint if self._cookie else None,
             swapping=self._swap is not None,
         )
@@ -208,7 +212,7 @@ class AccountMachine:
         else:
             # the old session is gone (closed by the new /reg, or let go before the swap):
             # go back to the cookie that worked
-            self._reconnects += 1
+            self._count_reconnect("swap_failed")
             effects += self._connect(now, error=reason)
         return effects
 
@@ -255,7 +259,7 @@ class AccountMachine:
         if delay is None:
             return self._needs_cookie(event.reason)
         if delay <= 0:
-            self._reconnects += 1
+            self._count_reconnect(event.failure)
             return self._connect(now, error=event.reason)
         return self._back_off(delay, event.failure, event.reason)
 
@@ -284,7 +288,7 @@ class AccountMachine:
         if event.attempt != self._reconnect_attempt or self._state is not ChildState.BACKOFF:
             return []  # a timer that was cancelled, or overtaken
         self._reconnect_armed = False
-        self._reconnects += 1
+        self._count_reconnect(self._last_failure or FailureClass.NETWORK)
         return self._connect(now, error=self._last_error)
 
     # --- delivery outcomes and backfill -----------------------------------------------
@@ -395,6 +399,12 @@ class AccountMachine:
         value = None if token is None else token.token
         opened = fx.OpenSession(self._current, self._cookie, token=value, token_age_s=age)
         return [opened, *self._set_state(ChildState.CONNECTING, error=error)]
+
+    def _count_reconnect(self, reason: str) -> None:
+        self._reconnects += 1
+        counts = dict(self._reconnect_reasons)
+        counts[str(reason)] = counts.get(str(reason), 0) + 1
+        self._reconnect_reasons = tuple(sorted(counts.items()))
 
     def _new_session_id(self) -> int:
         self._next_session_id += 1

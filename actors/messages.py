@@ -33,6 +33,7 @@ class AccountSpec:
     cookie: str = field(repr=False)  # a secret: out of repr, so a logged spec leaks nothing
     cookie_version: int | None
     generation: int
+    proxy: str = field(default="", repr=False)  # '' = direct; may hold credentials
     # an operator's restart/kill/enable/add started it: its first login is never held back
     # by the login budget (it still counts)
     operator: bool = False
@@ -55,6 +56,8 @@ class AccountStatus:
     reconnects: int = 0
     cookie_fingerprint: str | None = None
     swapping: bool = False
+    # reconnects by why the previous session ended: sorted (reason, count) pairs
+    reconnect_reasons: tuple[tuple[str, int], ...] = ()
 
 
 # --- supervisor -> child (tell) -------------------------------------------------------

@@ -89,6 +89,7 @@ class SessionPlan:
     token: str | None = field(default=None, repr=False)
     # how old the reused token is, so the periodic token check runs on the token's schedule
     token_age_s: float = 0.0
+    proxy: str = field(default="", repr=False)  # the account's proxy ('' = direct): a secret
 
 
 def now_ms() -> int:
@@ -127,6 +128,7 @@ class Session:
             timings=timings,
             report=self._report,
             logger=self._log,
+            proxy=plan.proxy,
         )
         self._task: asyncio.Task[None] | None = None
         self._helpers: set[asyncio.Task[Any]] = set()
@@ -255,7 +257,9 @@ class Session:
     async def _connect(self) -> ClientConnection:
         """Open the WebSocket with the current cookie (how: ``exchange.open_connection``)."""
         cookie = self._tokens.cookie  # with what the token call's Set-Cookie merged in
-        ws = await open_connection(self._ws_url, cookie=cookie, timings=self._timings)
+        ws = await open_connection(
+            self._ws_url, cookie=cookie, timings=self._timings, proxy=self.plan.proxy
+        )
         self._log.info("connected", fingerprint=cookie.fingerprint, unb=cookie.unb)
         return ws
 

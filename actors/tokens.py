@@ -29,7 +29,7 @@ from goofish.token import TokenOutcome
 class TokenSource(Protocol):
     """What a session needs of ``goofish.token.TokenClient``."""
 
-    async def fetch(self, cookie: Cookie, did: str) -> TokenOutcome: ...
+    async def fetch(self, cookie: Cookie, did: str, *, proxy: str = "") -> TokenOutcome: ...
 
 
 class TokenKeeper:
@@ -45,8 +45,10 @@ class TokenKeeper:
         timings: Timings,
         report: Callable[[object], None],
         logger: Any,
+        proxy: str = "",
     ) -> None:
         self.cookie = cookie
+        self._proxy = proxy  # the account's proxy URL ('' = direct): a secret
         self.token: str | None = None
         self._client = client
         self._did = did
@@ -99,7 +101,8 @@ class TokenKeeper:
     async def _fetch(self) -> TokenOutcome:
         """One token call, bounded by ``token_timeout_s``; a timeout raises ``TimeoutError``."""
         outcome = await asyncio.wait_for(
-            self._client.fetch(self.cookie, self._did), self._timings.token_timeout_s
+            self._client.fetch(self.cookie, self._did, proxy=self._proxy),
+            self._timings.token_timeout_s,
         )
         if outcome.cookie != self.cookie:
             self._report(

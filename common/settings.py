@@ -88,6 +88,8 @@ class Settings:
     passport_url: str = DEFAULT_PASSPORT_URL
     log_format: str = "auto"  # auto | console | json
     cookie_history: int = 10
+    # HOST:PORT serving /metrics, /healthz and /readyz (metrics/); None: off
+    metrics: str | None = None
     timings: Timings = field(default_factory=Timings)
     # apprise URLs notified when a person is needed (notify/); secrets, so kept out of repr
     notify_urls: tuple[str, ...] = field(default=(), repr=False)

@@ -43,7 +43,13 @@ class SupervisorApi(Protocol):
     """The part of ``supervisor.SupervisorClient`` the control socket calls."""
 
     def add(
-        self, account_id: str, cookie: str, *, enabled: bool = True, remark: str = ""
+        self,
+        account_id: str,
+        cookie: str,
+        *,
+        enabled: bool = True,
+        remark: str = "",
+        proxy: str = "",
     ) -> Any: ...
     def remove(self, account_id: str) -> Any: ...
     def enable(self, account_id: str) -> Any: ...
@@ -75,6 +81,7 @@ class SupervisorApi(Protocol):
         remark: str | None = None,
         pause_minutes: int | None = None,
         notify: Sequence[str] | None = None,
+        proxy: str | None = None,
     ) -> Any: ...
     def pauses(self, account_id: str) -> Any: ...
     def unpause(self, account_id: str, chat: str) -> Any: ...
@@ -133,7 +140,9 @@ def _set_rules(supervisor: SupervisorApi, args: Mapping[str, Any]) -> dict[str, 
 
 _HANDLERS: dict[str, Handler] = {
     "status": lambda s, a: s.status(a["account"]),
-    "add": lambda s, a: s.add(a["account"], a["cookie"], enabled=a["enabled"], remark=a["remark"]),
+    "add": lambda s, a: s.add(
+        a["account"], a["cookie"], enabled=a["enabled"], remark=a["remark"], **_proxy(a)
+    ),
     "remove": lambda s, a: s.remove(a["account"]),
     "enable": lambda s, a: s.enable(a["account"]),
     "disable": lambda s, a: s.disable(a["account"]),
@@ -151,9 +160,19 @@ _HANDLERS: dict[str, Handler] = {
     "pauses": lambda s, a: s.pauses(a["account"]),
     "unpause": lambda s, a: s.unpause(a["account"], a["chat"]),
     "set": lambda s, a: s.set_account(
-        a["account"], remark=a["remark"], pause_minutes=a["pause_minutes"], notify=a["notify"]
+        a["account"],
+        remark=a["remark"],
+        pause_minutes=a["pause_minutes"],
+        notify=a["notify"],
+        **_proxy(a),
     ),
 }
+
+
+def _proxy(args: Mapping[str, Any]) -> dict[str, Any]:
+    """``proxy=`` only when the request names one ('' clears it)."""
+    return {} if args.get("proxy") is None else {"proxy": args["proxy"]}
+
 
 _LOGIN_HANDLERS: dict[str, LoginHandler] = {
     "login_start": lambda m, a: m.start(a["account"], new=a["new"]),

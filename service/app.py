@@ -30,6 +30,8 @@ from control.dispatch import Dispatcher
 from control.server import ControlServer
 from goofish.passport_client import PassportClient
 from goofish.token import TokenClient
+from metrics import parse_address
+from metrics.server import MetricsServer
 from notify import Notifier
 from service.housekeeping import Housekeeping
 from service.logging import active_format
@@ -99,6 +101,7 @@ class Service:
         self._control: ControlServer | None = None
         self._dispatcher: Dispatcher | None = None
         self._housekeeping: Housekeeping | None = None
+        self._metrics: MetricsServer | None = None
         self._notifier: Notifier | None = None
 
     @property
@@ -122,6 +125,11 @@ class Service:
     @property
     def socket_path(self) -> Path:
         return self.settings.socket_path
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``http://host:port`` of /metrics, /healthz and /readyz; None when metrics are off."""
+        return None if self._metrics is None else self._metrics.url
 
     def start(self) -> Service:
         """Start every part; on failure stop what started and re-raise."""
@@ -178,6 +186,9 @@ class Service:
             self._housekeeping = Housekeeping(
                 self._store, self._io, retention_s=settings.timings.processed_retention_s
             ).start()
+            if settings.metrics:
+                address = parse_address(settings.metrics)
+                self._metrics = MetricsServer(address, self._client).start()
             self._control.start()
         except BaseException:
             self.stop()
@@ -189,6 +200,7 @@ class Service:
             socket=str(settings.socket_path),
             ws_url=settings.ws_url,
             api_url=settings.api_url,
+            metrics=self.metrics_url,
         )
         return self
 
@@ -204,6 +216,9 @@ class Service:
         housekeeping, self._housekeeping = self._housekeeping, None
         if housekeeping is not None:
             housekeeping.stop()
+        metrics, self._metrics = self._metrics, None
+        if metrics is not None:
+            metrics.stop()
         notifier, self._notifier = self._notifier, None
         if notifier is not None:
             notifier.stop()  # before the shutdown: stopping accounts is no news

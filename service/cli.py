@@ -9,6 +9,7 @@
 --log-format     XIANYU_LOG_FORMAT     auto (console on a tty, JSON otherwise) | console | json
 --notify URL     XIANYU_NOTIFY_URLS    apprise URLs told when a person is needed (repeatable;
                                        the variable holds them separated by spaces)
+--metrics        XIANYU_METRICS        off; HOST:PORT serves /metrics, /healthz, /readyz
 --renew-interval-s, --renew-min-gap-s, --renew-spacing-s (XIANYU_RENEW_*_S): session renewal
                  timings in seconds (defaults 4 h, 60, 1; docs/login.md)
 """
@@ -25,8 +26,9 @@ from typing import TYPE_CHECKING, TextIO
 
 import structlog
 
-from common.errors import XianyuSupervisorError
+from common.errors import InvalidValueError, XianyuSupervisorError
 from common.settings import Settings, Timings
+from metrics import parse_address
 from notify.sender import check_urls
 from service.config import CONFIG_NAME, ENV_CONFIG, apply, config_path, read_config, render_toml
 from service.logging import FORMATS, configure_logging
@@ -52,6 +54,7 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("--api-url", "XIANYU_API_URL", "api_url"),
     ("--passport-url", "XIANYU_PASSPORT_URL", "passport_url"),
     ("--log-format", "XIANYU_LOG_FORMAT", "log_format"),
+    ("--metrics", "XIANYU_METRICS", "metrics"),
 )
 
 
@@ -107,6 +110,12 @@ def build_parser(
         "dingtalk://token/, tgram://bot/chat, ...); repeatable (env XIANYU_NOTIFY_URLS, "
         "space-separated)",
     )
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics, /healthz and /readyz there (env XIANYU_METRICS; "
+        "default off), e.g. 127.0.0.1:9108",
+    )
     for name, text in _RENEW_TIMINGS.items():
         flag, variable = "--" + name.replace("_", "-"), "XIANYU_" + name.upper()
         parser.add_argument(
@@ -158,6 +167,13 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path | None]:
 
 
 def _check_choices(settings: Settings, path: Path | None) -> None:
+    if settings.metrics:  # from a flag, the environment or the file: checked here once
+        try:
+            parse_address(settings.metrics)
+        except InvalidValueError as exc:
+            raise XianyuSupervisorError(
+                f"{exc} (from the flags, the environment or {path or 'the defaults'})"
+            ) from None
     if settings.log_format not in FORMATS:
         raise XianyuSupervisorError(
             f"log format {settings.log_format!r} (from the flags, the environment or "

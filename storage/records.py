@@ -42,6 +42,8 @@ class AccountRecord:
     created_at: datetime
     updated_at: datetime
     active_version: int
+    # '' = direct; a URL that may hold credentials, so out of repr (show proxy_label)
+    proxy: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

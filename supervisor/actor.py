@@ -31,6 +31,7 @@ from actors.messages import (
 )
 from common.errors import XianyuSupervisorError
 from common.io_loop import IoLoop
+from common.proxy import proxy_label
 from common.settings import Settings
 from storage import Store
 from supervisor import machine as m
@@ -45,6 +46,7 @@ from supervisor.requests import (
     Add,
     ChildAlreadyGone,
     FlowDeadline,
+    Observe,
     Ping,
     Reap,
     RenewalAnswered,
@@ -52,6 +54,7 @@ from supervisor.requests import (
     Reply,
     Request,
     RestartDue,
+    SetProxy,
     Shutdown,
     ShutdownDeadline,
     StartDue,
@@ -107,6 +110,8 @@ class SupervisorActor(pykka.ThreadingActor):
         self._handlers: dict[type, Callable[[Any], None]] = {
             Ping: lambda _message: None,
             Status: self._on_status,
+            Observe: self._on_observe,
+            SetProxy: self._on_set_proxy,
             Add: self._on_add,
             Shutdown: self._on_shutdown,
             ShutdownDeadline: self._on_shutdown_deadline,
@@ -190,6 +195,22 @@ class SupervisorActor(pykka.ThreadingActor):
             raise not_found(message.account_id)
         message.reply.set_result({"accounts": [entry.status() for entry in entries]})
 
+    def _on_observe(self, message: Observe) -> None:
+        entries = sorted(self._entries.values(), key=lambda e: e.account_id)
+        message.reply.set_result({"accounts": [entry.metrics_row() for entry in entries]})
+
+    def _on_set_proxy(self, request: SetProxy) -> None:
+        entry = self._entries.get(request.account_id)
+        if entry is None:
+            raise not_found(request.account_id)
+        record = self._book.set_proxy(request.account_id, request.proxy)
+        entry.proxy = record.proxy
+        log.info("proxy_set", account=entry.account_id, proxy=proxy_label(record.proxy) or None)
+        request.reply.set_result({"outcome": "proxy_set"})
+        if entry.enabled and (entry.child is not None or entry.flow is not None):
+            # the live sessions use the old route: a fresh generation takes the new one
+            self._on_request(Restart(entry.account_id, wait=False))
+
     def _on_add(self, request: Add) -> None:
         self._refuse_while_shutting_down()
         self._effects.add(request)
@@ -255,7 +276,7 @@ class SupervisorActor(pykka.ThreadingActor):
         it does, keeping memory, store and child in agreement."""
         log.warning("commit_failed_restarting_on_previous", account=entry.account_id)
         try:
-            self._effects.start_child(entry, entry.current)
+            self._effects.start_child(entry, entry.current, cause="commit_failed")
         except Exception:  # noqa: BLE001 (survival boundary: the crash policy takes it from here)
             log.exception("restart_after_failed_commit_failed", account=entry.account_id)
 
@@ -359,7 +380,7 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         entry.cancel_restart = None
         if entry.enabled and entry.failed is None and entry.child is None and entry.flow is None:
-            self._effects.start_child(entry, entry.current)
+            self._effects.start_child(entry, entry.current, cause="crash")
             log.info("child_restarted", account=entry.account_id, generation=entry.generations)
 
     def _on_start_due(self, message: StartDue) -> None:

@@ -60,10 +60,15 @@ class AccountBook:
 
     # --- accounts ---------------------------------------------------------------------------
 
-    def add(self, account_id: str, cookie: Cookie, *, enabled: bool, remark: str) -> AccountRecord:
+    def add(
+        self, account_id: str, cookie: Cookie, *, enabled: bool, remark: str, proxy: str = ""
+    ) -> AccountRecord:
         return self._store.add_account(
-            account_id, cookie.serialize(), cookie.unb, enabled=enabled, remark=remark
+            account_id, cookie.serialize(), cookie.unb, enabled=enabled, remark=remark, proxy=proxy
         )
+
+    def set_proxy(self, account_id: str, proxy: str) -> AccountRecord:
+        return self._store.update_account(account_id, proxy=proxy)
 
     def set_enabled(self, account_id: str, *, enabled: bool) -> None:
         self._store.update_account(account_id, enabled=enabled)

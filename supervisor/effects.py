@@ -26,6 +26,7 @@ from actors.messages import (
     StatusCell,
     SwapCookie,
 )
+from common import metrics_sink
 from common.errors import ConflictError, XianyuSupervisorError
 from common.io_loop import IoLoop
 from common.settings import Timings
@@ -91,6 +92,7 @@ class Effects:
             window_s=self._timings.restart_window_s,
         )
         entry = AccountEntry(record.account_id, record.user_id, record.enabled, active, policy)
+        entry.proxy = record.proxy
         entry.stored = self._book.totals(record.account_id)
         return entry
 
@@ -98,7 +100,11 @@ class Effects:
         """Store a new account, start it if enabled, answer ``added``."""
         cookie = Cookie.parse(request.cookie)
         record = self._book.add(
-            request.account_id, cookie, enabled=request.enabled, remark=request.remark
+            request.account_id,
+            cookie,
+            enabled=request.enabled,
+            remark=request.remark,
+            proxy=request.proxy,
         )
         entry = self._entries[record.account_id] = self.new_entry(record)
         self._book.record(
@@ -274,15 +280,23 @@ class Effects:
             entry.crashes += 1
         child.fence.trip()  # cuts its sockets; the generation never sends, ACKs or writes again
         child.ref.stop(block=False)
+        if not isinstance(entry.flow, m.KillFlow):  # a stop or swap cut off at its deadline
+            entry.restart_cause = "timeout"
         generation = child.generation
         self._book.record("killed", entry.account_id, generation=generation, reason=reason)
         log.info("child_killed", account=entry.account_id, generation=generation, reason=reason)
 
     def start_child(
-        self, entry: AccountEntry, candidate: m.Candidate, *, operator: bool = False
+        self,
+        entry: AccountEntry,
+        candidate: m.Candidate,
+        *,
+        operator: bool = False,
+        cause: str | None = None,
     ) -> None:
         """A new generation; ``operator``: an operator's command started it (the login
-        budget lets its first login through)."""
+        budget lets its first login through); ``cause`` names why it replaces one, when it
+        is not a flow's (a crash)."""
         if candidate is entry.current:
             self.refresh_current(entry)
             candidate = entry.current
@@ -293,6 +307,8 @@ class Effects:
         entry.cancel_pending_restart()
         if entry.generations:
             entry.restarts += 1
+            entry.count_restart(cause or entry.restart_cause or _restart_cause(entry))
+        entry.restart_cause = None
         entry.generations += 1
         generation = entry.generations
         spec = AccountSpec(
@@ -301,6 +317,7 @@ class Effects:
             cookie=candidate.cookie,
             cookie_version=candidate.version,
             generation=generation,
+            proxy=entry.proxy,
             operator=operator,
             supervisor_renews=self._renewals.enabled,
         )
@@ -364,10 +381,13 @@ class Effects:
             # a rollback is something an operator should see
             level = log.warning if result.get("outcome") == "rolled_back" else log.info
             level(event, account=entry.account_id, **result)
+            _observe_outcome(event, result)
         if not request.reply.done():
             request.reply.set_result(result)
 
     def fail_request(self, request: Request, exc: BaseException) -> None:
+        if isinstance(request, Update | Rollback):
+            metrics_sink.operation_finished(type(request).__name__.lower(), "error", None)
         if not request.reply.done():
             request.reply.set_exception(as_project_error(exc))
             return
@@ -421,6 +441,22 @@ class Effects:
             killed, stop_ms = effect.result["killed"], effect.result["stop_ms"]
             log.info("supervisor_stopped", killed=killed, stop_ms=stop_ms)
             reply.set_result(dict(effect.result))
+
+
+def _restart_cause(entry: AccountEntry) -> str:
+    """Why a generation replaces a previous one, when no crash or deadline said so."""
+    flow = entry.flow
+    return flow.operation if isinstance(flow, m.ApplyFlow) else "operator"
+
+
+def _observe_outcome(event: str, result: dict[str, Any]) -> None:
+    """An update's or rollback's outcome (and swap time) for the metrics, if they are on."""
+    operation = event.partition("_")[0]
+    if operation not in ("update", "rollback"):
+        return
+    swap_ms = result.get("swap_ms")
+    swap_s = swap_ms / 1000.0 if isinstance(swap_ms, int | float) else None
+    metrics_sink.operation_finished(operation, str(result.get("outcome")), swap_s)
 
 
 def _operation(entry: AccountEntry) -> str:

@@ -75,6 +75,12 @@ class AccountEntry:
     received: int = 0
     replied: int = 0
     reconnects: int = 0
+    reconnects_by: dict[str, int] = field(default_factory=dict)  # reason -> count
+    # restarts by cause (crash, timeout, operator, update, rollback, commit_failed), and
+    # the cause a deadline kill left for the generation that follows it
+    restarts_by: dict[str, int] = field(default_factory=dict)
+    restart_cause: str | None = None
+    proxy: str = field(default="", repr=False)  # '' = direct; may hold credentials
     # crashes and stops cut off at a deadline (not operator actions), since start
     crashes: int = 0
     # lifetime totals stored before this process started, and what it has stored since
@@ -127,8 +133,27 @@ class AccountEntry:
             self.received += snapshot.received
             self.replied += snapshot.replied
             self.reconnects += snapshot.reconnects
+            for reason, count in snapshot.reconnect_reasons:
+                self.reconnects_by[reason] = self.reconnects_by.get(reason, 0) + count
             self.last_error = snapshot.last_error or self.last_error
         return child
+
+    def count_restart(self, cause: str) -> None:
+        self.restarts_by[cause] = self.restarts_by.get(cause, 0) + 1
+
+    def metrics_row(self) -> dict[str, Any]:
+        """The status entry plus what the metrics break down: ``serving`` (the live
+        generation is registered, also while an update is on top), ``reconnects_by``
+        (reason -> count) and ``restarts_by`` (cause -> count)."""
+        row = self.status()
+        snapshot = self.child.read() if self.child is not None else None
+        reconnects_by = dict(self.reconnects_by)
+        for reason, count in snapshot.reconnect_reasons if snapshot else ():
+            reconnects_by[reason] = reconnects_by.get(reason, 0) + count
+        row["serving"] = snapshot is not None and snapshot.state is ChildState.ONLINE
+        row["reconnects_by"] = reconnects_by
+        row["restarts_by"] = dict(self.restarts_by)
+        return row
 
     def cancel_pending_restart(self) -> None:
         self.restart_token += 1

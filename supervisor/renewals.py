@@ -212,7 +212,7 @@ class Renewals:
             self._tell_self(RenewalAnswered(account_id, flow_id, LadderFailed(str(exc))))
             return
         future = self._io.submit(
-            self._passport.renew(cookie, session_expired=effect.session_expired)
+            self._passport.renew(cookie, session_expired=effect.session_expired, proxy=entry.proxy)
         )
 
         def done(f: concurrent.futures.Future[RenewalOutcome]) -> None:

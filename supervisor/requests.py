@@ -37,6 +37,7 @@ class Add(Request):
     cookie: str = field(default="", repr=False)
     enabled: bool = True
     remark: str = ""
+    proxy: str = field(default="", repr=False)  # may hold credentials
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,13 @@ class Enable(Request):
 @dataclass(frozen=True)
 class Disable(Request):
     pass
+
+
+@dataclass(frozen=True)
+class SetProxy(Request):
+    """Store the account's proxy ('' = direct) and restart a running generation onto it."""
+
+    proxy: str = field(default="", repr=False)  # may hold credentials
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,14 @@ class Status:
     """Every account's status, or one (``account_id``); answered at once from StatusCells."""
 
     account_id: str | None = None
+    reply: Reply = field(default_factory=_future, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Observe:
+    """Every account's status row plus the breakdowns the metrics label (reconnects by
+    reason, restarts by cause); answered at once, like ``Status``."""
+
     reply: Reply = field(default_factory=_future, repr=False, compare=False)
 
 

@@ -136,12 +136,19 @@ def start_fleet(
 
 
 def start_online(
-    stack: contextlib.ExitStack, rig: SimRig, data_dir: Path, count: int, *, name: str
+    stack: contextlib.ExitStack,
+    rig: SimRig,
+    data_dir: Path,
+    count: int,
+    *,
+    name: str,
+    **kwargs: object,
 ) -> tuple[ServiceProcess, float]:
-    """Start a service on a data dir that already holds ``count`` accounts (phase ``name``);
-    returns it once all are online, and ``online_s``: from its spawn to that moment."""
+    """Start a service on a data dir that already holds ``count`` accounts (phase ``name``;
+    ``kwargs`` as for ``start_service``); returns it once all are online, and ``online_s``:
+    from its spawn to that moment."""
     with phase(name):
-        service = start_service(stack, rig, data_dir)
+        service = start_service(stack, rig, data_dir, **kwargs)
         with contextlib.closing(service.client()) as client:
             online_at = require_online(client, count, service)
     return service, online_at - service.started_at

@@ -51,7 +51,15 @@ class FakeSupervisor:
             )
         return self.accounts[account_id]
 
-    def add(self, account_id: str, cookie: str, *, enabled: bool = True, remark: str = "") -> Any:
+    def add(
+        self,
+        account_id: str,
+        cookie: str,
+        *,
+        enabled: bool = True,
+        remark: str = "",
+        proxy: str = "",
+    ) -> Any:
         self._record("add", account_id, enabled=enabled, remark=remark)
         if account_id in self.accounts:
             raise AlreadyExistsError(f"account {account_id!r} already exists")
@@ -192,8 +200,11 @@ class FakeSupervisor:
         remark: str | None = None,
         pause_minutes: int | None = None,
         notify: Sequence[str] | None = None,
+        proxy: str | None = None,
     ) -> Any:
         account = self._get(account_id)
+        if proxy is not None:
+            account["proxy"] = proxy.split("@")[-1] or None  # never the credentials
         if remark is not None:
             account["remark"] = remark
         if pause_minutes is not None:
