@@ -283,9 +283,8 @@ class AccountActor(pykka.ThreadingActor):
         self._timers.cancel("reconnect")
 
     def _arm_probation(self, effect: fx.ArmProbation) -> None:
-        self._timers.arm(
-            ("probation", effect.op_id), effect.seconds, events.ProbationExpired(effect.op_id)
-        )
+        expired = events.ProbationExpired(effect.op_id)
+        self._timers.arm(("probation", effect.op_id), effect.seconds, expired)
 
     def _cancel_probation_timer(self, effect: fx.CancelProbation) -> None:
         self._timers.cancel(("probation", effect.op_id))
@@ -411,11 +410,9 @@ class AccountActor(pykka.ThreadingActor):
 
     def _crashed(self, error: BaseException | None) -> None:
         self._log.error("account_crashed", error=repr(error))
-        crashed = inputs.Crashed(f"crashed: {error_sentence(error)}")  # what status shows
-        self._carry_out(self._machine.handle(crashed, self._now()))
-        self._notify(
-            ChildCrashed(self._spec.account_id, self._spec.generation, error_sentence(error))
-        )
+        sentence = error_sentence(error)
+        self._carry_out(self._machine.handle(inputs.Crashed(f"crashed: {sentence}"), self._now()))
+        self._notify(ChildCrashed(self._spec.account_id, self._spec.generation, sentence))
 
     def _notify(self, message: object) -> None:
         # a fenced generation still reports (every message names its generation, so the

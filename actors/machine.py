@@ -28,7 +28,6 @@ every send, ACK and write). Hooks for other strategies (the benchmark's naive re
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from actors import effects as fx
@@ -38,6 +37,7 @@ from actors.effects import CachedToken, ConnectionView, Effect
 from actors.failures import FailureClass, RetryPolicy
 from actors.inputs import Now
 from actors.messages import ChildState
+from actors.swap import PendingSwap
 from common.errors import CookieError
 from common.settings import Timings
 from goofish.cookies import Cookie
@@ -45,17 +45,6 @@ from goofish.cookies import Cookie
 # after an unconfirmed reply: long enough for a swap's new session to take over serving
 RETRY_BACKFILL_DELAY_S = 0.2
 RETRY_BACKFILL_MAX_S = 30.0
-
-
-@dataclass
-class _Swap:
-    op_id: int
-    cookie: Cookie
-    session_id: int
-    started: float  # Now.mono when the swap was requested
-    # Delivery.newest_seen_ms when the swap started: where its backfill needs to look from
-    seen_ms: int
-    token: CachedToken | None = None  # kept only if the swap commits
 
 
 class AccountMachine:
@@ -74,7 +63,7 @@ class AccountMachine:
         self._cookie: Cookie | None = None
         self._token: CachedToken | None = None
         self._current: int | None = None
-        self._swap: _Swap | None = None
+        self._swap: PendingSwap | None = None
         self._next_session_id = 0
         self._reconnect_attempt = 0
         self._reconnect_armed = False
@@ -146,7 +135,7 @@ class AccountMachine:
         session_id = self._new_session_id()
         effects.append(fx.OpenSession(session_id, cookie, token=None, for_swap=True))
         effects.append(fx.ArmProbation(event.op_id, self._timings.probation_s))
-        self._swap = _Swap(event.op_id, cookie, session_id, now.mono, event.seen_ms)
+        self._swap = PendingSwap(event.op_id, cookie, session_id, now.mono, event.seen_ms)
         effects.append(self._publish())
         return effects
 

@@ -38,8 +38,10 @@ from supervisor import machine as m
 from supervisor import shutdown as sd
 from supervisor.book import AccountBook, not_found
 from supervisor.children import ChildFactory
-from supervisor.effects import Effects, as_project_error
+from supervisor.crashes import CrashRestarts
+from supervisor.effects import Effects
 from supervisor.entry import AccountEntry, Child
+from supervisor.outcomes import as_project_error
 from supervisor.preflow import accepted_answer, check_seller
 from supervisor.renewals import Renewals
 from supervisor.requests import (
@@ -53,6 +55,7 @@ from supervisor.requests import (
     RenewalDue,
     Reply,
     Request,
+    Restart,
     RestartDue,
     SetProxy,
     Shutdown,
@@ -62,7 +65,6 @@ from supervisor.requests import (
     Sweep,
     Update,
 )
-from supervisor.restarts import GiveUp
 
 log = structlog.get_logger(__name__)
 
@@ -102,6 +104,9 @@ class SupervisorActor(pykka.ThreadingActor):
             timings=self._timings,
             tell_self=self._tell_self,
             renewals=self._renewals,
+        )
+        self._crashes = CrashRestarts(
+            self._book, self._effects, io, self._tell_self, clock=clock, rand=rand
         )
         self._flow_ids = itertools.count(1)
         self._cancel_sweep: Callable[[], None] | None = None
@@ -350,38 +355,11 @@ class SupervisorActor(pykka.ThreadingActor):
         if entry.flow is not None:
             self._feed(entry, m.Stopped() if error is None else m.ChildDied(error))
         elif error is not None:
-            self._crashed(entry, child.generation, error)
-
-    def _crashed(self, entry: AccountEntry, generation: int, error: str) -> None:
-        """One-for-one restart with back-off, or ``failed`` past the intensity limit."""
-        entry.last_error = error
-        entry.crashes += 1
-        self._book.record("crashed", entry.account_id, generation=generation, error=error)
-        log.warning("child_crashed", account=entry.account_id, generation=generation, error=error)
-        if not entry.enabled:
-            return
-        decision = entry.policy.on_crash(now=self._clock(), rand=self._rand())
-        if isinstance(decision, GiveUp):
-            entry.failed = decision.reason
-            self._book.record("failed", entry.account_id, reason=decision.reason, error=error)
-            log.warning("account_failed", account=entry.account_id, reason=decision.reason)
-            return
-        entry.cancel_pending_restart()
-        due = RestartDue(entry.account_id, entry.restart_token)
-        entry.cancel_restart = self._io.call_later(decision.delay_s, self._tell_self, due)
-        delay_s = round(decision.delay_s, 3)
-        log.info(
-            "restart_scheduled", account=entry.account_id, delay_s=delay_s, attempt=decision.attempt
-        )
+            self._crashes.crashed(entry, child.generation, error)
 
     def _on_restart_due(self, message: RestartDue) -> None:
-        entry = self._entries.get(message.account_id)
-        if entry is None or entry.restart_token != message.token:
-            return
-        entry.cancel_restart = None
-        if entry.enabled and entry.failed is None and entry.child is None and entry.flow is None:
-            self._effects.start_child(entry, entry.current, cause="crash")
-            log.info("child_restarted", account=entry.account_id, generation=entry.generations)
+        if (entry := self._entries.get(message.account_id)) is not None:
+            self._crashes.restart_due(entry, message)
 
     def _on_start_due(self, message: StartDue) -> None:
         entry = self._entries.get(message.account_id)

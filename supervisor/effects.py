@@ -38,6 +38,13 @@ from supervisor import shutdown as sd
 from supervisor.book import AccountBook, not_found
 from supervisor.children import ChildFactory, NeverStarted
 from supervisor.entry import AccountEntry, Child, ChildRef
+from supervisor.outcomes import (
+    as_project_error,
+    observe_outcome,
+    operation_of,
+    relay,
+    restart_cause,
+)
 from supervisor.renew_flow import RenewFlow
 from supervisor.renewals import Renewals
 from supervisor.requests import (
@@ -220,7 +227,7 @@ class Effects:
             self._book.expire_token(entry.account_id)
         update = Update(entry.account_id, cookie=effect.cookie, source=SOURCE_RENEWAL)
         if renew is not None:
-            update.reply.add_done_callback(lambda done: _relay(done, renew.reply))
+            update.reply.add_done_callback(lambda done: relay(done, renew.reply))
         entry.queue.appendleft(update)
 
     # --- a flow's effects -------------------------------------------------------------------
@@ -237,17 +244,17 @@ class Effects:
         elif isinstance(effect, m.ArmDeadline):
             self._arm_deadline(entry, effect)
         elif isinstance(effect, m.Commit):
-            self.commit(entry, effect.candidate, operation=_operation(entry))
+            self.commit(entry, effect.candidate, operation=operation_of(entry))
         elif isinstance(effect, m.Reject):
             # a rollback target stays as it was: it served before and may again
-            if effect.candidate.version is not None and _operation(entry) != "rollback":
+            if effect.candidate.version is not None and operation_of(entry) != "rollback":
                 self._book.fail(entry.account_id, effect.candidate.version, effect.reason)
         elif isinstance(effect, m.DeleteAccount):
             self._delete(entry)
         elif isinstance(effect, m.AskPassport | m.ApplyRenewal):
             self._renewal_step(entry, effect)
         elif isinstance(effect, m.Finish) and entry.request is not None:
-            if _operation(entry) == "renewal" and effect.event:
+            if operation_of(entry) == "renewal" and effect.event:
                 self._renewals.finished(entry, effect.event, dict(effect.result))
             self.answer(entry, entry.request, effect.event, dict(effect.result))
 
@@ -307,7 +314,7 @@ class Effects:
         entry.cancel_pending_restart()
         if entry.generations:
             entry.restarts += 1
-            entry.count_restart(cause or entry.restart_cause or _restart_cause(entry))
+            entry.count_restart(cause or entry.restart_cause or restart_cause(entry))
         entry.restart_cause = None
         entry.generations += 1
         generation = entry.generations
@@ -381,7 +388,7 @@ class Effects:
             # a rollback is something an operator should see
             level = log.warning if result.get("outcome") == "rolled_back" else log.info
             level(event, account=entry.account_id, **result)
-            _observe_outcome(event, result)
+            observe_outcome(event, result)
         if not request.reply.done():
             request.reply.set_result(result)
 
@@ -441,42 +448,3 @@ class Effects:
             killed, stop_ms = effect.result["killed"], effect.result["stop_ms"]
             log.info("supervisor_stopped", killed=killed, stop_ms=stop_ms)
             reply.set_result(dict(effect.result))
-
-
-def _restart_cause(entry: AccountEntry) -> str:
-    """Why a generation replaces a previous one, when no crash or deadline said so."""
-    flow = entry.flow
-    return flow.operation if isinstance(flow, m.ApplyFlow) else "operator"
-
-
-def _observe_outcome(event: str, result: dict[str, Any]) -> None:
-    """An update's or rollback's outcome (and swap time) for the metrics, if they are on."""
-    operation = event.partition("_")[0]
-    if operation not in ("update", "rollback"):
-        return
-    swap_ms = result.get("swap_ms")
-    swap_s = swap_ms / 1000.0 if isinstance(swap_ms, int | float) else None
-    metrics_sink.operation_finished(operation, str(result.get("outcome")), swap_s)
-
-
-def _operation(entry: AccountEntry) -> str:
-    flow = entry.flow
-    return flow.operation if isinstance(flow, m.ApplyFlow) else "update"
-
-
-def _relay(done: Reply, to: Reply) -> None:
-    """Complete ``to`` as ``done`` completed (a renewal answered by its update)."""
-    if to.done():
-        return
-    error = done.exception()
-    if error is not None:
-        to.set_exception(error)
-    else:
-        to.set_result({**done.result(), "renewal": "renewed"})
-
-
-def as_project_error(exc: BaseException) -> BaseException:
-    """What a caller hears of a failure: our own errors as they are, anything else wrapped."""
-    if isinstance(exc, XianyuSupervisorError | ValueError):
-        return exc
-    return XianyuSupervisorError(f"the supervisor failed: {type(exc).__name__}: {exc}")
