@@ -207,7 +207,7 @@ class SupervisorActor(pykka.ThreadingActor):
         if entry is None:
             raise not_found(request.account_id)
         if isinstance(request, Update):
-            check_seller(request, entry.view())
+            check_seller(request, entry.view(), self._book.seller_accounts)
             if not request.wait:
                 keys = ("version", "previous_version", "reason", "swap_ms")
                 request.reply.set_result({"outcome": "accepted", **dict.fromkeys(keys)})

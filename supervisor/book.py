@@ -62,6 +62,10 @@ class AccountBook:
             account_id, cookie.serialize(), cookie.unb, enabled=enabled, remark=remark
         )
 
+    def seller_accounts(self, unb: str) -> list[str]:
+        """The accounts already stored for seller ``unb`` (the one-seller-one-account check)."""
+        return self._store.seller_accounts(unb)
+
     def set_enabled(self, account_id: str, *, enabled: bool) -> None:
         self._store.update_account(account_id, enabled=enabled)
 

@@ -97,6 +97,7 @@ class Effects:
     def add(self, request: Add) -> None:
         """Store a new account, start it if enabled, answer ``added``."""
         cookie = Cookie.parse(request.cookie)
+        pf.check_one_account(cookie.unb, request.account_id, self._book.seller_accounts(cookie.unb))
         record = self._book.add(
             request.account_id, cookie, enabled=request.enabled, remark=request.remark
         )
