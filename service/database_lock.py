@@ -57,7 +57,7 @@ class DatabaseLock:
         database = sqlite_path(database_url)
         if database is None:
             return None
-        database = database.absolute()
+        database = database.resolve()  # one file, one lock, however the URL spells its path
         path = database.with_name(database.name + ".lock")
         make_private_dir(
             path.parent,
@@ -88,8 +88,9 @@ class DatabaseLock:
     def _write_holder(self, data_dir: Path) -> None:
         assert self._fd is not None
         text = json.dumps({"pid": os.getpid(), "data_dir": str(data_dir.absolute())})
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, text.encode(), 0)
+        with contextlib.suppress(OSError):  # the name is for a refusal's sentence; the lock holds
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, text.encode(), 0)
 
     def release(self) -> None:
         """Empty the file and drop the lock (closing the descriptor drops it)."""

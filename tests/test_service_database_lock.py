@@ -92,6 +92,19 @@ def test_the_lock_names_its_holder_and_is_free_again_once_released(short_dir):
     again.release()
 
 
+def test_two_spellings_of_one_file_share_one_lock(short_dir):
+    (short_dir / "db").mkdir()
+    (short_dir / "link").symlink_to(short_dir / "db")
+    first = DatabaseLock.acquire(f"sqlite:///{short_dir / 'db' / 'x.db'}", data_dir=short_dir)
+    assert first is not None
+    try:
+        for spelling in ("link/x.db", "db/../db/x.db"):
+            with pytest.raises(DatabaseInUseError):
+                DatabaseLock.acquire(f"sqlite:///{short_dir / spelling}", data_dir=short_dir)
+    finally:
+        first.release()
+
+
 def test_databases_that_are_no_file_are_not_locked(short_dir):
     assert DatabaseLock.acquire("postgresql://u@127.0.0.1/x", data_dir=short_dir) is None
     assert DatabaseLock.acquire("sqlite:///:memory:", data_dir=short_dir) is None
