@@ -227,7 +227,7 @@ class SupervisorActor(pykka.ThreadingActor):
         if entry is None:
             raise not_found(request.account_id)
         if isinstance(request, Update):
-            check_seller(request, entry.view())
+            check_seller(request, entry.view(), self._book.seller_accounts)
         if (accepted := accepted_answer(request)) is not None:
             request.reply.set_result(accepted)  # wait=False: answered once it is queued
         entry.queue.append(request)

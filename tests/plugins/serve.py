@@ -1,9 +1,10 @@
 """``python run.py serve`` as a real child process against the simulator (``test_service_serve``,
 ``test_faults_sigkill``).
 
-- ``ServeProcess(sim, data_dir, log_name=...)``: one child. It inherits no ``XIANYU_``
-  variable but ``XIANYU_WS_URL`` (the environment route; flags for the rest); its stdout and
-  stderr are appended to ``data_dir / log_name``, read with ``log_text()``.
+- ``ServeProcess(sim, data_dir, log_name=..., args=())``: one child (``args``: more flags).
+  It inherits no ``XIANYU_`` variable but ``XIANYU_WS_URL`` (the environment route; flags for
+  the rest); its stdout and stderr are appended to ``data_dir / log_name``, read with
+  ``log_text()``.
 - ``serve(log_name="serve.log")``: a ``ServeProcess`` on ``short_dir``, returned once its
   control socket answers; whatever still runs after the test is SIGKILLed. Processes started
   with the same ``log_name`` share the file, so it holds every run's output.
@@ -16,7 +17,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,9 @@ START_TIMEOUT_S = 30.0
 class ServeProcess:
     """One ``run.py serve`` child; its output goes to a log file, read on demand."""
 
-    def __init__(self, sim: SimulatorHandle, data_dir: Path, *, log_name: str) -> None:
+    def __init__(
+        self, sim: SimulatorHandle, data_dir: Path, *, log_name: str, args: Sequence[str] = ()
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = data_dir / log_name
         self._log = self.log_path.open("ab")
@@ -47,6 +50,7 @@ class ServeProcess:
                 "run.py",
                 "serve",
                 *("--data-dir", str(data_dir), "--api-url", sim.api_url, "--log-format", "json"),
+                *args,
             ],
             cwd=REPO,
             env=env,
