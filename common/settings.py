@@ -10,6 +10,7 @@ from pathlib import Path
 
 DEFAULT_WS_URL = "wss://wss-goofish.dingtalk.com/"
 DEFAULT_API_URL = "https://h5api.m.goofish.com/h5/"
+DEFAULT_WEB = "127.0.0.1:8780"
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,18 @@ class Settings:
     api_url: str = DEFAULT_API_URL
     log_format: str = "auto"  # auto | console | json
     cookie_history: int = 10
+    # the web page: "HOST:PORT" or "off" (web/address.py reads it). A Settings built in code
+    # (tests, the demo) serves none; ``python run.py serve`` defaults to DEFAULT_WEB.
+    web: str = "off"
     timings: Timings = field(default_factory=Timings)
 
     @property
     def socket_path(self) -> Path:
         return self.data_dir / "control.sock"
+
+    @property
+    def web_token_path(self) -> Path:
+        return self.data_dir / "web-token"
 
     @property
     def effective_database_url(self) -> str:

@@ -168,6 +168,16 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "default_reply": Arg(default_reply),
     },
     "set": {"account": _ACCOUNT, "remark": Arg(text), "pause_minutes": Arg(minutes)},
+    # one account's stored fields (remark, pause minutes), without changing them
+    "account": {"account": _ACCOUNT},
+    # which rule answers ``text``: the saved rules, or a draft given as ``rules`` (not saved)
+    "rules_preview": {
+        "account": _ACCOUNT,
+        "text": Arg(text, required=True),
+        "item_id": Arg(_optional_item),
+        "rules": Arg(rules),
+        "default_reply": Arg(default_reply),
+    },
 }
 
 

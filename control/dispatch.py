@@ -7,6 +7,7 @@ become ``internal`` and are logged with their traceback.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from importlib import metadata
@@ -23,6 +24,7 @@ from common.errors import (
     XianyuSupervisorError,
 )
 from control.errors import BAD_REQUEST, CONFLICT, EXISTS, INTERNAL, NOT_FOUND, ControlError
+from control.arguments import COMMANDS, validate_arguments
 from control.protocol import Request, error_response, ok_response, parse_request
 from control.redact import redact_text
 
@@ -60,6 +62,16 @@ class SupervisorApi(Protocol):
     def set_account(
         self, account_id: str, *, remark: str | None = None, pause_minutes: int | None = None
     ) -> Any: ...
+    def account(self, account_id: str) -> Any: ...
+    def rules_preview(
+        self,
+        account_id: str,
+        text: str,
+        *,
+        item_id: str | None = None,
+        rules: list[dict[str, Any]] | None = None,
+        default_reply: Any = None,
+    ) -> Any: ...
 
 
 Handler = Callable[[SupervisorApi, Mapping[str, Any]], Any]
@@ -84,6 +96,14 @@ _HANDLERS: dict[str, Handler] = {
     ),
     "set": lambda s, a: s.set_account(
         a["account"], remark=a["remark"], pause_minutes=a["pause_minutes"]
+    ),
+    "account": lambda s, a: s.account(a["account"]),
+    "rules_preview": lambda s, a: s.rules_preview(
+        a["account"],
+        a["text"],
+        item_id=a["item_id"],
+        rules=a["rules"],
+        default_reply=a["default_reply"],
     ),
 }
 
@@ -130,9 +150,12 @@ class Dispatcher:
 
     def handle_line(self, line: bytes) -> bytes:
         """One request line in, one response line out. Never raises."""
+        return self._answer(lambda: parse_request(line))
+
+    def _answer(self, parse: Callable[[], Request]) -> bytes:
         request_id = None
         try:
-            request = parse_request(line)
+            request = parse()
             request_id = request.id
             return ok_response(request_id, self.handle(request))
         # survival boundary (module docstring): every request gets an answer; _error logs
@@ -140,6 +163,19 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001
             request_id = exc.request_id if isinstance(exc, ControlError) else request_id
             return self._error(request_id, exc)
+
+    def call(self, cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        """The same request as a dict (the web page's way in): the response object a
+        request line gets, ``{"ok": true, "result"}`` or ``{"ok": false, "error": {"code",
+        "message"}}``, with the same validation, results and error codes. Never raises."""
+        line = self._answer(lambda: Request(None, cmd, validate_arguments(cmd, args)))
+        answer: dict[str, Any] = json.loads(line)
+        answer.pop("id", None)
+        return answer
+
+    def knows(self, cmd: str) -> bool:
+        """Whether this dispatcher serves ``cmd`` (a page hides what the service lacks)."""
+        return cmd == "ping" or (cmd in COMMANDS and cmd in _HANDLERS)
 
     def handle(self, request: Request) -> Mapping[str, Any]:
         if request.cmd == "ping":

@@ -30,6 +30,7 @@ from goofish.token import TokenClient
 from service.housekeeping import Housekeeping
 from storage import Store
 from supervisor import ChildFactory, SupervisorClient, account_actor_factory, start_supervisor
+from web import WebServer, parse_web
 
 if TYPE_CHECKING:
     from actors.account import AccountActor
@@ -68,6 +69,12 @@ class Service:
         self._control: ControlServer | None = None
         self._dispatcher: Dispatcher | None = None
         self._housekeeping: Housekeeping | None = None
+        self._web: WebServer | None = None
+
+    @property
+    def web(self) -> WebServer | None:
+        """The web page's server, None when ``settings.web`` is ``off``."""
+        return self._web
 
     @property
     def client(self) -> SupervisorClient:
@@ -116,6 +123,11 @@ class Service:
                 self._store, self._io, retention_s=settings.timings.processed_retention_s
             ).start()
             self._control.start()
+            web_address = parse_web(settings.web)
+            if web_address is not None:
+                self._web = WebServer(
+                    web_address, self._dispatcher, settings.web_token_path
+                ).start()
         except BaseException:
             self.stop()
             raise
@@ -136,6 +148,9 @@ class Service:
     def stop(self, *, timeout: float | None = None) -> None:
         """Stop in reverse order: control socket, accounts (within the deadline), IO, store."""
         deadline = self.settings.timings.stop_timeout_s if timeout is None else timeout
+        web, self._web = self._web, None
+        if web is not None:
+            web.stop()
         control, self._control = self._control, None
         housekeeping, self._housekeeping = self._housekeeping, None
         if housekeeping is not None:

@@ -5,6 +5,8 @@
 --ws-url         XIANYU_WS_URL         the real Goofish IM WebSocket
 --api-url        XIANYU_API_URL        the real Goofish token API
 --log-format     XIANYU_LOG_FORMAT     auto (console on a tty, JSON otherwise) | console | json
+--web            XIANYU_WEB            127.0.0.1:8780 | HOST:PORT | off (a non-loopback HOST only
+                                       when given as --web, never from the environment)
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from common.errors import XianyuSupervisorError
-from common.settings import DEFAULT_API_URL, DEFAULT_WS_URL, Settings
+from common.errors import InvalidValueError, XianyuSupervisorError
+from common.settings import DEFAULT_API_URL, DEFAULT_WEB, DEFAULT_WS_URL, Settings
 from service.logging import FORMATS, configure_logging
+from web.address import parse_web
 
 if TYPE_CHECKING:
     from actors.account import AccountActor
@@ -62,7 +65,32 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=env.get("XIANYU_LOG_FORMAT") or "auto",
         help="console on a tty and JSON otherwise by default (env XIANYU_LOG_FORMAT)",
     )
+    parser.add_argument(
+        "--web",
+        default=None,
+        metavar="HOST:PORT|off",
+        help=f"the web page (env XIANYU_WEB; default {DEFAULT_WEB}; 'off' serves none); "
+        "an address other than loopback must be given here, explicitly",
+    )
     return parser
+
+
+def web_setting(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """The ``web`` setting: the flag, else XIANYU_WEB, else the default. A non-loopback
+    address anywhere but the flag is refused (``InvalidValueError``): exposing the page
+    beyond this machine must be a visible choice on the command line."""
+    if args.web is not None:
+        return str(args.web)
+    value = env.get("XIANYU_WEB") or DEFAULT_WEB
+    address = parse_web(value)
+    if address is not None and not address.loopback:
+        raise InvalidValueError(
+            "XIANYU_WEB",
+            "a loopback address or 'off'",
+            value=value,
+            hint=f"to serve the page on {address}, give --web {address} on the command line",
+        )
+    return value
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -72,6 +100,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ws_url=args.ws_url,
         api_url=args.api_url,
         log_format=args.log_format,
+        web=args.web,
     )
 
 
@@ -89,6 +118,11 @@ def main(
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.log_format not in FORMATS:  # a bad XIANYU_LOG_FORMAT bypasses argparse's choices
         parser.error(f"log format {args.log_format!r} is not one of {', '.join(FORMATS)}")
+    try:
+        args.web = web_setting(args, environ)
+        parse_web(args.web)
+    except InvalidValueError as exc:
+        parser.error(str(exc))
     settings = settings_from_args(args)
     configure_logging(settings.log_format)
     from service.app import run  # after logging is configured: imports may log

@@ -106,6 +106,8 @@ class ServiceProcess:
             api_url,
             "--log-format",
             "json",
+            # no web page unless a bench asks for one (``extra_args`` come later and win)
+            *("--web", "off"),
             *extra_args,
         ]
         self.popen: subprocess.Popen[bytes] | None = None
