@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.plugins.serve",
     "tests.plugins.accounts",
     "tests.plugins.delivery",
+    "tests.plugins.browser",
 ]
 
 # Kept importable from here only so that tests written on other branches still load at merge;

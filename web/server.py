@@ -25,6 +25,9 @@ from web.routes import build_app
 
 log = structlog.get_logger(__name__)
 
+# open live streams wait on their queue: at stop they are given this long, then cancelled
+SHUTDOWN_S = 1.0
+
 
 class WebServer:
     def __init__(
@@ -81,7 +84,9 @@ class WebServer:
     async def _serve(self) -> None:
         app = build_app(self._ops, self._gate, self._live)
         # no access log: the login URL carries the token
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_S
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._address.host, self._address.port)
         await site.start()
