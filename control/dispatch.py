@@ -23,8 +23,8 @@ from common.errors import (
     NotFoundError,
     XianyuSupervisorError,
 )
-from control.errors import BAD_REQUEST, CONFLICT, EXISTS, INTERNAL, NOT_FOUND, ControlError
 from control.arguments import COMMANDS, validate_arguments
+from control.errors import BAD_REQUEST, CONFLICT, EXISTS, INTERNAL, NOT_FOUND, ControlError
 from control.protocol import Request, error_response, ok_response, parse_request
 from control.redact import redact_text
 

@@ -17,12 +17,11 @@ from typing import Any
 
 import pykka
 
+from actors.replies import Incoming, ReplyKind, choose_reply, match_rule
 from common.errors import InvalidValueError, NotRunningError, XianyuSupervisorError
 from common.settings import Timings
-from actors.replies import Incoming, ReplyKind, choose_reply, match_rule
 from storage import AccountRecord, DefaultReply, Rule, RuleSet, Store
 from supervisor import requests as rq
-
 
 # who "sends" a rules preview's text: what {buyer_name} and {buyer_id} become in it
 PREVIEW_BUYER_NAME = "buyer"

@@ -19,6 +19,7 @@ SOURCE = [
     "control",
     "service",
     "simulator",
+    "web",
     "run.py",
 ]
 

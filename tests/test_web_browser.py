@@ -276,7 +276,8 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(web: Web, 
     status = web.driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "fetch('/api/disable', {method: 'POST', credentials: 'same-origin',"
-        " headers: {'Content-Type': 'application/json'}, body: JSON.stringify({account: 'shop-1'})})"
+        " headers: {'Content-Type': 'application/json'},"
+        " body: JSON.stringify({account: 'shop-1'})})"
         ".then(r => done(r.status));"
     )
     assert status == 403

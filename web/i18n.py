@@ -108,8 +108,14 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "rules.preview_text": ("a buyer's message", "买家消息"),
     "rules.preview_item": ("item id (optional)", "商品 ID（可选）"),
     "rules.preview_go": ("Try", "试一下"),
-    "rules.preview_rule": ("rule {n} (keyword “{keyword}”) answers:", "规则 {n}（关键词“{keyword}”）回复："),
-    "rules.preview_default": ("no rule matches; the default reply answers:", "无规则匹配；默认回复："),
+    "rules.preview_rule": (
+        "rule {n} (keyword “{keyword}”) answers:",
+        "规则 {n}（关键词“{keyword}”）回复：",
+    ),
+    "rules.preview_default": (
+        "no rule matches; the default reply answers:",
+        "无规则匹配；默认回复：",
+    ),
     "rules.preview_none": (
         "no rule matches and there is no default reply: no answer",
         "无规则匹配且无默认回复：不回复",
@@ -147,7 +153,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "outcome.rolled_back": (
         "the new cookie did not register; the previous one kept serving. Check the cookie "
         "(right seller? still logged in?) and update again.",
-        "新 Cookie 未能注册，原 Cookie 继续服务。请检查 Cookie（卖家是否正确？是否仍在登录？）后再更新。",
+        "新 Cookie 未能注册，原 Cookie 继续服务。"
+        "请检查 Cookie（卖家是否正确？是否仍在登录？）后再更新。",
     ),
     "outcome.unchanged": ("this is the cookie already serving", "与正在使用的 Cookie 相同"),
     "outcome.stored": (

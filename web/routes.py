@@ -2,7 +2,8 @@
 
 GET  /?token=T                  log in: sets the session cookie, redirects to /
 GET  /                          fleet
-GET  /accounts/{id}             one account: status, actions, QR login, settings, rules, history, events
+GET  /accounts/{id}             one account: status, actions, QR login, settings, rules,
+                                history, events
 GET  /accounts/{id}/history     the cookie-history table alone (the account page refreshes it)
 GET  /events?account=&kind=     the audit log, newest first
 GET  /live?account=&kind=       Server-Sent Events (web/sse.py)
@@ -32,7 +33,7 @@ from web.auth import CSRF_HEADER, SESSION_COOKIE, Gate
 from web.i18n import LANG_COOKIE, LANGUAGES, choose_language, translator
 from web.live import Live
 from web.ops import CommandFailed, Operations
-from web.views import TEMPLATES, Fragments, configure, loader, ENVIRONMENT_OPTIONS
+from web.views import ENVIRONMENT_OPTIONS, TEMPLATES, Fragments, configure, loader
 
 log = structlog.get_logger(__name__)
 
@@ -95,9 +96,6 @@ def _is_api(request: web.Request) -> bool:
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     site = request.app[SITE]
-    request["lang"] = choose_language(
-        request.headers.get("Accept-Language"), request.cookies.get(LANG_COOKIE)
-    )
     started = time.perf_counter()
     if request.path.startswith("/static/"):
         response = await handler(request)
@@ -113,7 +111,6 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             log.warning("web_csrf_refused", path=request.path, method=request.method)
             response = _refuse(request, "refused.csrf", "csrf")
         else:
-            request["sid"] = sid
             response = await handler(request)
     if not response.prepared:  # an SSE stream has sent its headers already
         response.headers.update(SECURITY_HEADERS)
@@ -126,7 +123,7 @@ def _login(request: web.Request, gate: Gate) -> web.StreamResponse:
     if not gate.token_ok(request.query.get("token", "")):
         log.warning("web_login_refused", reason="wrong token")
         return _refuse(request, "refused.wrong_token", "wrong_token")
-    response = web.HTTPSeeOther("/")
+    response = _see_other("/")
     response.set_cookie(
         SESSION_COOKIE,
         gate.new_session(),
@@ -139,8 +136,17 @@ def _login(request: web.Request, gate: Gate) -> web.StreamResponse:
     return response
 
 
+def _see_other(location: str) -> web.Response:
+    # returned, not raised: the gate adds its headers to every answer
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _lang(request: web.Request) -> str:
+    return choose_language(request.headers.get("Accept-Language"), request.cookies.get(LANG_COOKIE))
+
+
 def _refuse(request: web.Request, reason: str, code: str) -> web.StreamResponse:
-    t = translator(request["lang"])
+    t = translator(_lang(request))
     if _is_api(request) or request.path == "/live":
         return web.json_response(
             {"ok": False, "error": {"code": code, "message": t(reason)}, "html": ""},
@@ -155,9 +161,11 @@ def _refuse(request: web.Request, reason: str, code: str) -> web.StreamResponse:
 
 
 def _context(request: web.Request, *, csrf: str | None = None) -> dict[str, Any]:
-    lang = request["lang"]
+    lang = _lang(request)
     if csrf is None:
-        csrf = request.app[SITE].gate.csrf_token(request["sid"])
+        gate = request.app[SITE].gate
+        sid = gate.session_id(request.cookies.get(SESSION_COOKIE))
+        csrf = gate.csrf_token(sid) if sid else ""
     return {"t": translator(lang), "lang": lang, "csrf": csrf, "path": request.path_qs}
 
 
@@ -239,7 +247,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def live_stream(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE]
-    return await sse.stream(request, site.live, site.fragments, request["lang"])
+    return await sse.stream(request, site.live, site.fragments, _lang(request))
 
 
 async def language(request: web.Request) -> web.StreamResponse:
@@ -247,7 +255,7 @@ async def language(request: web.Request) -> web.StreamResponse:
     target = request.query.get("next", "/")
     if not target.startswith("/") or target.startswith("//"):
         target = "/"  # only our own pages
-    response = web.HTTPSeeOther(target)
+    response = _see_other(target)
     if lang in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, samesite="Strict", path="/", max_age=365 * 86400)
     return response
@@ -275,7 +283,7 @@ async def api(request: web.Request) -> web.StreamResponse:
         answer = await site.ops.call(cmd, args)
     if answer.get("ok") and cmd == "login_start":
         answer["qr"] = qr_image(str(answer["result"].get("qr_text", "")))
-    answer["html"] = site.fragments.answer(request["lang"], cmd, answer)
+    answer["html"] = site.fragments.answer(_lang(request), cmd, answer)
     account_id = args.get("account") if isinstance(args, dict) else None
     log.info(
         "web_action",

@@ -76,9 +76,7 @@ class Fragments:
 
     def __init__(self, env: jinja2.Environment) -> None:
         template = env.get_template("macros.html")
-        self._modules = {
-            lang: template.make_module({"t": translator(lang)}) for lang in LANGUAGES
-        }
+        self._modules = {lang: template.make_module({"t": translator(lang)}) for lang in LANGUAGES}
 
     def _macro(self, lang: str, name: str) -> Callable[..., Any]:
         macro: Callable[..., Any] = getattr(self._modules[lang], name)

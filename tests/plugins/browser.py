@@ -86,7 +86,7 @@ def screenshot(driver: Any, name: str) -> Path:
         _shots.append(Path(tempfile.mkdtemp(prefix="xianyu-web-shots-")))
     path = _shots[0] / f"{name}.png"
     driver.save_screenshot(str(path))
-    print(f"screenshot: {path}")  # noqa: T201
+    print(f"screenshot: {path}")
     return path
 
 
@@ -112,7 +112,9 @@ class LiveTap:
     def __init__(self, base_url: str, session: str, query: str = "") -> None:
         parts = urllib.parse.urlsplit(base_url)
         self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=scaled(60))
-        self._conn.request("GET", f"/live{query}", headers={"Cookie": f"{SESSION_COOKIE}={session}"})
+        self._conn.request(
+            "GET", f"/live{query}", headers={"Cookie": f"{SESSION_COOKIE}={session}"}
+        )
         self.response = self._conn.getresponse()
         self._chunks: list[bytes] = []
         self._lock = threading.Lock()

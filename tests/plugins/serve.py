@@ -5,8 +5,9 @@
   variable but ``XIANYU_WS_URL`` (the environment route; flags for the rest); its stdout and
   stderr are appended to ``data_dir / log_name``, read with ``log_text()``.
 - ``serve(log_name="serve.log", web="off")``: a ``ServeProcess`` on ``short_dir``, returned
-  once its control socket answers (``web="127.0.0.1:0"``: with the web page, on any port); whatever still runs after the test is SIGKILLed. Processes started
-  with the same ``log_name`` share the file, so it holds every run's output.
+  once its control socket answers (``web="127.0.0.1:0"``: with the web page, on any port);
+  whatever still runs after the test is SIGKILLed. Processes started with the same
+  ``log_name`` share the file, so it holds every run's output.
 - ``statuses(process)``, ``all_online(process, count)``: one ``status`` call, read.
 """
 
