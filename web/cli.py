@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.errors import InvalidValueError
-from common.settings import Settings
+from common.settings import DEFAULT_WEB, Settings
 from web.address import parse_web
 from web.auth import read_token, rotate_token
 
@@ -31,7 +31,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--web",
-        default=env.get("XIANYU_WEB") or Settings.web,
+        default=env.get("XIANYU_WEB") or DEFAULT_WEB,
         help="the page's HOST:PORT, for the URL (env XIANYU_WEB; default 127.0.0.1:8780)",
     )
     parser.add_argument(
