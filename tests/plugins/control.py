@@ -178,6 +178,27 @@ class FakeSupervisor:
             account["pause_minutes"] = pause_minutes
         return {"account": account}
 
+    def account(self, account_id: str) -> Any:
+        return {"account": self._get(account_id)}
+
+    def rules_preview(
+        self,
+        account_id: str,
+        text: str,
+        *,
+        item_id: str | None = None,
+        rules: list[dict[str, Any]] | None = None,
+        default_reply: Any = None,
+    ) -> Any:
+        """Keyword rules only, first match by order (the real matching: actors/replies.py)."""
+        self._record("rules_preview", account_id, text, item_id=item_id)
+        self._get(account_id)
+        listed = rules if rules is not None else self.rules_of.get(account_id, {}).get("rules", [])
+        for index, rule in enumerate(listed):
+            if rule["keyword"].casefold() in text.casefold():
+                return {"kind": "rule", "rule_index": index, "reply": rule["reply"]}
+        return {"kind": "none", "rule_index": None, "reply": ""}
+
 
 def _outcome(outcome: str, version: int, previous: int, *, swap_ms: float | None = None) -> Any:
     return {
