@@ -124,6 +124,11 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "rules.keyword_missing": ("rule {n}: the keyword is empty", "规则 {n}：关键词为空"),
     "rules.reply_missing": ("rule {n}: the reply is empty", "规则 {n}：回复为空"),
     "qr.title": ("QR login", "扫码登录"),
+    "qr.title_new": ("Add an account by QR login", "扫码登录添加账号"),
+    "qr.hint_new": (
+        "Name the new account, show the code, scan it with the seller's Xianyu app and confirm.",
+        "填写新账号名称，显示二维码，用卖家的闲鱼 App 扫码并确认。",
+    ),
     "qr.start": ("Show a QR code", "显示二维码"),
     "qr.cancel": ("Cancel", "取消"),
     "qr.hint": (

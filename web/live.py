@@ -122,6 +122,8 @@ class Live:
         fresh = []
         for event in reversed(newest_first):
             signature = compact_json(event)
+            if self._since is not None and event["at"] < self._since:
+                continue  # older than asked for
             if event["at"] == self._since and signature in self._seen_at_since:
                 continue
             if self._since is None or event["at"] > self._since:

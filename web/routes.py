@@ -192,7 +192,14 @@ async def fleet(request: web.Request) -> web.StreamResponse:
     for row in accounts:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     with_node = any("node" in row for row in accounts)
-    return _page(request, "fleet.html", accounts=accounts, counts=counts, with_node=with_node)
+    return _page(
+        request,
+        "fleet.html",
+        accounts=accounts,
+        counts=counts,
+        with_node=with_node,
+        qr_available=ops.knows("login_start"),
+    )
 
 
 async def account(request: web.Request) -> web.StreamResponse:

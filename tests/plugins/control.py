@@ -179,7 +179,9 @@ class FakeSupervisor:
         return {"account": account}
 
     def account(self, account_id: str) -> Any:
-        return {"account": self._get(account_id)}
+        row = self._get(account_id)
+        fields = {"remark": "", "pause_minutes": 10, **row}
+        return {"account": fields}
 
     def rules_preview(
         self,

@@ -227,7 +227,7 @@
     });
   }
 
-  // --- QR login --------------------------------------------------------------------------
+  // --- QR login (an account's page: its new cookie; the fleet page: a new account) -------
   const qr = $("qr");
   if (qr && qr.dataset.available === "yes") {
     let loginId = null;
@@ -239,6 +239,13 @@
       const key = "text" + state.split("_").map((w) => w[0].toUpperCase() + w.slice(1)).join("");
       stateLine.textContent = (stateLine.dataset[key] || state) + (message ? " — " + message : "");
     }
+    function stop() {
+      clearInterval(timer);
+      timer = null;
+      loginId = null;
+      $("qr-cancel").hidden = true;
+      $("qr-image").innerHTML = ""; // a used or dead code is no use to anyone
+    }
     async function poll() {
       const answer = await call("login_poll", { login_id: loginId });
       if (!answer.ok) { $("qr-answer").innerHTML = answer.html; return stop(); }
@@ -249,22 +256,18 @@
         refreshHistory();
       }
     }
-    function stop() {
-      clearInterval(timer);
-      timer = null;
-      loginId = null;
-      $("qr-cancel").hidden = true;
-    }
     $("qr-start").addEventListener("click", async () => {
-      const answer = await call("login_start", { account });
+      const input = $("qr-account");
+      const args = input ? { account: input.value.trim(), new: true } : { account: qr.dataset.account };
+      if (timer) stop();
+      const answer = await call("login_start", args);
       if (!answer.ok) { $("qr-answer").innerHTML = answer.html; return; }
       loginId = answer.result.login_id;
-      $("qr-image").innerHTML = "";
       const image = document.createElement("img");
       image.src = answer.qr;
       image.alt = "QR";
       image.id = "qr-img";
-      $("qr-image").appendChild(image);
+      $("qr-image").replaceChildren(image);
       $("qr-answer").innerHTML = "";
       $("qr-cancel").hidden = false;
       showState("waiting", "");
