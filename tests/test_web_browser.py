@@ -370,9 +370,7 @@ class QrLoginDispatcher:
         return self._inner.call(cmd, args)
 
 
-def test_the_qr_panel_shows_the_code_and_follows_the_login(
-    browser: Any, short_dir: Path
-) -> None:
+def test_the_qr_panel_shows_the_code_and_follows_the_login(browser: Any, short_dir: Path) -> None:
     dispatcher = QrLoginDispatcher()
     server = WebServer(WebAddress("127.0.0.1", 0), dispatcher, short_dir / "web-token").start()
     try:
