@@ -233,6 +233,22 @@ def test_a_pasted_cookie_is_applied_and_a_revoked_one_rolled_back(web: Web, sim:
     assert web.ctl("status", account="shop-1")["accounts"][0]["cookie_version"] == 2
     wait_for(lambda: "update_rolled_back" in tap.text(), timeout=10, what="the event on /live")
 
+    # back to a chosen version: the history (refreshed) offers version 1
+    wait_for(
+        lambda: web.find('#rollback-to option[value="1"]'), timeout=10, what="version 1 offered"
+    )
+    assert web.find('#rollback-to option[value="3"]') is None, "a failed version is not offered"
+    web.find('#rollback-to option[value="1"]').click()
+    web.find("#do-rollback").click()
+    wait_for(
+        lambda: web.find('#action-answer [data-outcome="applied"]'),
+        timeout=40,
+        what="the rollback applied",
+    )
+    assert "version 1" in web.text("#action-answer")
+    assert web.ctl("status", account="shop-1")["accounts"][0]["cookie_version"] == 1
+    screenshot(web.driver, "account-rolled-back-to-1")
+
 
 def test_a_rule_saved_in_the_editor_answers_the_next_buyer_message(web: Web, sim: Any) -> None:
     seller = new_seller(sim, nick="shop")
@@ -294,6 +310,15 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(web: Web, 
     assert account["enabled"] is True
     assert [e["kind"] for e in web.ctl("events", account="shop-1")["events"]] == ["added"]
     screenshot(web.driver, "account-after-csrf")
+
+    # remove asks first: dismissed, nothing happens; accepted, the account goes
+    web.find("#do-remove").click()
+    web.driver.switch_to.alert.dismiss()
+    assert web.ctl("status")["accounts"]
+    web.find("#do-remove").click()
+    web.driver.switch_to.alert.accept()
+    wait_for(lambda: web.driver.current_url == web.base + "/", timeout=20, what="back to the fleet")
+    assert web.ctl("status")["accounts"] == []
 
 
 def test_chinese_by_accept_language_and_by_the_toggle(web: Web) -> None:

@@ -150,19 +150,20 @@
     return args;
   }
 
-  for (const form of document.querySelectorAll("form[data-cmd]")) {
-    form.addEventListener("submit", async (submit) => {
-      submit.preventDefault();
-      if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
-      const slot = $(form.dataset.answer || "action-answer");
-      const args = formArgs(form);
-      working(slot);
-      const answer = await call(form.dataset.cmd, args);
-      slot.innerHTML = answer.html;
-      refreshHistory();
-      if (answer.ok && form.dataset.then) location.href = form.dataset.then;
-    });
-  }
+  // delegated: the history fragment (with its rollback form) is replaced on refresh
+  document.addEventListener("submit", async (submit) => {
+    const form = submit.target.closest("form[data-cmd]");
+    if (!form) return;
+    submit.preventDefault();
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+    const slot = $(form.dataset.answer || "action-answer");
+    const args = formArgs(form);
+    working(slot);
+    const answer = await call(form.dataset.cmd, args);
+    slot.innerHTML = answer.html;
+    refreshHistory();
+    if (answer.ok && form.dataset.then) location.href = form.dataset.then;
+  });
 
   // --- rules editor ----------------------------------------------------------------------
   const editor = $("rules-editor");
