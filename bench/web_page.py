@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The web page's fleet page with N accounts online: how long the server takes to render it.
 
-    python bench/web.py --accounts N [--requests R] [--json]
+    python bench/web_page.py --accounts N [--requests R] [--json]
 
 ``run.py serve`` (with ``--web 127.0.0.1:0``) against the simulator, N accounts added and
 online; then the fleet page ``/`` is fetched R times in a row over loopback with a logged-in
@@ -9,6 +9,9 @@ session. ``server_ms`` is the page's own ``Server-Timing`` (from the request rea
 handler to the rendered body: the ``status`` command through the dispatcher, 1,000 rows of
 template), ``fetch_ms`` what the client waited (adds the HTTP exchange of ~400 bytes per row).
 The first fetch is left out of the figures (template compilation). Target: server p50 ≤ 300 ms.
+
+Not ``bench/web.py``: a script run from bench/ has bench/ first on ``sys.path``, where a
+``web.py`` would shadow the ``web`` package for every bench script and the service they start.
 """
 
 from __future__ import annotations
@@ -22,14 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-# run as a script, bench/ is sys.path[0], where this file would shadow the web package:
-# put the repository there (bench/harness is reached as the package ``harness`` below it)
-BENCH = Path(__file__).resolve().parent
-sys.path[0] = str(BENCH.parent)
-sys.path.insert(1, str(BENCH))
-
-from harness.report import emit, spread  # noqa: E402 (after the sys.path fix)
-from harness.run import phase, script_main, start_fleet, start_rig  # noqa: E402
+from harness.report import emit, spread
+from harness.run import phase, script_main, start_fleet, start_rig
 
 TARGET_MS = 300.0
 
