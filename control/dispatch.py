@@ -7,7 +7,6 @@ become ``internal`` and are logged with their traceback.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from importlib import metadata
@@ -150,28 +149,36 @@ class Dispatcher:
 
     def handle_line(self, line: bytes) -> bytes:
         """One request line in, one response line out. Never raises."""
-        return self._answer(lambda: parse_request(line))
-
-    def _answer(self, parse: Callable[[], Request]) -> bytes:
-        request_id = None
+        request_id, answer = self._answer(lambda: parse_request(line))
+        if not answer["ok"]:
+            return error_response(request_id, **answer["error"])
         try:
-            request = parse()
-            request_id = request.id
-            return ok_response(request_id, self.handle(request))
-        # survival boundary (module docstring): every request gets an answer; _error logs
-        # anything unexpected with its traceback
+            return ok_response(request_id, answer["result"])
+        # survival boundary: a result that does not encode is still answered (internal)
         except Exception as exc:  # noqa: BLE001
-            request_id = exc.request_id if isinstance(exc, ControlError) else request_id
-            return self._error(request_id, exc)
+            return error_response(request_id, **self._error(exc))
 
     def call(self, cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
         """The same request as a dict (the web page's way in): the response object a
         request line gets, ``{"ok": true, "result"}`` or ``{"ok": false, "error": {"code",
         "message"}}``, with the same validation, results and error codes. Never raises."""
-        line = self._answer(lambda: Request(None, cmd, validate_arguments(cmd, args)))
-        answer: dict[str, Any] = json.loads(line)
-        answer.pop("id", None)
+        _request_id, answer = self._answer(
+            lambda: Request(None, cmd, validate_arguments(cmd, args))
+        )
         return answer
+
+    def _answer(self, parse: Callable[[], Request]) -> tuple[Any, dict[str, Any]]:
+        """(the request's id if known, the response object without it)."""
+        request_id = None
+        try:
+            request = parse()
+            request_id = request.id
+            return request_id, {"ok": True, "result": dict(self.handle(request))}
+        # survival boundary (module docstring): every request gets an answer; _error logs
+        # anything unexpected with its traceback
+        except Exception as exc:  # noqa: BLE001
+            request_id = exc.request_id if isinstance(exc, ControlError) else request_id
+            return request_id, {"ok": False, "error": self._error(exc)}
 
     def knows(self, cmd: str) -> bool:
         """Whether this dispatcher serves ``cmd`` (a page hides what the service lacks)."""
@@ -190,7 +197,8 @@ class Dispatcher:
             raise TypeError(f"supervisor returned {type(result).__name__} for {request.cmd!r}")
         return result
 
-    def _error(self, request_id: Any, exc: Exception) -> bytes:
+    def _error(self, exc: Exception) -> dict[str, str]:
+        """The response's ``error`` object for ``exc``: its code and a redacted sentence."""
         code = error_code(exc)
         if code != INTERNAL:
             message = str(exc)
@@ -205,4 +213,4 @@ class Dispatcher:
                 "control_request_crashed", code=code, error_type=type(exc).__name__, exc_info=exc
             )
             message = f"internal error ({type(exc).__name__}); the service log has the traceback"
-        return error_response(request_id, code, redact_text(message) or code)
+        return {"code": code, "message": redact_text(message) or code}

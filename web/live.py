@@ -36,6 +36,9 @@ class Change:
     removed: tuple[str, ...] = ()
     events: tuple[Mapping[str, Any], ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)
+    # HTML rendered for this change, by (language, what, index): every open page in the
+    # same language shares one rendering (the listeners all run on the page's loop)
+    rendered: dict[tuple[str, str, int], str] = field(default_factory=dict, compare=False)
 
 
 OVERFLOW = Change()  # the marker put in a full queue's place: "reload"
@@ -50,12 +53,12 @@ class Listener:
 class Live:
     """The poller; ``listen()`` / ``leave()`` from handlers on the page's loop."""
 
-    def __init__(self, ops: Operations, *, interval_s: float = 0.5) -> None:
+    def __init__(self, ops: Operations, *, interval_s: float = 1.0) -> None:
         self._ops = ops
         self._interval = interval_s
         self._listeners: set[Listener] = set()
         self._rows: dict[str, Mapping[str, Any]] = {}
-        self._signatures: dict[str, str] = {}
+        self._signatures: dict[str, tuple[tuple[str, Any], ...]] = {}
         # events seen at the newest timestamp so far (the next poll asks from there on)
         self._since: str | None = None
         self._seen_at_since: set[str] = set()
@@ -106,7 +109,8 @@ class Live:
         if status.get("ok"):
             current = {row["id"]: row for row in status["result"].get("accounts", [])}
             for account_id, row in current.items():
-                signature = compact_json(row)
+                # a row's fields are JSON scalars in a fixed order: its items say it all
+                signature = tuple(row.items())
                 if self._signatures.get(account_id) != signature:
                     self._signatures[account_id] = signature
                     rows.append(row)

@@ -36,7 +36,7 @@ class WebServer:
         dispatcher: DispatcherLike,
         token_path: Path,
         *,
-        live_interval_s: float = 0.5,
+        live_interval_s: float = 1.0,
     ) -> None:
         self._address = address
         self._ops = Operations(dispatcher)

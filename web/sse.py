@@ -32,26 +32,28 @@ def shape(
     change: Change, fragments: Fragments, lang: str, account: str | None, kind: str | None
 ) -> dict[str, Any] | None:
     """What of ``change`` one page shows, rendered; None when nothing."""
-    rows = [r for r in change.rows if account is None or r["id"] == account]
+
+    def html(what: str, index: int, item: Mapping[str, Any]) -> str:
+        key = (lang, what, index)
+        if key not in change.rendered:
+            render = fragments.row if what == "row" else fragments.event
+            change.rendered[key] = render(lang, item)
+        return change.rendered[key]
+
+    rows = [
+        {"id": r["id"], "state": r.get("state"), "html": html("row", i, r)}
+        for i, r in enumerate(change.rows)
+        if account is None or r["id"] == account
+    ]
     removed = [a for a in change.removed if account is None or a == account]
     events = [
-        e
-        for e in change.events
+        {"account": e.get("account"), "kind": e["kind"], "html": html("event", i, e)}
+        for i, e in enumerate(change.events)
         if (account is None or e.get("account") == account) and (kind is None or e["kind"] == kind)
     ]
     if not (rows or removed or events) and account is not None:
         return None
-    return {
-        "rows": [
-            {"id": r["id"], "state": r.get("state"), "html": fragments.row(lang, r)} for r in rows
-        ],
-        "removed": removed,
-        "counts": dict(change.counts),
-        "events": [
-            {"account": e.get("account"), "kind": e["kind"], "html": fragments.event(lang, e)}
-            for e in events
-        ],
-    }
+    return {"rows": rows, "removed": removed, "counts": dict(change.counts), "events": events}
 
 
 async def stream(
