@@ -77,6 +77,8 @@ class Stream:
         self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
         self._conn.request("GET", "/live", headers={"Cookie": f"xianyu_session={session}"})
         self._response = self._conn.getresponse()
+        if self._response.status != 200:
+            raise RuntimeError(f"/live answered {self._response.status}")
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
