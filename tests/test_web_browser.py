@@ -275,6 +275,14 @@ def test_a_rule_saved_in_the_editor_answers_the_next_buyer_message(web: Web, sim
     screenshot(web.driver, "account-rules")
     assert web.ctl("rules", account="shop-1")["rules"][0]["keyword"] == "价格"
 
+    web.find("#remark").send_keys("主店")
+    web.find("#pause-minutes").clear()
+    web.find("#pause-minutes").send_keys("15")
+    web.find("#save-settings").click()
+    wait_for(lambda: web.find("#settings-answer .ok"), timeout=5, what="the settings saved")
+    stored = web.ctl("account", account="shop-1")["account"]
+    assert (stored["remark"], stored["pause_minutes"]) == ("主店", 15)
+
     sim.admin.push(to=seller.user_id, from_=BUYER, text="价格多少")
     wait_for(
         lambda: any(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import re
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from common.errors import XianyuSupervisorError
 from service.app import Service
 from tests.plugins.browser import SESSION_COOKIE, LiveTap
 from tests.plugins.faults import SecretsGuard, add_echo_account
@@ -280,3 +282,21 @@ def test_stopping_with_an_open_stream_is_quick(
     service.stop()
     assert time.monotonic() - started < 5
     tap.close()
+
+
+def test_a_port_in_use_is_a_clear_error_at_start(start_service: Callable[..., Service]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(XianyuSupervisorError, match=f"cannot listen on 127.0.0.1:{port}"):
+            start_service(web=f"127.0.0.1:{port}")
+
+
+def test_an_account_id_with_a_slash_has_its_page(
+    web_service: Service, page: Browserless, seller: Seller
+) -> None:
+    add_echo_account(web_service.client, "shop/1", seller, online=False)
+    fleet = page.request("/").body
+    assert 'href="/accounts/shop%2F1"' in fleet
+    assert page.request("/accounts/shop%2F1").status == 200

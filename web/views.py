@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
@@ -45,6 +46,11 @@ def moment(value: object) -> str:
     return "-"
 
 
+def path_part(value: object) -> str:
+    """``value`` quoted as one path segment (an account id may hold a ``/``)."""
+    return quote(str(value), safe="")
+
+
 def compact_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
@@ -66,6 +72,7 @@ def configure(env: jinja2.Environment) -> jinja2.Environment:
     """Add the filters and globals the templates use."""
     env.filters["moment"] = moment
     env.filters["compact_json"] = compact_json
+    env.filters["path_part"] = path_part
     env.globals["STATES"] = STATES
     env.globals["TEXT_KEYS"] = frozenset(TEXTS)
     return env
