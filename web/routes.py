@@ -48,6 +48,10 @@ HTTP_STATUS = {
     "too_large": 413,
     "internal": 500,
 }
+# reads and polls: logged at debug only (a QR login polls every second)
+QUIET_COMMANDS = frozenset(
+    {"status", "account", "history", "events", "rules", "rules_preview", "login_poll", "ping"}
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -260,7 +264,7 @@ async def live_stream(request: web.Request) -> web.StreamResponse:
 async def language(request: web.Request) -> web.StreamResponse:
     lang = request.match_info["lang"]
     target = request.query.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
         target = "/"  # only our own pages
     response = _see_other(target)
     if lang in LANGUAGES:
@@ -292,7 +296,7 @@ async def api(request: web.Request) -> web.StreamResponse:
         answer["qr"] = qr_image(str(answer["result"].get("qr_text", "")))
     answer["html"] = site.fragments.answer(_lang(request), cmd, answer)
     account_id = args.get("account") if isinstance(args, dict) else None
-    log.info(
+    (log.debug if cmd in QUIET_COMMANDS else log.info)(
         "web_action",
         cmd=cmd[:64],
         account=account_id if isinstance(account_id, str) else None,
