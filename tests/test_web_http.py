@@ -300,3 +300,10 @@ def test_an_account_id_with_a_slash_has_its_page(
     fleet = page.request("/").body
     assert 'href="/accounts/shop%2F1"' in fleet
     assert page.request("/accounts/shop%2F1").status == 200
+
+
+def test_an_unknown_page_is_a_sentence(page: Browserless) -> None:
+    answer = page.request("/no/such/page")
+    assert answer.status == 404
+    assert "Not Found: /no/such/page" in answer.body
+    assert page.request("/api/status").status == 405  # GET on an action

@@ -115,12 +115,39 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             log.warning("web_csrf_refused", path=request.path, method=request.method)
             response = _refuse(request, "refused.csrf", "csrf")
         else:
-            response = await handler(request)
+            response = await _handle(request, handler)
     if not response.prepared:  # an SSE stream has sent its headers already
         response.headers.update(SECURITY_HEADERS)
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
     return response
+
+
+async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The page's survival boundary: whatever a handler raises, the answer is a sentence."""
+    try:
+        return await handler(request)
+    except web.HTTPException as refused:
+        if refused.status >= 400:
+            code = "not_found" if refused.status == 404 else "bad_request"
+            failure = CommandFailed(code, f"{refused.reason}: {request.path}")
+            return _sentence(request, failure, status=refused.status)
+        raise  # a redirect
+    # survival boundary (docstring): logged with its traceback, answered with a sentence
+    except Exception as exc:  # noqa: BLE001
+        log.exception("web_request_crashed", path=request.path, error_type=type(exc).__name__)
+        message = f"internal error ({type(exc).__name__}); the service log has the traceback"
+        return _sentence(request, CommandFailed("internal", message))
+
+
+def _sentence(
+    request: web.Request, failure: CommandFailed, *, status: int | None = None
+) -> web.StreamResponse:
+    status = status or HTTP_STATUS.get(failure.code, 500)
+    if _is_api(request):
+        answer = {"ok": False, "error": {"code": failure.code, "message": failure.message}}
+        return web.json_response({**answer, "html": ""}, status=status)
+    return _failed(request, failure, status=status)
 
 
 def _login(request: web.Request, gate: Gate) -> web.StreamResponse:
@@ -177,12 +204,14 @@ def _page(request: web.Request, name: str, **values: Any) -> web.Response:
     return aiohttp_jinja2.render_template(name, request, {**_context(request), **values})
 
 
-def _failed(request: web.Request, failure: CommandFailed) -> web.Response:
+def _failed(
+    request: web.Request, failure: CommandFailed, *, status: int | None = None
+) -> web.Response:
     return aiohttp_jinja2.render_template(
         "failed.html",
         request,
         {**_context(request), "code": failure.code, "message": failure.message},
-        status=HTTP_STATUS.get(failure.code, 500),
+        status=status or HTTP_STATUS.get(failure.code, 500),
     )
 
 
