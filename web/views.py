@@ -31,6 +31,31 @@ STATES = (
 )
 
 
+# the audit log's kinds (README, "Operating"), offered by the events page's filter
+EVENT_KINDS = (
+    "added",
+    "removed",
+    "enabled",
+    "disabled",
+    "update_applied",
+    "update_rolled_back",
+    "update_unchanged",
+    "update_stored",
+    "rollback_applied",
+    "rollback_rolled_back",
+    "rollback_stored",
+    "restarted",
+    "killed",
+    "crashed",
+    "failed",
+    "needs_cookie",
+    "pending_versions_failed",
+    "operation_failed",
+    "reply_refused",
+    "trade_card",
+)
+
+
 def moment(value: object) -> str:
     """ISO text or epoch seconds as ``YYYY-MM-DD HH:MM:SS`` (UTC), as the CLI shows it."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -74,6 +99,7 @@ def configure(env: jinja2.Environment) -> jinja2.Environment:
     env.filters["compact_json"] = compact_json
     env.filters["path_part"] = path_part
     env.globals["STATES"] = STATES
+    env.globals["EVENT_KINDS"] = EVENT_KINDS
     env.globals["TEXT_KEYS"] = frozenset(TEXTS)
     return env
 
