@@ -26,6 +26,7 @@ import contextlib
 import http.client
 import http.cookiejar
 import json
+import socket
 import sys
 import threading
 import time
@@ -87,6 +88,12 @@ class Stream:
                 pass
 
     def close(self) -> None:
+        # shut the socket down first: the reader thread holds the response's buffer lock
+        # inside read1 until data comes (a keep-alive, 15 s away), and close() waits for it
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self._conn.close()
 
 

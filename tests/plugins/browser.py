@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
 import shutil
+import socket
 import tempfile
 import threading
 import urllib.parse
@@ -135,4 +137,10 @@ class LiveTap:
             return b"".join(self._chunks).decode(errors="replace")
 
     def close(self) -> None:
+        # shut the socket down first: the reader thread holds the response's buffer lock
+        # inside read1 until data comes (a keep-alive, 15 s away), and close() waits for it
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self._conn.close()
