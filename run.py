@@ -6,6 +6,7 @@
     python run.py ctl <command> ...     talk to a running service through its control socket
     python run.py demo                  simulator + service in one process, a 30-second tour
     python run.py web-token [--rotate]  the web page's login URL; --rotate replaces its token
+    python run.py config [options]      the effective configuration (serve's options), redacted
 
 Each subcommand lives in its own module; this file only dispatches.
 """
@@ -21,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ctl": ("control.cli", "main"),
     "demo": ("service.demo", "main"),
     "web-token": ("web.cli", "main"),
+    "config": ("service.cli", "print_config"),
 }
 
 

@@ -26,6 +26,7 @@ import structlog
 
 from actors import effects as fx
 from actors import events, inputs
+from actors.budget import LoginBudget, budgeted
 from actors.delivery import Delivery, SendTag
 from actors.inputs import Now
 from actors.machine import AccountMachine
@@ -45,6 +46,7 @@ from actors.session import Session, SessionPlan
 from actors.sessions import SessionPool
 from common.errors import StorageError
 from common.io_loop import IoLoop
+from common.sentences import error_sentence
 from common.settings import Settings
 from goofish import frames
 from goofish.cookies import Cookie
@@ -79,12 +81,15 @@ class AccountActor(pykka.ThreadingActor):
         fence: Fence,
         status: StatusCell,
         notify: Notify,
+        login_budget: LoginBudget | None = None,
     ) -> None:
         super().__init__()
         self._spec = spec
         self._store = store
         self._io = io
-        self._token_client = token_client
+        # shared by every generation (a crash restart must not refill it); each fetch counts
+        self._budget = login_budget
+        self._token_client = budgeted(token_client, login_budget, spec.account_id)
         self._settings = settings
         self._timings = settings.timings
         self._fence = fence
@@ -121,7 +126,8 @@ class AccountActor(pykka.ThreadingActor):
             token = self._load_token(cookie)
             self._fence.add_closer(self._sessions.abort_all)
             self._log.info("account_starting", fingerprint=cookie.fingerprint)
-            self._carry_out(self._machine.start(cookie, token, self._now()))
+            start = self._machine.start(cookie, token, self._now(), operator=self._spec.operator)
+            self._carry_out(start)
         except Exception as exc:
             self._crashed(exc)
             raise
@@ -170,11 +176,14 @@ class AccountActor(pykka.ThreadingActor):
     def _on_answer(self, event: events.RequestAnswered) -> None:
         if not isinstance(event.tag, SendTag):
             return
+        delivery = self._require_delivery()
         if event.response is not None:
-            self._require_delivery().reply_sent(event.tag, event.response)
+            delivery.reply_sent(event.tag, event.response)
         else:
-            self._require_delivery().reply_failed(event.tag, event.error or "no answer")
-        self._feed(inputs.ReplySettled(confirmed=event.response is not None))
+            delivery.reply_failed(event.tag, event.error or "no answer")
+        # no answer, or one about its session (401: replaced by a swap's new /reg): the message
+        # waits, deferred, and a backfill on the serving session settles it against the history
+        self._feed(inputs.ReplySettled(confirmed=not delivery.has_deferred))
 
     def _on_session_events(self, message: events.SessionEvents) -> None:
         for event in message.events:
@@ -201,7 +210,8 @@ class AccountActor(pykka.ThreadingActor):
     # --- the machine and its effects --------------------------------------------------
 
     def _now(self) -> Now:
-        return Now(time.time(), time.monotonic(), random.random(), self._fence.tripped)
+        budget = self._budget.view(self._spec.account_id) if self._budget else None
+        return Now(time.time(), time.monotonic(), random.random(), self._fence.tripped, budget)
 
     def _feed(self, event: object) -> None:
         self._carry_out(self._machine.handle(event, self._now()))
@@ -308,15 +318,20 @@ class AccountActor(pykka.ThreadingActor):
         self._log.info("cookie_merged", fingerprint=effect.fingerprint)
 
     def _record_needs_cookie(self, effect: fx.RecordNeedsCookie) -> None:
+        self._record_event("needs_cookie", reason=effect.reason)
+
+    def _budget_exhausted(self, effect: fx.BudgetExhausted) -> None:
+        # noted once per exhaustion, across generations (the budget object outlives them)
+        if self._budget is not None and self._budget.note_exhausted(self._spec.account_id):
+            wait = {"per_h": self._budget.per_h, "retry_in_s": round(effect.retry_in_s, 1)}
+            self._log.warning("login_budget_exhausted", **wait)
+            self._record_event("login_budget_exhausted", reason=effect.reason, **wait)
+
+    def _record_event(self, kind: str, **data: Any) -> None:
         try:
-            self._write(
-                self._store.record_event,
-                "needs_cookie",
-                self._spec.account_id,
-                reason=effect.reason,
-            )
+            self._write(self._store.record_event, kind, self._spec.account_id, **data)
         except StorageError:  # the audit log failing must not turn this into a crash loop
-            self._log.exception("event_write_failed", kind="needs_cookie")
+            self._log.exception("event_write_failed", kind=kind)
 
     def _publish(self, effect: fx.Publish) -> None:
         view = effect.view
@@ -356,7 +371,7 @@ class AccountActor(pykka.ThreadingActor):
         )
 
     def _note(self, effect: fx.Note) -> None:
-        self._log.info(effect.event, **effect.fields)
+        getattr(self._log, effect.level)(effect.event, **effect.fields)
 
     _effect_handlers: ClassVar[dict[type, Callable[[AccountActor, Any], None]]] = {
         fx.OpenSession: _open_session,
@@ -372,6 +387,7 @@ class AccountActor(pykka.ThreadingActor):
         fx.SaveToken: _save_token,
         fx.RecordCookieRefresh: _record_cookie_refresh,
         fx.RecordNeedsCookie: _record_needs_cookie,
+        fx.BudgetExhausted: _budget_exhausted,
         fx.Publish: _publish,
         fx.ReportState: _report_state,
         fx.ReportSwap: _report_swap,
@@ -397,8 +413,11 @@ class AccountActor(pykka.ThreadingActor):
 
     def _crashed(self, error: BaseException | None) -> None:
         self._log.error("account_crashed", error=repr(error))
-        self._carry_out(self._machine.handle(inputs.Crashed(repr(error)), self._now()))
-        self._notify(ChildCrashed(self._spec.account_id, self._spec.generation, repr(error)))
+        crashed = inputs.Crashed(f"crashed: {error_sentence(error)}")  # what status shows
+        self._carry_out(self._machine.handle(crashed, self._now()))
+        self._notify(
+            ChildCrashed(self._spec.account_id, self._spec.generation, error_sentence(error))
+        )
 
     def _notify(self, message: object) -> None:
         # a fenced generation still reports (every message names its generation, so the

@@ -13,10 +13,11 @@ in between) is settled by the conversation history on backfill: a buyer message 
 message of ours is answered.
 
 Nothing lost: a message that could not be answered yet (no registered session, or a send
-that got no answer because its session went away) is kept as deferred, and the sync cursor
-never moves past it; the actor runs a backfill as soon as a session serves again, which
-brings the message back together with its chat's history, so a reply that did reach the
-server is recognised there and not sent twice.
+that got no answer because its session went away, or an answer about the session rather than
+the message: 401 when a swap's new ``/reg`` had already replaced it) is kept as deferred,
+and the sync cursor never moves past it; the actor runs a backfill as soon as a session
+serves again, which brings the message back together with its chat's history, so a reply
+that did reach the server is recognised there and not sent twice.
 
 Fencing: every store write and every send checks the generation's fence first.
 """
@@ -49,6 +50,13 @@ FIRST_START_WINDOW_MS = 10 * 60_000
 # backfill only looks for what the switch itself may have lost, from this long before the
 # newest message (server time) the account had seen when the swap started
 SWAP_BACKFILL_MARGIN_MS = 10_000
+
+
+def _about_the_connection(code: object) -> bool:
+    """A response code that speaks of the session, not of the message sent on it: 401 (the
+    connection is not registered, or no longer: replaced by a newer ``/reg``) or a server
+    error. Any other non-200 code refuses the request itself."""
+    return code == 401 or (isinstance(code, int) and code >= 500)
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,14 @@ class Delivery:
 
     def reply_sent(self, tag: SendTag, response: dict[str, Any]) -> None:
         """The send's response arrived: record the message as handled (or refused)."""
+        code = response.get("code")
+        if _about_the_connection(code):
+            # e.g. 401 "not registered": the session was replaced by a newer /reg (a swap
+            # switching over) while the reply was on its way. The send did not happen: not
+            # a refusal of the reply (which would count the message as handled, i.e. lose
+            # it) but a send without an answer, deferred; the next backfill settles it
+            self.reply_failed(tag, f"send answered with code {code}")
+            return
         self._in_flight.pop(tag.message_id, None)
         raw_body = response.get("body")
         body = raw_body if isinstance(raw_body, dict) else {}
@@ -226,7 +242,8 @@ class Delivery:
             self._log.warning("reply_not_recorded", chat=tag.chat_id, error=str(exc))
 
     def reply_failed(self, tag: SendTag, error: str) -> None:
-        """The send got no answer (its session went away): defer the message.
+        """The send got no answer (its session went away), or an answer about its session
+        (``reply_sent`` with a 401): defer the message.
 
         The next backfill decides: if the reply reached the server after all, the chat's
         history shows it after the buyer's message and nothing is sent again.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from actors.messages import ChildState
 from goofish.cookies import Cookie
@@ -146,6 +146,15 @@ class RecordNeedsCookie(Effect):
     reason: str
 
 
+@dataclass(frozen=True)
+class BudgetExhausted(Effect):
+    """The login budget held a connect back: record ``login_budget_exhausted`` (once per
+    exhaustion; ``LoginBudget.note_exhausted`` decides)."""
+
+    retry_in_s: float
+    reason: str = ""  # what the account shows as its last error
+
+
 # --- reporting --------------------------------------------------------------------------
 
 
@@ -176,7 +185,8 @@ class ReportSwap(Effect):
 
 @dataclass(frozen=True)
 class Note(Effect):
-    """An info line for the log: ``event`` with ``fields``."""
+    """A log line: ``event`` with ``fields``, at ``level`` (info unless an operator should look)."""
 
     event: str
     fields: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    level: Literal["debug", "info", "warning"] = "info"

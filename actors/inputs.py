@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from actors.budget import BudgetView
+
 
 @dataclass(frozen=True)
 class Now:
@@ -17,6 +19,7 @@ class Now:
     mono: float  # monotonic seconds: how long a swap took
     rand: float = 0.5  # uniform in [0, 1): back-off jitter
     fenced: bool = False  # the generation's fence is tripped
+    budget: BudgetView | None = None  # the account's login budget (None: unlimited)
 
 
 # --- shell -> machine -----------------------------------------------------------------
@@ -61,7 +64,8 @@ class PushHandled:
 
 @dataclass(frozen=True)
 class ReplySettled:
-    """A reply's send was answered (``confirmed``) or its session went away unanswered."""
+    """A reply was settled: ``confirmed`` unless a message now waits for a backfill (no answer,
+    or an answer about its session such as 401 after a swap's new /reg)."""
 
     confirmed: bool
 
@@ -73,6 +77,6 @@ class Stopping:
 
 @dataclass(frozen=True)
 class Crashed:
-    """The actor dies from an exception; ``error`` is its repr."""
+    """The actor dies from an exception; ``error`` is its sentence (``crashed: ...``)."""
 
     error: str

@@ -1,10 +1,11 @@
 """An account's connection and swap states, pure: events in, effects out.
 
-``AccountMachine`` decides, ``AccountActor`` (actors/account.py) carries out. The machine holds
-no threads, sockets, clocks or stores: every call gets a ``Now`` (both clocks, a jitter draw,
-whether the generation's fence is tripped) and answers with effects (actors/effects.py) as
-plain data, to be carried out in order. Sessions are named by id; the shell maps ids to
-``Session`` objects and reports what they say back in (the events of ``actors.events``).
+``AccountMachine`` decides, ``AccountActor`` (actors/account.py) carries out. No threads,
+sockets, clocks or stores: every call gets a ``Now`` (both clocks, a jitter draw, the fence,
+the login budget) and answers with effects (actors/effects.py), carried out in order.
+Sessions are named by id; the shell maps ids to ``Session`` objects and reports back in.
+A connect that needs a token call waits (``backoff``) while the login budget is spent,
+unless an operator started the generation (``start(operator=True)``).
 
 States (``ChildState``)::
 
@@ -12,17 +13,16 @@ States (``ChildState``)::
          |                                  |  (normal close / token changed: at once)
          +------ token API: session expired +--> needs_cookie (an event; no retry loop)
 
-Updating (``swapping``: a ``SwapRequested`` is pending) rides on top of any of them. It is
-make-before-break: a second session with the new cookie registers while the current one keeps
-serving; then it becomes current, the old one is closed and a backfill looks back from the
-swap's start (``backfill_after_swap``). If it fails (token refused, session expired, not
-registered within ``probation_s``) it is closed and the old one keeps serving; if the old one
-is gone by then, the account reconnects with the cookie that worked (or backs off again).
+Updating (``swapping``: a ``SwapRequested`` is pending) rides on top of any of them,
+make-before-break: a session with the new cookie registers while the current one serves, then
+becomes current; the old one is closed, a backfill looks back from the swap's start
+(``backfill_after_swap``). A failed swap (token refused, session expired, not registered in
+``probation_s``) is closed and the old one serves on (or the cookie that worked reconnects).
 
-Which session serves: the current one while ``online`` (the old one while a swap is pending).
-Fencing: a fenced generation opens no more sessions and starts no backfill; the shell checks
-the fence again right before every send, ACK and write. Hooks for other strategies (the
-benchmark's naive restart): ``make_room_for_swap``, ``backfill_after_swap``, ``retry_backfill``.
+Serving: the current session while ``online`` (the old one while a swap is pending). A
+fenced generation opens no sessions and starts no backfill (the shell checks the fence before
+every send, ACK and write). Hooks for other strategies (the benchmark's naive restart):
+``make_room_for_swap``, ``backfill_after_swap``, ``retry_backfill``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 from actors import effects as fx
 from actors import events, inputs
+from actors.budget import budget_wait
 from actors.effects import CachedToken, ConnectionView, Effect
 from actors.failures import FailureClass, RetryPolicy
 from actors.inputs import Now
@@ -80,6 +81,7 @@ class AccountMachine:
         # the session whose backfill ran last, and whether it came back (without an error)
         self._backfill_session: int | None = None
         self._caught_up = False
+        self._exempt = False  # an operator started us: the budget lets the first login through
 
     # --- what the shell reads ---------------------------------------------------------
 
@@ -109,10 +111,11 @@ class AccountMachine:
 
     # --- entry points -----------------------------------------------------------------
 
-    def start(self, cookie: Cookie, token: CachedToken | None, now: Now) -> list[Effect]:
-        """The generation starts with ``cookie`` (and the stored token, if any): connect."""
-        self._cookie = cookie
-        self._token = token
+    def start(
+        self, cookie: Cookie, token: CachedToken | None, now: Now, *, operator: bool = False
+    ) -> list[Effect]:
+        """Connect with ``cookie`` (and the stored token); ``operator``: restart/kill/enable."""
+        self._cookie, self._token, self._exempt = cookie, token, operator
         return self._connect(now)
 
     def handle(self, event: object, now: Now) -> list[Effect]:
@@ -383,6 +386,10 @@ class AccountMachine:
         token = self._token
         if token is not None and now.wall - token.issued_at >= self._timings.token_refresh_s:
             token = None  # stale: fetch a fresh one
+        # "may I call the token API now?": not past the login budget, unless an operator asks
+        if token is None and not self._exempt and (wait := budget_wait(now.budget, now.rand)):
+            return [fx.BudgetExhausted(*wait), *self._back_off(wait[0], "login_budget", wait[1])]
+        self._exempt = self._exempt and token is not None  # until its first token call ...
         self._current = self._new_session_id()
         age = now.wall - token.issued_at if token else 0.0
         value = None if token is None else token.token
@@ -399,11 +406,11 @@ class AccountMachine:
             self._current = None
         return [fx.CloseSession(session_id, abort=abort)]
 
-    def _back_off(self, delay: float, failure: FailureClass, reason: str | None) -> list[Effect]:
+    def _back_off(self, delay: float, failure: str, reason: str | None) -> list[Effect]:
         self._reconnect_attempt += 1
-        effects: list[Effect] = [
-            fx.Note("backoff", {"failure": str(failure), "delay_s": round(delay, 3)})
-        ]
+        # the reason names what to do (risk control: the punish URL to open)
+        fields = {"failure": str(failure), "delay_s": round(delay, 3), "reason": reason}
+        effects: list[Effect] = [fx.Note("backoff", fields)]
         effects += self._set_state(ChildState.BACKOFF, error=reason)
         effects.append(fx.ArmReconnect(self._reconnect_attempt, delay))
         self._reconnect_armed = True
@@ -420,16 +427,13 @@ class AccountMachine:
         return [fx.SaveToken(token)]
 
     def _online(self, now: Now) -> list[Effect]:
-        self._online_since = now.wall
+        self._online_since, self._exempt = now.wall, False  # ... or until it is online
         return self._set_state(ChildState.ONLINE)
 
     def _needs_cookie(self, reason: str) -> list[Effect]:
-        note = fx.Note("needs_cookie", {"reason": reason})
-        return [
-            note,
-            fx.RecordNeedsCookie(reason),
-            *self._set_state(ChildState.NEEDS_COOKIE, error=reason),
-        ]
+        note = fx.Note("needs_cookie", {"reason": reason}, level="warning")  # a person must act
+        recorded: list[Effect] = [note, fx.RecordNeedsCookie(reason)]
+        return recorded + self._set_state(ChildState.NEEDS_COOKIE, error=reason)
 
     def _set_state(self, state: ChildState, *, error: str | None = None) -> list[Effect]:
         changed = state is not self._state

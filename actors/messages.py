@@ -33,6 +33,9 @@ class AccountSpec:
     cookie: str = field(repr=False)  # a secret: out of repr, so a logged spec leaks nothing
     cookie_version: int | None
     generation: int
+    # an operator's restart/kill/enable/add started it: its first login is never held back
+    # by the login budget (it still counts)
+    operator: bool = False
 
 
 @dataclass(frozen=True)

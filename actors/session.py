@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable, Coroutine
@@ -47,12 +48,14 @@ from actors.liveness import Liveness
 from actors.messages import Fence
 from common.errors import ProtocolError
 from common.io_loop import IoLoop
+from common.sentences import close_code_sentence, error_sentence
 from common.settings import Timings
 from goofish import frames
 from goofish.constants import FIRST_PAGE_CURSOR
 from goofish.cookies import Cookie
 from goofish.decode import decode_push_items, is_push
 from goofish.history import decode_history, is_flow_controlled, page_cursor, parse_conversations
+from goofish.ids import new_mid
 from goofish.messages import ChatMessage
 
 log = structlog.get_logger(__name__)
@@ -64,6 +67,12 @@ CONVERSATION_PAGE = 20
 MESSAGE_PAGE = 50
 # flow control (body code 400600001): wait 2, 4, 6 s as the web client does (section 7.4)
 FLOW_CONTROL_WAITS_S = (2.0, 4.0, 6.0)
+
+
+# endings logged at INFO; every other one (a lost connection, a refused token) is a WARNING
+_QUIET_ENDINGS = frozenset(
+    {FailureClass.CLOSED_BY_US, FailureClass.NORMAL_CLOSE, FailureClass.TOKEN_CHANGED}
+)
 
 
 @dataclass(frozen=True)
@@ -194,7 +203,7 @@ class Session:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
         except Exception as exc:  # survival boundary: a session bug must not kill the loop
             self._log.exception("session_crashed")
-            ending = _Ending(FailureClass.NETWORK, f"session error: {exc!r}")
+            ending = _Ending(FailureClass.NETWORK, f"session error: {error_sentence(exc)}")
         self._finish(self._ending or ending)
 
     def _finish(self, ending: _Ending) -> None:
@@ -211,7 +220,9 @@ class Session:
         registered_for = (
             None if self._registered_at is None else time.monotonic() - self._registered_at
         )
-        self._log.info(
+        # a lost connection (or a refused token ...) is worth a warning; our own close is not
+        quiet = self._ending.failure in _QUIET_ENDINGS
+        (self._log.info if quiet else self._log.warning)(
             "session_ended", failure=str(self._ending.failure), reason=self._ending.reason
         )
         self.ended.set()
@@ -290,7 +301,9 @@ class Session:
                 close_timeout=self._timings.request_timeout_s,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-            raise _Ended(_Ending(FailureClass.NETWORK, f"connect failed: {exc!r}")) from exc
+            raise _Ended(
+                _Ending(FailureClass.NETWORK, f"connect failed: {error_sentence(exc)}")
+            ) from exc
         self._log.info("connected", fingerprint=self._cookie.fingerprint, unb=self._cookie.unb)
         return ws
 
@@ -331,11 +344,13 @@ class Session:
         if self._registered_at is None:
             # the server closing on us before /reg was answered: the token was most
             # likely refused (section 3.2: "bad token -> close within seconds")
-            self._end(FailureClass.AUTH, f"closed before registration (code {code})")
+            self._end(
+                FailureClass.AUTH, f"closed before registration ({close_code_sentence(code)})"
+            )
         elif code == 1000:
             self._end(FailureClass.NORMAL_CLOSE, "closed by the server (code 1000)")
         else:
-            self._end(FailureClass.NETWORK, f"connection lost (code {code})")
+            self._end(FailureClass.NETWORK, f"connection lost ({close_code_sentence(code)})")
 
     async def _on_frame(self, text: str | bytes) -> None:
         try:
@@ -392,8 +407,18 @@ class Session:
 
     def _expect(self, frame: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[frame["headers"]["mid"]] = future
+        self._pending[self._unique_mid(frame)] = future
         return future
+
+    def _unique_mid(self, frame: dict[str, Any]) -> str:
+        """A mid is random 0-999 and the ms clock: two requests in one millisecond may get the
+        same one, and the answer of one would settle the other (a list page taken for a
+        send's answer: the reply counted as refused, its message lost). Re-drawn until
+        unique among the ones waiting."""
+        headers = frame["headers"]
+        while headers["mid"] in self._pending or headers["mid"] in self._heartbeat_mids:
+            headers["mid"] = new_mid()
+        return str(headers["mid"])
 
     async def _await_response(
         self, future: asyncio.Future[dict[str, Any]], frame: dict[str, Any]
@@ -414,7 +439,18 @@ class Session:
     # --- requests from the actor ------------------------------------------------------
 
     def _spawn_request(self, frame: dict[str, Any], tag: object) -> None:
-        self._spawn(self._answer_request(frame, tag))
+        task = self._spawn(self._answer_request(frame, tag))
+        # Every request gets exactly one RequestAnswered, also when cancelled: a reply left
+        # "in flight" for good is a message never answered (issue 15). The cancellation is
+        # answered from the task's done callback, not from an ``except CancelledError`` in
+        # the coroutine: a task cancelled before its first step (the session finishing in
+        # the same loop iteration, e.g. the new /reg's close read as the actor sends a
+        # reply) never runs its body at all.
+        task.add_done_callback(functools.partial(self._request_cancelled, tag))
+
+    def _request_cancelled(self, tag: object, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self._report(RequestAnswered(self.session_id, tag, error="session ended"))
 
     async def _answer_request(self, frame: dict[str, Any], tag: object) -> None:
         try:
@@ -423,9 +459,6 @@ class Session:
             response = await self._roundtrip(frame)
         except _Ended as ended:
             self._report(RequestAnswered(self.session_id, tag, error=ended.ending.reason))
-        except asyncio.CancelledError:
-            self._report(RequestAnswered(self.session_id, tag, error="session ended"))
-            raise
         else:
             self._report(RequestAnswered(self.session_id, tag, response=response))
 
@@ -439,7 +472,7 @@ class Session:
                 self._end(FailureClass.NETWORK, f"liveness: {verdict}")
                 return
             beat = frames.heartbeat()
-            self._heartbeat_mids.add(beat["headers"]["mid"])
+            self._heartbeat_mids.add(self._unique_mid(beat))
             self._liveness.heartbeat_sent(time.monotonic())
             await self._send_frame(beat)
             await asyncio.sleep(interval)
@@ -577,7 +610,7 @@ class Session:
             self._end(error.ending.failure, error.ending.reason)
         elif error is not None:
             self._log.error("session_task_failed", error=repr(error))
-            self._end(FailureClass.NETWORK, f"session error: {error!r}")
+            self._end(FailureClass.NETWORK, f"session error: {error_sentence(error)}")
 
     def _report(self, event: object) -> None:
         self._sink(event)

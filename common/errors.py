@@ -6,6 +6,7 @@
     ├── NotRunningError      a part used before it started or after it stopped (also a RuntimeError)
     ├── ProtocolError        a frame or push payload that does not decode
     ├── TokenError           the token API could not be reached or answered nonsense
+    ├── LoginError           a QR login could not be started (passport unreachable or refusing)
     ├── ConflictError        a request that contradicts the current state (another seller's cookie)
     └── StorageError         the database failed; ``operation`` says what was being done
         ├── NotFoundError    no such account / version
@@ -132,6 +133,10 @@ class ProtocolError(XianyuSupervisorError):
 
 class TokenError(XianyuSupervisorError):
     """Raised when the token API cannot be reached or answers something unusable."""
+
+
+class LoginError(XianyuSupervisorError):
+    """Raised when a QR-code login cannot be started; the message says why."""
 
 
 class ConflictError(XianyuSupervisorError):

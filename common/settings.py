@@ -11,6 +11,7 @@ from pathlib import Path
 DEFAULT_WS_URL = "wss://wss-goofish.dingtalk.com/"
 DEFAULT_API_URL = "https://h5api.m.goofish.com/h5/"
 DEFAULT_WEB = "127.0.0.1:8780"
+DEFAULT_PASSPORT_URL = "https://passport.goofish.com/"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,18 @@ class Timings:
     restart_window_s: float = 60.0
     # boot: accounts started per second, so 1,000 accounts do not stampede the token API
     start_rate_per_s: float = 500.0
+    # QR login: how often the service asks the passport about a shown code (docs/login.md)
+    qr_poll_s: float = 2.0
+    # token calls + renewals the service makes on its own per account per hour; past it the
+    # account waits ("login budget"); an operator's commands are never held back
+    login_budget_per_h: int = 6
+    # the budget's "hour" (shrink it with an accelerated simulator clock, e.g. the benchmark)
+    login_budget_window_s: float = 3600.0
+    # notifications (notify/): how often the watcher looks at states and events, and the
+    # retry back-off of a notice whose endpoint failed, given up after `notify_attempts`
+    notify_poll_s: float = 1.0
+    notify_backoff: Backoff = field(default_factory=lambda: Backoff(base_s=5.0, cap_s=600.0))
+    notify_attempts: int = 10
 
 
 @dataclass(frozen=True)
@@ -65,12 +78,20 @@ class Settings:
     database_url: str | None = None  # None: SQLite at <data_dir>/xianyu.db
     ws_url: str = DEFAULT_WS_URL
     api_url: str = DEFAULT_API_URL
+    # the login host: session renewal and QR-code login (docs/login.md)
+    passport_url: str = DEFAULT_PASSPORT_URL
     log_format: str = "auto"  # auto | console | json
     cookie_history: int = 10
     # the web page: "HOST:PORT" or "off" (web/address.py reads it). A Settings built in code
     # (tests, the demo) serves none; ``python run.py serve`` defaults to DEFAULT_WEB.
     web: str = "off"
     timings: Timings = field(default_factory=Timings)
+    # apprise URLs notified when a person is needed (notify/); secrets, so kept out of repr
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)
+    # one notice per (account, kind) per cooldown; what arrives within the group window
+    # goes out as one notice listing every account
+    notify_cooldown_s: float = 1800.0
+    notify_group_s: float = 10.0
 
     @property
     def socket_path(self) -> Path:

@@ -7,6 +7,7 @@ An optional argument given as ``null`` counts as absent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,11 @@ from control.errors import BAD_REQUEST, UNKNOWN_COMMAND, ControlError
 MAX_LIMIT = 10_000
 MAX_TEXT = 10_000
 MAX_COOKIE = 64 * 1024
+# one IM message; longer replies are refused when the rules are set, not when sent
+MAX_REPLY = 2_000
+# the placeholders a reply may use (actors.replies.PLACEHOLDERS; a test keeps them equal)
+REPLY_PLACEHOLDERS = ("{buyer_name}", "{buyer_id}", "{text}", "{item_id}")
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 Check = Callable[[str, Any], Any]
 
@@ -25,10 +31,28 @@ def _fail(field: str, wanted: str) -> ControlError:
     return ControlError(BAD_REQUEST, f"argument '{field}' must be {wanted}")
 
 
+MAX_ACCOUNT_ID = 64
+
+
 def account_id(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 128:
-        raise _fail(field, "a non-empty account id string (at most 128 characters)")
+    """An id an operator can type and a table can show: printable, trimmed, at most 64."""
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(field, f"a non-empty account id string (at most {MAX_ACCOUNT_ID} characters)")
+    if len(value) > MAX_ACCOUNT_ID:
+        raise _fail(field, f"an account id of at most {MAX_ACCOUNT_ID} characters")
+    if value != value.strip():
+        raise _fail(field, "an account id without spaces at its start or end")
+    if not value.isprintable():
+        raise _fail(field, "an account id of printable characters (no newline, tab or escape)")
     return value
+
+
+def cookie_too_long(length: int) -> str:
+    """The one message for an oversized cookie, whatever its size (the CLI checks it too)."""
+    return (
+        f"the cookie is {length} characters long; a Cookie header is at most {MAX_COOKIE}: "
+        "check that the file holds only the Cookie header of https://www.goofish.com/im"
+    )
 
 
 def cookie_text(field: str, value: Any) -> str:
@@ -36,8 +60,29 @@ def cookie_text(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _fail(field, "a non-empty cookie string ('k=v; k=v')")
     if len(value) > MAX_COOKIE:
-        raise _fail(field, f"at most {MAX_COOKIE} characters long")
+        raise ControlError(BAD_REQUEST, cookie_too_long(len(value)))
     return value.strip()
+
+
+def new_cookie(field: str, value: Any) -> str:
+    """``add``'s cookie: a whole login, not only the seller id."""
+    value = cookie_text(field, value)
+    names = {
+        n.strip() for n, sep, v in (p.partition("=") for p in value.split(";")) if sep and v.strip()
+    }
+    if names and names <= {"unb"}:
+        raise ControlError(
+            BAD_REQUEST,
+            f"argument '{field}' holds only 'unb' (the seller id): the cookie is incomplete; "
+            "copy the whole Cookie header of https://www.goofish.com/im",
+        )
+    return value
+
+
+def chat_id(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise _fail(field, "a chat id string (at most 64 characters; see 'ctl pauses ACCOUNT')")
+    return value
 
 
 def text(field: str, value: Any) -> str:
@@ -107,12 +152,28 @@ def rules(field: str, value: Any) -> list[dict[str, Any]]:
         keyword = rule.get("keyword")
         if not isinstance(keyword, str) or not keyword.strip():
             raise _fail(f"{where}.keyword", "a non-empty string")
-        reply = rule.get("reply")
-        if not isinstance(reply, str) or not reply.strip():
-            raise _fail(f"{where}.reply", "a non-empty string")
+        # an empty reply is allowed: "matched, stay silent"
+        reply = reply_text(f"{where}.reply", rule.get("reply"), empty_ok=True)
         item = _optional_item(f"{where}.item_id", rule.get("item_id"))
         out.append({"keyword": keyword, "reply": reply, "item_id": item})
     return out
+
+
+def reply_text(field: str, value: Any, *, empty_ok: bool) -> str:
+    """A reply template: at most ``MAX_REPLY`` characters, only the known placeholders."""
+    wanted = "a string" if empty_ok else "a non-empty string"
+    if not isinstance(value, str) or (not empty_ok and not value.strip()):
+        raise _fail(field, f"{wanted} of at most {MAX_REPLY} characters")
+    if len(value) > MAX_REPLY:
+        raise _fail(field, f"{wanted} of at most {MAX_REPLY} characters (it has {len(value)})")
+    unknown = [p for p in _PLACEHOLDER.findall(value) if p not in REPLY_PLACEHOLDERS]
+    if unknown:
+        raise ControlError(
+            BAD_REQUEST,
+            f"argument '{field}' uses the unknown placeholder {unknown[0][:40]}; "
+            f"the known ones are {' '.join(REPLY_PLACEHOLDERS)}",
+        )
+    return value
 
 
 def default_reply(field: str, value: Any) -> dict[str, Any] | None:
@@ -121,11 +182,41 @@ def default_reply(field: str, value: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict) or set(value) - {"text", "once_per_chat"}:
         raise _fail(field, 'null or an object {"text", "once_per_chat"?}')
-    reply = value.get("text")
-    if not isinstance(reply, str) or not reply.strip():
-        raise _fail(f"{field}.text", "a non-empty string")
+    reply = reply_text(f"{field}.text", value.get("text"), empty_ok=False)
     once = value.get("once_per_chat", True)
     return {"text": reply, "once_per_chat": boolean(f"{field}.once_per_chat", once)}
+
+
+def login_id(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise _fail(field, "the login_id string login_start answered")
+    return value
+
+
+MAX_NOTIFY_URLS = 20
+MAX_URL = 4096
+
+
+def notify_urls(field: str, value: Any) -> list[str]:
+    """A notification URL or a list of them; ``""`` or ``[]`` clears (the value is a secret:
+    the message describes it, never quotes it)."""
+    values = [value] if isinstance(value, str) else value
+    wanted = (
+        "an apprise URL (json://host/path, dingtalk://token/ ...) or a list of at most "
+        f'{MAX_NOTIFY_URLS}; "" clears'
+    )
+    if not isinstance(values, list) or len(values) > MAX_NOTIFY_URLS:
+        raise _fail(field, wanted)
+    urls = []
+    for given in values:
+        if not isinstance(given, str) or len(given) > MAX_URL:
+            raise _fail(field, wanted)
+        url = given.strip()
+        if url and "://" not in url:
+            raise _fail(field, wanted)
+        if url:
+            urls.append(url)
+    return urls
 
 
 @dataclass(frozen=True)
@@ -142,7 +233,7 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
     "status": {"account": Arg(account_id)},
     "add": {
         "account": _ACCOUNT,
-        "cookie": Arg(cookie_text, required=True),
+        "cookie": Arg(new_cookie, required=True),
         "enabled": Arg(boolean, default=True),
         "remark": Arg(text, default=""),
     },
@@ -166,8 +257,9 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "account": _ACCOUNT,
         "rules": Arg(rules, required=True),
         "default_reply": Arg(default_reply),
+        # an empty rule set wipes everything: it must be asked for
+        "clear": Arg(boolean, default=False),
     },
-    "set": {"account": _ACCOUNT, "remark": Arg(text), "pause_minutes": Arg(minutes)},
     # one account's stored fields (remark, pause minutes), without changing them
     "account": {"account": _ACCOUNT},
     # which rule answers ``text``: the saved rules, or a draft given as ``rules`` (not saved)
@@ -178,6 +270,19 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "rules": Arg(rules),
         "default_reply": Arg(default_reply),
     },
+    "set": {
+        "account": _ACCOUNT,
+        "remark": Arg(text),
+        "pause_minutes": Arg(minutes),
+        "notify": Arg(notify_urls),
+    },
+    "pauses": {"account": _ACCOUNT},
+    "unpause": {"account": _ACCOUNT, "chat": Arg(chat_id, required=True)},
+    "notify_test": {},
+    # QR-code login (issue 16 section 3)
+    "login_start": {"account": _ACCOUNT, "new": Arg(boolean, default=False)},
+    "login_poll": {"login_id": Arg(login_id, required=True)},
+    "login_cancel": {"login_id": Arg(login_id, required=True)},
 }
 
 
@@ -195,6 +300,11 @@ def validate_arguments(cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
         raise ControlError(
             BAD_REQUEST,
             f"unknown argument {unknown[0][:64]!r} for {cmd!r}; allowed arguments: {allowed}",
+        )
+    if cmd == "set" and all(args.get(f) is None for f in ("remark", "pause_minutes", "notify")):
+        raise ControlError(
+            BAD_REQUEST,
+            "'set' changes nothing without a field: give remark, pause_minutes and/or notify",
         )
     out: dict[str, Any] = {}
     for name, arg in spec.items():

@@ -1,6 +1,9 @@
 """``python run.py ctl <command> ...`` (also ``xianyu-ctl``): operate a running service.
 
-Exit status 0 on success, 1 with the message on stderr on any error. Cookies are
+Exit status 0 on success (applied, unchanged, stored, added and online), 2 when an
+update or rollback was rolled back or a new account did not come online, 1 with the
+message on stderr on any error (and for a ``notify-test`` whose notice did not reach
+every URL). Cookies are
 read from ``--cookie-file PATH`` or standard input, never from the command line,
 so they do not land in shell history or ``ps``.
 """
@@ -11,16 +14,26 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from control.arguments import MAX_COOKIE, cookie_too_long
 from control.client import DEFAULT_TIMEOUT_S, ControlClient
 from control.errors import BAD_REQUEST, ControlError
+from control.login_cli import login_arguments, run_login
 from control.redact import redact_text
 from control.render import render
 
 PROG = "python run.py ctl"
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_NOT_APPLIED = 2  # rolled back, or added but not online: the command ran, the goal was missed
+# after 'add': states that are an answer (anything else is still on its way)
+SETTLED_STATES = frozenset({"online", "needs_cookie", "backoff", "failed", "stopped", "disabled"})
+ADD_WAIT_S = 30.0  # the default probation (20 s) and a margin
 
 EPILOG = """\
 commands:
@@ -37,9 +50,16 @@ commands:
   history ACCOUNT [--limit N]               cookie versions (fingerprints, never values)
   events [ACCOUNT] [--limit N] [--since T]  what happened, newest first
   rules ACCOUNT                             keyword rules and the default reply
-  set-rules ACCOUNT --file FILE|-           replace them: {"rules": [{"keyword", "reply",
+  set-rules ACCOUNT --file FILE|- | --clear replace them: {"rules": [{"keyword", "reply",
                                             "item_id"?}], "default_reply": {"text"} | null}
-  set ACCOUNT [--remark TEXT] [--pause-minutes N]
+  set ACCOUNT [--remark TEXT] [--pause-minutes N] [--notify URL ...]
+                                            --notify: this account's own notification URLs
+                                            (apprise; repeatable; --notify "" clears)
+  pauses ACCOUNT                            chats where auto-replies are paused (a person answered)
+  unpause ACCOUNT CHAT                      auto-reply in that chat again
+  notify-test                               send a test notice to every notification URL
+  login ACCOUNT [--new] [--png FILE]        QR-code login: scan with the Goofish app; the new
+                                            login is applied like 'update' (--new: adds it)
 
 options for every command: --json (raw result), --data-dir DIR (env XIANYU_DATA_DIR,
 default ./data) or --socket PATH, --timeout SECONDS.
@@ -83,11 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", metavar="<command>", parser_class=_Parser, help="one of the commands below"
+    )
     sub.required = True
 
     def command(name: str, text: str, *aliases: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=text, description=text, parents=[common], aliases=aliases)
+        # no help=: the epilog lists each command once (argparse would list them again)
+        return sub.add_parser(name, description=text, parents=[common], aliases=aliases)
 
     def account_arg(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
         p.add_argument("account", nargs="?" if optional else None, metavar="ACCOUNT")
@@ -108,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     cookie_arg(p)
     p.add_argument("--disabled", action="store_true", help="store it without starting it")
     p.add_argument("--remark", default="", help="a note for operators")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for it to come online")
     for name, text in (
         ("remove", "stop an account and delete its data"),
         ("enable", "start an account"),
@@ -135,14 +159,39 @@ def build_parser() -> argparse.ArgumentParser:
     account_arg(p, optional=True)
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--since", help="ISO-8601 time or epoch seconds")
+    _settings_commands(command, account_arg)
+    return parser
+
+
+def _settings_commands(
+    command: Callable[..., argparse.ArgumentParser],
+    account_arg: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """The commands that change an account's replies and settings."""
     p = command("set-rules", "replace an account's rules from a JSON file", "set_rules")
     account_arg(p)
-    p.add_argument("--file", required=True, metavar="FILE", help="JSON rules file, or - for stdin")
+    rules_from = p.add_mutually_exclusive_group(required=True)
+    rules_from.add_argument("--file", metavar="FILE", help="JSON rules file, or - for stdin")
+    rules_from.add_argument(
+        "--clear", action="store_true", help="remove every rule and the default reply"
+    )
     p = command("set", "change an account's remark or pause")
     account_arg(p)
     p.add_argument("--remark")
     p.add_argument("--pause-minutes", type=int, help="how long a manual reply pauses a chat")
-    return parser
+    p.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        help="this account's own notification URL (apprise, e.g. json://host/path); "
+        'repeatable; --notify "" goes back to the global ones',
+    )
+    account_arg(command("pauses", "chats of an account where auto-replies are paused"))
+    p = command("unpause", "auto-reply in a paused chat again")
+    account_arg(p)
+    p.add_argument("chat", metavar="CHAT", help="the chat id, as 'pauses' lists it")
+    command("notify-test", "send a test notice to every notification URL", "notify_test")
+    login_arguments(command("login", "log an account in by QR code (scan it with the Goofish app)"))
 
 
 # --- request building -------------------------------------------------------------------
@@ -157,8 +206,13 @@ def read_cookie(path: str | None, stdin: TextIO) -> str:
                 "give the cookie with --cookie-file FILE, or pipe it in (--cookie-file -)",
             )
         path = "-"
+    if path == "-" and _isatty(stdin):
+        # typed or pasted by hand: say what is expected and how to end it
+        print("paste the Cookie header, then press Enter and Ctrl-D:", file=sys.stderr, flush=True)
     text = stdin.read() if path == "-" else _read_file(path, "cookie")
     text = text.strip()
+    if len(text) > MAX_COOKIE:  # the same sentence the service gives, before sending it
+        raise ControlError(BAD_REQUEST, cookie_too_long(len(text)))
     if text.lower().startswith("cookie:"):
         text = text[len("cookie:") :].strip()
     if not text:
@@ -215,7 +269,8 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "cookies are never taken on the command line (shell history, ps); "
             "use --cookie-file FILE or pipe it into --cookie-file -",
         )
-    cmd = "set_rules" if args.command in ("set-rules", "set_rules") else args.command
+    aliases = {"set-rules": "set_rules", "notify-test": "notify_test"}
+    cmd = aliases.get(args.command, args.command)
     account = getattr(args, "account", None)
     builders: dict[str, Any] = {
         "ping": dict,
@@ -237,12 +292,19 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
         "rollback": lambda: {"account": account, "to_version": args.to_version},
         "history": lambda: {"account": account, "limit": args.limit},
         "events": lambda: {"account": account, "limit": args.limit, "since": _since(args.since)},
-        "set_rules": lambda: {"account": account, **read_rules(args.file, stdin)},
+        "set_rules": lambda: (
+            {"account": account, "rules": [], "clear": True}
+            if args.clear
+            else {"account": account, **read_rules(args.file, stdin)}
+        ),
         "set": lambda: {
             "account": account,
             "remark": args.remark,
             "pause_minutes": args.pause_minutes,
+            "notify": args.notify,
         },
+        "unpause": lambda: {"account": account, "chat": args.chat},
+        "notify_test": dict,
     }
     build = builders.get(cmd, lambda: {"account": account})
     return cmd, {k: v for k, v in build().items() if v is not None}
@@ -277,21 +339,66 @@ def main(
         cmd, request = build_request(args, stdin)
         timeout = getattr(args, "timeout", None) or DEFAULT_TIMEOUT_S
         with ControlClient(socket_path(args, environ), timeout=timeout) as client:
+            if cmd == "login":
+                return run_login(
+                    client,
+                    args.account,
+                    new=args.new,
+                    png=args.png,
+                    interval=args.poll_interval,
+                    stdout=stdout,
+                    stderr=stderr,
+                )
             result = client.call(cmd, **request)
+            if cmd == "add" and request.get("enabled") and not args.no_wait:
+                result = {**result, **_settled(client, request["account"], timeout)}
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except _UsageError as exc:
         print(str(exc), file=stderr)
-        return 1
+        return EXIT_ERROR
     except ControlError as exc:
         print(f"error ({exc.code}): {redact_text(exc.message)}", file=stderr)
-        return 1
+        return EXIT_ERROR
     if getattr(args, "json", False):
         text = json.dumps(result, ensure_ascii=False, indent=2)
+    elif cmd == "status" and not result.get("accounts"):
+        text = f"no accounts; add one with: {_ctl_here(args)} add <account-id> --cookie-file <file>"
     else:
         text = render(cmd, result)
     print(redact_text(text), file=stdout)
-    return 0
+    return exit_code(cmd, result)
+
+
+def _ctl_here(args: argparse.Namespace) -> str:
+    """This CLI with the options that found the service (so the hint can be pasted)."""
+    where = ""
+    if getattr(args, "socket", None) is not None:
+        where = f" --socket {args.socket}"
+    elif getattr(args, "data_dir", None) is not None:
+        where = f" --data-dir {args.data_dir}"
+    return PROG + where
+
+
+def exit_code(cmd: str, result: Mapping[str, Any]) -> int:
+    """0 when the command reached its goal, 2 when it ran but did not (see the module doc)."""
+    if result.get("outcome") == "rolled_back":
+        return EXIT_NOT_APPLIED
+    if cmd == "add" and result.get("state") not in (None, "online", "disabled"):
+        return EXIT_NOT_APPLIED
+    if cmd == "notify_test" and result.get("failed"):
+        return EXIT_ERROR  # a test notice that did not arrive is a failure a script should see
+    return EXIT_OK
+
+
+def _settled(client: ControlClient, account: str, timeout: float) -> dict[str, Any]:
+    """The new account's state once it is an answer (online, needs_cookie ...), polled."""
+    deadline = time.monotonic() + min(timeout, ADD_WAIT_S)
+    while True:
+        row = (client.call("status", account=account).get("accounts") or [{}])[0]
+        if row.get("state") in SETTLED_STATES or time.monotonic() > deadline:
+            return {"state": row.get("state"), "last_error": row.get("last_error")}
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

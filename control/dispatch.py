@@ -8,7 +8,7 @@ become ``internal`` and are logged with their traceback.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Any, Protocol
 
@@ -19,11 +19,21 @@ from common.errors import (
     ConflictError,
     CookieError,
     InvalidValueError,
+    LoginError,
     NotFoundError,
     XianyuSupervisorError,
 )
 from control.arguments import COMMANDS, validate_arguments
-from control.errors import BAD_REQUEST, CONFLICT, EXISTS, INTERNAL, NOT_FOUND, ControlError
+from control.errors import (
+    BAD_REQUEST,
+    CONFLICT,
+    EXISTS,
+    INTERNAL,
+    LOGIN_FAILED,
+    NOT_FOUND,
+    UNAVAILABLE,
+    ControlError,
+)
 from control.protocol import Request, error_response, ok_response, parse_request
 from control.redact import redact_text
 
@@ -59,8 +69,15 @@ class SupervisorApi(Protocol):
         self, account_id: str, rules: list[dict[str, Any]], default_reply: Any = None
     ) -> Any: ...
     def set_account(
-        self, account_id: str, *, remark: str | None = None, pause_minutes: int | None = None
+        self,
+        account_id: str,
+        *,
+        remark: str | None = None,
+        pause_minutes: int | None = None,
+        notify: Sequence[str] | None = None,
     ) -> Any: ...
+    def pauses(self, account_id: str) -> Any: ...
+    def unpause(self, account_id: str, chat: str) -> Any: ...
     def account(self, account_id: str) -> Any: ...
     def rules_preview(
         self,
@@ -73,7 +90,56 @@ class SupervisorApi(Protocol):
     ) -> Any: ...
 
 
+class LoginApi(Protocol):
+    """``supervisor.LoginManager``: QR-code logins in progress."""
+
+    def start(self, account: str, *, new: bool = False) -> Any: ...
+    def poll(self, login_id: str) -> Any: ...
+    def cancel(self, login_id: str) -> Any: ...
+
+
+class NotifierApi(Protocol):
+    """The part of ``notify.Notifier`` the control socket calls."""
+
+    def test(self) -> Mapping[str, Any]: ...
+    def check_urls(self, urls: Sequence[str]) -> None: ...
+
+
 Handler = Callable[[SupervisorApi, Mapping[str, Any]], Any]
+LoginHandler = Callable[[LoginApi, Mapping[str, Any]], Any]
+
+
+def _events(supervisor: SupervisorApi, args: Mapping[str, Any]) -> Any:
+    """The audit log; an account that neither exists nor has events is ``not_found``."""
+    result = supervisor.events(args["account"], limit=args["limit"], since=args["since"])
+    if args["account"] is not None and not (result or {}).get("events"):
+        supervisor.status(args["account"])  # raises NotFoundError for an unknown account
+    return result
+
+
+def _set_rules(supervisor: SupervisorApi, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace the rules; answer with counts (an echo of 10,000 rules helps nobody)."""
+    rules, default = args["rules"], args["default_reply"]
+    empty = not rules and default is None
+    if empty and not args["clear"]:
+        raise ControlError(
+            BAD_REQUEST,
+            "no rules and no default reply: this would remove every reply of "
+            f"{args['account']!r}; to do that on purpose, send clear: true "
+            "('ctl set-rules ACCOUNT --clear')",
+        )
+    if args["clear"] and not empty:
+        raise ControlError(
+            BAD_REQUEST, "clear: true removes every rule; send it without rules or default_reply"
+        )
+    supervisor.set_rules(args["account"], rules, default_reply=default)
+    return {
+        "outcome": "cleared" if empty else "stored",
+        "rules": len(rules),
+        "item_rules": sum(1 for r in rules if r.get("item_id")),
+        "default_reply": default is not None,
+    }
+
 
 _HANDLERS: dict[str, Handler] = {
     "status": lambda s, a: s.status(a["account"]),
@@ -88,13 +154,13 @@ _HANDLERS: dict[str, Handler] = {
     "kill": lambda s, a: s.kill(a["account"]),
     "rollback": lambda s, a: s.rollback(a["account"], to_version=a["to_version"]),
     "history": lambda s, a: s.history(a["account"], limit=a["limit"]),
-    "events": lambda s, a: s.events(a["account"], limit=a["limit"], since=a["since"]),
+    "events": _events,
     "rules": lambda s, a: s.rules(a["account"]),
-    "set_rules": lambda s, a: s.set_rules(
-        a["account"], a["rules"], default_reply=a["default_reply"]
-    ),
+    "set_rules": _set_rules,
+    "pauses": lambda s, a: s.pauses(a["account"]),
+    "unpause": lambda s, a: s.unpause(a["account"], a["chat"]),
     "set": lambda s, a: s.set_account(
-        a["account"], remark=a["remark"], pause_minutes=a["pause_minutes"]
+        a["account"], remark=a["remark"], pause_minutes=a["pause_minutes"], notify=a["notify"]
     ),
     "account": lambda s, a: s.account(a["account"]),
     "rules_preview": lambda s, a: s.rules_preview(
@@ -106,6 +172,12 @@ _HANDLERS: dict[str, Handler] = {
     ),
 }
 
+_LOGIN_HANDLERS: dict[str, LoginHandler] = {
+    "login_start": lambda m, a: m.start(a["account"], new=a["new"]),
+    "login_poll": lambda m, a: m.poll(a["login_id"]),
+    "login_cancel": lambda m, a: m.cancel(a["login_id"]),
+}
+
 # checked in order: the most specific type first
 _CODES: tuple[tuple[type[BaseException], str], ...] = (
     (ControlError, ""),  # carries its own code
@@ -114,6 +186,7 @@ _CODES: tuple[tuple[type[BaseException], str], ...] = (
     (ConflictError, CONFLICT),
     (CookieError, BAD_REQUEST),
     (InvalidValueError, BAD_REQUEST),
+    (LoginError, LOGIN_FAILED),
 )
 
 
@@ -141,11 +214,20 @@ class Dispatcher:
         *,
         version: str | None = None,
         started_at: float | None = None,
+        logins: LoginApi | None = None,
+        notifier: NotifierApi | None = None,
     ) -> None:
         self._supervisor = supervisor
+        self._stopping = False
+        self._logins = logins
+        self._notifier = notifier
         self._version = version or service_version()
         # time.monotonic() of the service's start, so uptime includes the boot
         self._started = time.monotonic() if started_at is None else started_at
+
+    def stopping(self) -> None:
+        """The service is shutting down: requests it interrupts are not errors to log."""
+        self._stopping = True
 
     def handle_line(self, line: bytes) -> bytes:
         """One request line in, one response line out. Never raises."""
@@ -167,6 +249,16 @@ class Dispatcher:
         )
         return answer
 
+    def knows(self, cmd: str) -> bool:
+        """Whether this dispatcher serves ``cmd`` (a page hides what the service lacks)."""
+        if cmd not in COMMANDS:
+            return False
+        if cmd in _LOGIN_HANDLERS:
+            return self._logins is not None
+        if cmd == "notify_test":
+            return self._notifier is not None
+        return cmd == "ping" or cmd in _HANDLERS
+
     def _answer(self, parse: Callable[[], Request]) -> tuple[Any, dict[str, Any]]:
         """(the request's id if known, the response object without it)."""
         request_id = None
@@ -180,28 +272,45 @@ class Dispatcher:
             request_id = exc.request_id if isinstance(exc, ControlError) else request_id
             return request_id, {"ok": False, "error": self._error(exc)}
 
-    def knows(self, cmd: str) -> bool:
-        """Whether this dispatcher serves ``cmd`` (a page hides what the service lacks)."""
-        return cmd == "ping" or (cmd in COMMANDS and cmd in _HANDLERS)
-
     def handle(self, request: Request) -> Mapping[str, Any]:
         if request.cmd == "ping":
             return {
                 "version": self._version,
                 "uptime_s": round(time.monotonic() - self._started, 3),
             }
-        result = _HANDLERS[request.cmd](self._supervisor, request.args)
+        if request.cmd == "notify_test":
+            return self._notifier_or_fail().test()
+        if request.cmd == "set" and request.args.get("notify"):
+            try:
+                self._notifier_or_fail().check_urls(request.args["notify"])
+            except ValueError as exc:
+                raise ControlError(BAD_REQUEST, str(exc)) from None
+        if request.cmd in _LOGIN_HANDLERS:
+            if self._logins is None:
+                raise ControlError(INTERNAL, "QR login is not wired into this service")
+            result = _LOGIN_HANDLERS[request.cmd](self._logins, request.args)
+        else:
+            result = _HANDLERS[request.cmd](self._supervisor, request.args)
         if result is None:
             return {}
         if not isinstance(result, Mapping):
             raise TypeError(f"supervisor returned {type(result).__name__} for {request.cmd!r}")
         return result
 
+    def _notifier_or_fail(self) -> NotifierApi:
+        if self._notifier is None:
+            raise ControlError(CONFLICT, "notifications are not running in this service")
+        return self._notifier
+
     def _error(self, exc: Exception) -> dict[str, str]:
         """The response's ``error`` object for ``exc``: its code and a redacted sentence."""
         code = error_code(exc)
         if code != INTERNAL:
             message = str(exc)
+        elif self._stopping and isinstance(exc, XianyuSupervisorError):
+            # a shutdown ended the request: expected, and handled at the next start
+            log.info("control_request_interrupted", error=redact_text(str(exc)))
+            code, message = UNAVAILABLE, f"{exc}; the service is shutting down"
         elif isinstance(exc, XianyuSupervisorError):
             # our own errors explain themselves; still logged, since nobody asked for them
             log.error(

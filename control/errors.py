@@ -15,9 +15,23 @@ EXISTS = "exists"
 TOO_LARGE = "too_large"
 CONFLICT = "conflict"
 INTERNAL = "internal"
-UNAVAILABLE = "unavailable"  # client side only: no service answers on the socket
+LOGIN_FAILED = "login_failed"  # a QR login could not start (passport unreachable or refusing)
+# no service answers on the socket (client side), or it is shutting down (server side)
+UNAVAILABLE = "unavailable"
 
-CODES = frozenset({BAD_REQUEST, UNKNOWN_COMMAND, NOT_FOUND, EXISTS, TOO_LARGE, CONFLICT, INTERNAL})
+CODES = frozenset(
+    {
+        BAD_REQUEST,
+        UNKNOWN_COMMAND,
+        NOT_FOUND,
+        EXISTS,
+        TOO_LARGE,
+        CONFLICT,
+        INTERNAL,
+        UNAVAILABLE,
+        LOGIN_FAILED,
+    }
+)
 
 
 class ControlError(XianyuSupervisorError):

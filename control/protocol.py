@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from common.sentences import json_kind
 from control.arguments import validate_arguments
 from control.errors import BAD_REQUEST, ControlError
 
@@ -106,7 +107,7 @@ def _decode(line: bytes) -> dict[str, Any]:
             BAD_REQUEST, f"request is not valid JSON ({_short(exc)}); send one JSON object per line"
         ) from None
     if not isinstance(obj, dict):
-        raise ControlError(BAD_REQUEST, f"request must be a JSON object, not {type(obj).__name__}")
+        raise ControlError(BAD_REQUEST, f"request must be a JSON object, not {json_kind(obj)}")
     return obj
 
 

@@ -49,7 +49,14 @@ def _cell(value: object) -> str:
         return f"{value:g}"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value).replace("\n", " ")
+    return _printable(str(value).replace("\n", " "))
+
+
+def _printable(text: str) -> str:
+    """Control characters shown as escapes: stored text must not recolour the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _moment(value: object) -> str:
@@ -68,29 +75,46 @@ def _ms(value: object) -> str:
     return f"{value:.1f} ms" if isinstance(value, int | float) else "-"
 
 
+STATUS_FOOTNOTE = (
+    "(received, replied, crashes: lifetime totals; restarts of any cause and reconnects: "
+    "since the service started; crashes include stops cut off at their deadline)"
+)
+
+
 def status(result: Mapping[str, Any]) -> str:
     accounts = result.get("accounts") or []
     if not accounts:
         return "no accounts; add one with: python run.py ctl add <account-id> --cookie-file <file>"
-    headers = ["ACCOUNT", "USER", "STATE", "ENABLED", "VERSION", "ONLINE SINCE"]
-    headers += ["RESTARTS", "RECONNECTS", "RECEIVED", "REPLIED", "LAST ERROR"]
+    headers = ["ACCOUNT", "USER", "STATE", "ENABLED", "VERSION", "ONLINE SINCE (UTC)"]
+    headers += ["RESTARTS", "CRASHES", "RECONNECTS", "LOGINS LEFT", "RECEIVED", "REPLIED"]
+    headers += ["LAST ERROR"]
     rows = [
         [
             a.get("id"),
             a.get("user_id"),
             a.get("state"),
             a.get("enabled"),
-            f"{a.get('cookie_version')}{' (unsaved)' if a.get('unsaved') else ''}",
+            _version_cell(a),
             _moment(a.get("online_since")) if a.get("online_since") else None,
             a.get("restarts"),
+            a.get("crashes"),
             a.get("reconnects"),
+            a.get("login_budget_left"),  # login calls left this hour
             a.get("received"),
             a.get("replied"),
             a.get("last_error"),
         ]
         for a in accounts
     ]
-    return table(headers, rows)
+    return f"{table(headers, rows)}\n{STATUS_FOOTNOTE}"
+
+
+def _version_cell(account: Mapping[str, Any]) -> str | None:
+    """``3``, ``3 (unsaved)`` while an unsaved cookie serves, ``unsaved`` when none is stored."""
+    number = account.get("cookie_version")
+    if not account.get("unsaved"):
+        return None if number is None else str(number)
+    return "unsaved" if number is None else f"{number} (unsaved)"
 
 
 def outcome(result: Mapping[str, Any]) -> str:
@@ -144,6 +168,31 @@ def rules(result: Mapping[str, Any]) -> str:
     return text
 
 
+def rules_stored(result: Mapping[str, Any]) -> str:
+    """The summary ``set_rules`` answers with."""
+    if result.get("outcome") == "cleared":
+        return "cleared: no keyword rules and no default reply (the account stays silent)"
+    count, item = result.get("rules", 0), result.get("item_rules", 0)
+    text = f"stored {count} keyword rule{'' if count == 1 else 's'}"
+    if item:
+        text += f" ({item} for a specific item)"
+    text += " and a default reply" if result.get("default_reply") else " and no default reply"
+    return text + "; 'ctl rules ACCOUNT' shows them"
+
+
+def pauses(result: Mapping[str, Any]) -> str:
+    rows = [[p.get("chat"), _moment(p.get("until"))] for p in result.get("pauses") or []]
+    if not rows:
+        return "no chat is paused"
+    return table(["CHAT", "PAUSED UNTIL (UTC)"], rows)
+
+
+def unpaused(result: Mapping[str, Any]) -> str:
+    if result.get("outcome") == "not_paused":
+        return f"chat {result.get('chat')} was not paused"
+    return f"chat {result.get('chat')} unpaused: auto-replies from its next message"
+
+
 def ping(result: Mapping[str, Any]) -> str:
     return f"service {result.get('version')} up {result.get('uptime_s', 0):.1f}s"
 
@@ -153,6 +202,43 @@ def account(result: Mapping[str, Any]) -> str:
     if not isinstance(fields, Mapping):
         return generic(result)
     return "\n".join(f"{k}: {_cell(v)}" for k, v in fields.items())
+
+
+def added(result: Mapping[str, Any]) -> str:
+    """``add``: the account and, when the CLI waited, the state it came to."""
+    name = result.get("account")
+    if isinstance(name, Mapping):  # an account record rather than its id
+        name = name.get("id")
+    state = result.get("state")
+    if state is None:
+        return f"added {name}"
+    if state == "online":
+        return f"added {name}: online"
+    text = f"added {name}, but it is {state}"
+    if result.get("last_error"):
+        text += f": {result['last_error']}"
+    if state == "needs_cookie":
+        text += f"; update it with a fresh cookie: ctl update {name} --cookie-file FILE"
+    return text
+
+
+def notify_test(result: Mapping[str, Any]) -> str:
+    rows = [
+        [
+            r.get("url"),
+            ", ".join(r.get("for") or []),
+            "sent" if r.get("ok") else "FAILED",
+            r.get("error"),
+        ]
+        for r in result.get("results") or []
+    ]
+    if not rows:
+        return (
+            "no notification URLs: start the service with --notify URL (or notify_urls in "
+            "its config file), or give an account its own with: ctl set ACCOUNT --notify URL"
+        )
+    summary = f"{result.get('sent', 0)} sent, {result.get('failed', 0)} failed"
+    return table(["URL", "FOR", "RESULT", "ERROR"], rows) + "\n" + summary
 
 
 def generic(result: Mapping[str, Any]) -> str:
@@ -167,8 +253,12 @@ RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "history": history,
     "events": events,
     "rules": rules,
-    "set_rules": rules,
+    "set_rules": rules_stored,
     "set": account,
+    "add": added,
+    "pauses": pauses,
+    "unpause": unpaused,
+    "notify_test": notify_test,
 }
 
 

@@ -95,8 +95,12 @@ class ControlServer:
         log.info("control_listening", path=str(self._path))
         return self
 
-    def stop(self, *, timeout: float = 5.0) -> None:
-        """Stop accepting, drop open connections, and remove the socket file."""
+    def stop(self, *, timeout: float = 5.0, join_workers: bool = True) -> None:
+        """Stop accepting, drop open connections, and remove the socket file.
+
+        ``join_workers=False`` leaves requests still inside a supervisor call running (the
+        service stops the supervisor, which ends them, then calls ``join_workers``).
+        """
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -109,9 +113,16 @@ class ControlServer:
                 thread.join(timeout=timeout)
             if not thread.is_alive() and not loop.is_closed():
                 loop.close()
-        self._shutdown_workers(timeout)
+        if join_workers:
+            self._shutdown_workers(timeout)
+        else:
+            self._executor.shutdown(wait=False, cancel_futures=True)
         self._unlink_if_ours()
         log.info("control_stopped", path=str(self._path))
+
+    def join_workers(self, timeout: float = 5.0) -> None:
+        """After ``stop(join_workers=False)``: wait for the requests still running."""
+        self._shutdown_workers(timeout)
 
     # --- socket file ------------------------------------------------------------------
 
@@ -133,7 +144,11 @@ class ControlServer:
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
-            raise XianyuSupervisorError(f"cannot listen on {self._path}: {exc}") from exc
+            why = (exc.strerror or type(exc).__name__).lower()
+            raise XianyuSupervisorError(
+                f"cannot create the control socket {self._path} ({why}); give a writable "
+                "directory with --data-dir (or XIANYU_DATA_DIR)"
+            ) from exc
         return sock
 
     def _remove_stale(self) -> None:
@@ -209,7 +224,9 @@ class ControlServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away: nothing to answer
         except asyncio.CancelledError:
-            raise
+            # stop() cancels open connections: a clean end, not an error (re-raising would
+            # make asyncio's stream callback log the cancellation as a traceback)
+            pass
         except Exception:  # survival boundary: one connection's bug must not stop the server
             log.exception("control_connection_crashed")
         finally:

@@ -1,8 +1,8 @@
 """The Goofish (闲鱼) web IM protocol: pure builders and decoders, plus the async token client.
 
 Nothing here opens sockets or starts threads except ``TokenClient``, which runs on the event
-loop that awaits it. Facts come from ``shared/goofish-protocol.md``; section numbers in
-docstrings refer to it.
+loop that awaits it. Facts are in ``docs/protocol.md``; section numbers in docstrings
+refer to it.
 """
 
 from goofish import frames

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from common.errors import ProtocolError
+from common.sentences import json_kind
 
 T = TypeVar("T")
 
@@ -47,7 +48,7 @@ def require(obj: Any, path: tuple[str, ...], kind: type[T]) -> T:
     # bool is an int subclass; a flag is never a valid id or timestamp.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         expected = _TYPE_NAMES.get(kind, kind.__name__)
-        raise ProtocolError(f"is {type(value).__name__}, expected {expected}", field=".".join(path))
+        raise ProtocolError(f"is {json_kind(value)}, expected {expected}", field=".".join(path))
     return value
 
 

@@ -11,12 +11,13 @@ from typing import Any
 import msgpack
 
 from common.errors import ProtocolError
+from common.sentences import json_kind
 
 
 def b64decode_lenient(text: str) -> bytes:
     """Decode base64, tolerating missing padding and stray whitespace or non-ASCII chars."""
     if not isinstance(text, str):
-        raise ProtocolError(f"base64 payload is a {type(text).__name__}, not a string")
+        raise ProtocolError(f"base64 payload is {json_kind(text)}, not a string")
     try:
         # the common case, well-formed base64, at C speed (the cleaning below is ~10x slower)
         return base64.b64decode(text, validate=True)
@@ -57,7 +58,7 @@ def try_json_object(raw: bytes) -> Mapping[str, Any] | None:
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(value, dict):
-        raise ProtocolError(f"JSON payload is a {type(value).__name__}, not an object")
+        raise ProtocolError(f"JSON payload is {json_kind(value)}, not an object")
     return value
 
 
@@ -69,7 +70,7 @@ def unpack_map(raw: bytes) -> Mapping[str, Any]:
     except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as exc:
         raise ProtocolError(f"payload is neither JSON nor valid MessagePack ({exc!r})") from exc
     if not isinstance(value, dict):
-        raise ProtocolError(f"MessagePack payload is a {type(value).__name__}, not a map")
+        raise ProtocolError(f"MessagePack payload is {json_kind(value)}, not a map")
     return value
 
 

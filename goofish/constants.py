@@ -56,3 +56,23 @@ CONTENT_TEXT = 1
 CONTENT_IMAGE = 2
 CONTENT_AUDIO = 3
 CONTENT_TRADE_CARD = 26
+
+# Passport (login) host and paths, relative to a passport URL ending in "/" (docs/login.md).
+DEFAULT_PASSPORT_URL = "https://passport.goofish.com/"
+PASSPORT_SITE = "77"  # fromSite of the Goofish ("xianyu") passport
+HAS_LOGIN_PATH = "newlogin/hasLogin.do"
+SILENT_HAS_LOGIN_PATH = "newlogin/silentHasLogin.do"
+SET_LOGIN_SETTINGS_PATH = "ac/account/setLoginSettings.do"
+QUERY_LOGIN_SETTINGS_PATH = "ac/account/queryLoginSettings.do"
+MINI_LOGIN_PATH = "mini_login.htm"
+QR_GENERATE_PATH = "newlogin/qrcode/generate.do"
+QR_QUERY_PATH = "newlogin/qrcode/query.do"
+TOKEN_LOGIN_PATH = "login_token/login.do"  # noqa: S105 (a path)
+# The cheap liveness probe on the mtop API (same signing as the token call).
+LOGINUSER_API = "mtop.taobao.idlemessage.pc.loginuser.get"
+LOGINUSER_API_VERSION = "1.0"
+# Long-login ("keep me logged in") cookies and the silent-login fatigue stamp.
+LONG_LOGIN_COOKIE = "havana_lgc2_77"
+LONG_LOGIN_EXP_COOKIE = "havana_lgc_exp"
+LONG_LOGIN_BAK_EXP_COOKIE = "cookie3_bak_exp"
+SDK_SILENT_COOKIE = "sdkSilent"

@@ -1,5 +1,8 @@
 """The seller's browser cookie: parse, merge Set-Cookie, serialize (fact sheet sections 2.4, 9).
 
+Unlike the original clients (which keep a deleted cookie as ``name=``), a deleting
+``Set-Cookie`` removes the name, as a browser does: renewal answers clear cookies that way.
+
 Cookie values are secrets. ``str()``/``repr()`` show only ``unb`` and a fingerprint, so a
 ``Cookie`` can go into a log line or an exception message safely.
 """
@@ -8,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 
 from common.errors import CookieError
 
@@ -46,6 +52,78 @@ def _updated(
     merged = dict(pairs)
     for name, value in new:
         merged[name] = value
+    return tuple(merged.items())
+
+
+@dataclass(frozen=True)
+class SetCookie:
+    """One parsed ``Set-Cookie`` header: the pair, when it expires, whether it deletes."""
+
+    name: str
+    value: str = field(repr=False)  # a secret
+    expires_at: float | None = None  # epoch seconds, from Max-Age (preferred) or Expires
+    http_only: bool = False
+
+    def deletes(self, now: float) -> bool:
+        """A server deletes a cookie with an empty value, ``Max-Age<=0`` or a past ``Expires``."""
+        return not self.value or (self.expires_at is not None and self.expires_at <= now)
+
+
+def _expiry(attributes: dict[str, str], now: float) -> float | None:
+    max_age = attributes.get("max-age")
+    if max_age is not None:
+        try:
+            return now + int(max_age)  # RFC 6265 5.2.2: Max-Age wins over Expires
+        except ValueError:
+            pass
+    expires = attributes.get("expires")
+    if expires:
+        try:
+            return parsedate_to_datetime(expires).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return None
+
+
+def parse_set_cookie(header: str, *, now: float | None = None) -> SetCookie | None:
+    """Parse one ``Set-Cookie`` header value; ``None`` when it names no cookie."""
+    first, *rest = header.split(";")
+    name, sep, value = first.partition("=")
+    name = name.strip()
+    if not (sep and name):
+        return None
+    attributes = {}
+    for attribute in rest:
+        key, _, attr_value = attribute.partition("=")
+        attributes[key.strip().lower()] = attr_value.strip()
+    at = time.time() if now is None else now
+    return SetCookie(
+        name=name,
+        value=value.strip(),
+        expires_at=_expiry(attributes, at),
+        http_only="httponly" in attributes,
+    )
+
+
+def merge_set_cookie_pairs(
+    pairs: Iterable[tuple[str, str]], headers: Iterable[str], *, now: float | None = None
+) -> tuple[tuple[str, str], ...]:
+    """Apply ``Set-Cookie`` headers to ``(name, value)`` pairs, in order, as a browser would.
+
+    A value overwrites its name in place, a new name is appended, and a deleting header
+    (empty value, ``Max-Age<=0``, ``Expires`` in the past) removes the name. Domain and Path
+    are ignored: one seller's cookie is one flat jar.
+    """
+    at = time.time() if now is None else now
+    merged = dict(pairs)
+    for header in headers:
+        parsed = parse_set_cookie(header, now=at)
+        if parsed is None:
+            continue
+        if parsed.deletes(at):
+            merged.pop(parsed.name, None)
+        else:
+            merged[parsed.name] = parsed.value
     return tuple(merged.items())
 
 
@@ -89,18 +167,13 @@ class Cookie:
                 return value
         return default
 
-    def merge_set_cookie(self, headers: Iterable[str]) -> Cookie:
-        """A new cookie with each ``Set-Cookie`` header's ``name=value`` applied.
+    def merge_set_cookie(self, headers: Iterable[str], *, now: float | None = None) -> Cookie:
+        """A new cookie with the ``Set-Cookie`` headers applied (``merge_set_cookie_pairs``).
 
-        Attributes after the first ``;`` are ignored; a deleting Set-Cookie becomes ``name=``.
-        Raises ``CookieError`` if that empties ``unb`` (the server ended the login).
+        A deleting header removes the name. Raises ``CookieError`` if that removes ``unb``
+        (the server ended the login).
         """
-        new = []
-        for header in headers:
-            name, sep, value = header.partition(";")[0].partition("=")
-            if sep and name.strip():
-                new.append((name.strip(), value.strip()))
-        return Cookie(_updated(self._pairs, new))
+        return Cookie(merge_set_cookie_pairs(self._pairs, headers, now=now))
 
     def serialize(self) -> str:
         """``k=v; k=v`` in order: the form the server and the database take."""

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from common.errors import ProtocolError
+from common.sentences import json_kind
 from goofish._fields import (
     each_item,
     item_id_from,
@@ -85,7 +86,7 @@ def decode_push(frame: object, *, self_id: str) -> list[Message]:
 def decode_item(item: object, *, self_id: str) -> Message:
     """Decode one ``syncPushPackage.data`` entry (``{"objectType", "data": base64, ...}``)."""
     if not isinstance(item, Mapping):
-        raise ProtocolError(f"item is a {type(item).__name__}, not an object")
+        raise ProtocolError(f"item is {json_kind(item)}, not an object")
     payload = decode_data(require(item, ("data",), str))
     if "chatType" in payload:
         return SystemEvent(payload)

@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 
 from common.errors import ProtocolError
+from common.sentences import json_kind
 from goofish._fields import each_item, item_id_from, mapping_at, optional_str, require
 from goofish._payload import decode_content_json
 from goofish.ids import plain_id
@@ -27,7 +28,7 @@ def is_flow_controlled(body: object) -> bool:
 def page_cursor(body: object) -> tuple[bool, int]:
     """``(has_more, next_cursor)`` of a list response."""
     if not isinstance(body, Mapping):
-        raise ProtocolError(f"list response body is a {type(body).__name__}, not an object")
+        raise ProtocolError(f"list response body is {json_kind(body)}, not an object")
     has_more = body.get("hasMore", 0)
     next_cursor = require(body, ("nextCursor",), int)
     return bool(has_more) and has_more not in ("0", "false"), next_cursor

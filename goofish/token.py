@@ -19,6 +19,7 @@ import aiohttp
 import yarl
 
 from common.errors import CookieError
+from common.sentences import error_sentence
 from goofish.constants import BROWSER_UA, IM_APP_KEY, MTOP_APP_KEY, ORIGIN, TOKEN_API
 from goofish.constants import TOKEN_API_VERSION as _VERSION
 from goofish.cookies import Cookie
@@ -185,15 +186,22 @@ def classify_token_response(status: int, payload: object, set_cookies: list[str]
         return TokenResult(
             "risk_control",
             punish_url=url,
-            message=f"risk control ({ret_text}); open the punish URL in the browser the cookie "
-            "came from, pass the check, then update the cookie; do not retry soon",
+            # the URL is what the operator needs: it goes into status, events and update reasons
+            message=f"risk control ({ret_text}): open {url or 'goofish.com/im'} in the browser "
+            "the cookie came from and pass the check, then update the cookie with "
+            "'ctl update'; the account waits (minutes, growing) and does not retry soon",
         )
     if any(marker in ret_text for marker in _TOKEN_EXPIRED):
         fresh = any(header.lstrip().startswith("_m_h5_tk=") for header in set_cookies)
         return TokenResult(
             "token_expired",
-            message=f"mtop token stale ({ret_text}); "
-            + ("retry with the fresh _m_h5_tk" if fresh else "no fresh _m_h5_tk was sent"),
+            message=f"the signing token (_m_h5_tk) had expired ({ret_text}); "
+            + (
+                "the fresh one the API sent is merged into the cookie and tried at once: "
+                "nothing to do unless this repeats, then update the cookie"
+                if fresh
+                else f"the API sent no fresh one; {_RELOGIN_HINT}"
+            ),
         )
     return TokenResult(
         "error", message=f"token API answered HTTP {status} with ret {rets or 'missing'}"
@@ -268,7 +276,7 @@ class TokenClient:
 
 
 def _network_error(exc: BaseException) -> TokenResult:
-    what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
+    what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {error_sentence(exc)}"
     return TokenResult(
         "error",
         network=True,

@@ -1,4 +1,5 @@
-"""The whole process from ``Settings``: store, IO loop, token client, supervisor, control socket.
+"""The whole process from ``Settings``: store, IO loop, token client, supervisor, notifications,
+control socket.
 
 ``Service(settings).start()`` / ``.stop()`` runs it in-process (tests, the demo);
 ``run(settings)`` is the service's main loop: serve until SIGTERM/SIGINT, then shut
@@ -12,24 +13,36 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
 import pykka
-import pykka.debug
 import structlog
 
+from actors.budget import LoginBudget
 from common.errors import NotRunningError
 from common.io_loop import IoLoop
 from common.settings import Settings
 from control.dispatch import Dispatcher
 from control.server import ControlServer
+from goofish.passport_client import PassportClient
 from goofish.token import TokenClient
+from notify import Notifier
 from service.housekeeping import Housekeeping
+from service.logging import active_format
 from storage import Store
-from supervisor import ChildFactory, SupervisorClient, account_actor_factory, start_supervisor
+from storage.engine import describe
+from storage.files import make_private_dir, too_open
+from supervisor import (
+    ChildFactory,
+    LoginManager,
+    SupervisorClient,
+    account_actor_factory,
+    start_supervisor,
+)
 from web import WebServer, parse_web
 
 if TYPE_CHECKING:
@@ -37,11 +50,27 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-NO_ACCOUNTS_HINT = (
-    "no accounts yet: add one with "
-    "'python run.py ctl add <account-id> --cookie-file <file with the Cookie header>' "
-    "(or try 'python run.py demo' for a 30-second tour against a local simulator)"
-)
+DEFAULT_DATA_DIR = Path("data")
+
+
+def ctl_command(data_dir: Path | None = None) -> str:
+    """How to run the control CLI from here: this interpreter's ``xianyu-ctl`` or ``run.py ctl``.
+
+    Never a bare ``python``: the system interpreter may lack the service's packages.
+    """
+    beside = Path(sys.executable).with_name("xianyu-ctl")
+    command = str(beside) if beside.exists() else f"{sys.executable} run.py ctl"
+    if data_dir is not None and data_dir != DEFAULT_DATA_DIR:
+        command += f" --data-dir {data_dir}"
+    return command
+
+
+def no_accounts_hint(data_dir: Path) -> str:
+    return (
+        f"no accounts yet: add one with '{ctl_command(data_dir)} add <account-id> "
+        "--cookie-file <file with the Cookie header>' (or try "
+        f"'{sys.executable} run.py demo' for a 30-second tour against a local simulator)"
+    )
 
 
 class Service:
@@ -65,10 +94,13 @@ class Service:
         self._store: Store | None = None
         self._io: IoLoop | None = None
         self._token_client: TokenClient | None = None
+        self._passport_client: PassportClient | None = None
+        self._logins: LoginManager | None = None
         self._client: SupervisorClient | None = None
         self._control: ControlServer | None = None
         self._dispatcher: Dispatcher | None = None
         self._housekeeping: Housekeeping | None = None
+        self._notifier: Notifier | None = None
         self._web: WebServer | None = None
 
     @property
@@ -89,6 +121,12 @@ class Service:
         return self._store
 
     @property
+    def notifier(self) -> Notifier:
+        if self._notifier is None:
+            raise RuntimeError("the service is not started")
+        return self._notifier
+
+    @property
     def socket_path(self) -> Path:
         return self.settings.socket_path
 
@@ -96,29 +134,52 @@ class Service:
         """Start every part; on failure stop what started and re-raise."""
         settings = self.settings
         started_at = time.monotonic()
-        # the database holds cookies: keep the directory private
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # the database holds cookies: keep the directory private (0700, and its new parents)
+        make_private_dir(settings.data_dir)
         # claim the data dir first: a second service must give up before it connects anyone
         self._control = ControlServer(settings.socket_path, self._handle_line).bind()
         try:
             self._store = Store.open(
                 settings.effective_database_url, cookie_history=settings.cookie_history
             )
+            _warn_when_too_open(settings)
             self._io = IoLoop().start()
             self._token_client = TokenClient(
                 settings.api_url, timeout_s=settings.timings.token_timeout_s
             )
+            timings = settings.timings
+            budget = LoginBudget(timings.login_budget_per_h, window_s=timings.login_budget_window_s)
             factory = self._child_factory or account_actor_factory(
                 store=self._store,
                 io=self._io,
                 token_client=self._token_client,
                 settings=settings,
                 actor_class=self._actor_class,
+                login_budget=budget,
             )
             self._client = start_supervisor(
-                self._store, self._io, self._token_client, settings, child_factory=factory
+                self._store,
+                self._io,
+                self._token_client,
+                settings,
+                child_factory=factory,
+                login_budget=budget,
             )
-            self._dispatcher = Dispatcher(self._client, started_at=started_at)
+            self._passport_client = PassportClient(
+                settings.passport_url, settings.api_url, timeout_s=settings.timings.token_timeout_s
+            )
+            self._logins = LoginManager(
+                self._passport_client,
+                self._io,
+                self._client,
+                self._store,
+                poll_s=settings.timings.qr_poll_s,
+            )
+            # watches from outside and delivers on its own threads: never on a reply's path
+            self._notifier = Notifier(self._store, self._client, settings).start()
+            self._dispatcher = Dispatcher(
+                self._client, started_at=started_at, logins=self._logins, notifier=self._notifier
+            )
             self._housekeeping = Housekeeping(
                 self._store, self._io, retention_s=settings.timings.processed_retention_s
             ).start()
@@ -134,6 +195,7 @@ class Service:
         log.info(
             "service_started",
             data_dir=str(settings.data_dir),
+            database=describe(settings.effective_database_url),
             socket=str(settings.socket_path),
             ws_url=settings.ws_url,
             api_url=settings.api_url,
@@ -155,14 +217,25 @@ class Service:
         housekeeping, self._housekeeping = self._housekeeping, None
         if housekeeping is not None:
             housekeeping.stop()
+        notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            notifier.stop()  # before the shutdown: stopping accounts is no news
         client, self._client = self._client, None
+        if self._dispatcher is not None:
+            self._dispatcher.stopping()
+        logins, self._logins = self._logins, None
         try:
+            if logins is not None:
+                logins.close()
             if control is not None:
-                control.stop()
+                # requests inside a supervisor call end when the supervisor stops (below)
+                control.stop(join_workers=False)
         finally:
             try:
                 if client is not None:
                     client.shutdown(timeout=deadline)  # logs its own outcome
+                if control is not None:
+                    control.join_workers()
             finally:
                 self._stop_leftover_actors()
                 self._stop_io()
@@ -183,11 +256,14 @@ class Service:
     def _stop_io(self) -> None:
         io, self._io = self._io, None
         token_client, self._token_client = self._token_client, None
+        passport_client, self._passport_client = self._passport_client, None
         if io is None:
             return
         try:
             if token_client is not None:
                 io.submit(token_client.close()).result(timeout=5)
+            if passport_client is not None:
+                io.submit(passport_client.close()).result(timeout=5)
         finally:
             io.stop()
 
@@ -219,7 +295,7 @@ def run(
     previous = {
         signal.SIGTERM: signal.signal(signal.SIGTERM, request_stop),
         signal.SIGINT: signal.signal(signal.SIGINT, request_stop),
-        signal.SIGUSR1: signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks),
+        signal.SIGUSR1: signal.signal(signal.SIGUSR1, log_thread_tracebacks),
     }
     try:
         service = Service(settings, actor_class=actor_class).start()
@@ -241,5 +317,31 @@ def run(
 def _hint_when_empty(service: Service) -> None:
     if service.store.list_accounts():
         return
-    log.warning("no_accounts", hint=NO_ACCOUNTS_HINT)
-    print(f"xianyu-supervisor: {NO_ACCOUNTS_HINT}", file=sys.stderr)  # noqa: T201
+    hint = no_accounts_hint(service.settings.data_dir)
+    log.warning("no_accounts", hint=hint)
+    if active_format() == "console":  # the log line is for machines; a person gets a sentence
+        print(f"xianyu-supervisor: {hint}", file=sys.stderr)  # noqa: T201
+
+
+def _warn_when_too_open(settings: Settings) -> None:
+    """Existing files that other local users can read: say so (they hold cookies)."""
+    for path, mode in too_open(settings.data_dir, settings.effective_database_url):
+        wanted = "700" if path.is_dir() else "600"
+        log.warning(
+            "data_file_too_open",
+            path=str(path),
+            mode=f"{mode:04o}",
+            hint=f"it holds cookie values; run: chmod {wanted} {path}",
+        )
+
+
+def log_thread_tracebacks(_signum: int = 0, _frame: FrameType | None = None) -> None:
+    """SIGUSR1: every thread's stack, one WARNING each (a diagnosis asked for, not a crash)."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        log.warning(
+            "thread_traceback",
+            thread=names.get(ident, "unknown"),
+            ident=ident,
+            stack="".join(traceback.format_stack(frame)),
+        )

@@ -157,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data_dir=Path(data_dir),
                 ws_url=handle.ws_url,
                 api_url=handle.api_url,
+                passport_url=handle.passport_url,
                 timings=DEMO_TIMINGS,
             )
             # shop-3 is frozen on purpose: its children obey the Freeze hook

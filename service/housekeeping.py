@@ -84,15 +84,15 @@ class Housekeeping:
 
     async def _settle_after_boot(self) -> None:
         await asyncio.sleep(self._settle_after_s)
-        log.info("heap_settled", frozen=self.settle_heap())
+        log.debug("heap_settled", frozen=self.settle_heap())
         await asyncio.sleep(self._settle_after_s * (_SECOND_SETTLE_FACTOR - 1))
-        log.info("heap_settled", frozen=self.settle_heap())
+        log.debug("heap_settled", frozen=self.settle_heap())
 
     async def _every_interval(self) -> None:
         while True:
             await asyncio.sleep(self._interval_s)
             await asyncio.to_thread(self._prune_logged)
-            log.info("heap_settled", frozen=self.settle_heap())
+            log.debug("heap_settled", frozen=self.settle_heap())
 
     def _prune_logged(self) -> None:
         # a failed round is logged and retried next time; it must never stop the timer

@@ -30,7 +30,19 @@ _QUIET = {
     "websockets": logging.WARNING,
     "aiohttp.access": logging.WARNING,
     "asyncio": logging.WARNING,
+    # their debug lines carry whole notification URLs (secrets: apprise's own, and the
+    # request lines of the HTTP client under it); their warnings name hosts only
+    "apprise": logging.WARNING,
+    "urllib3": logging.WARNING,
 }
+
+
+_active: list[LogFormat] = []  # the format of the last configure_logging, if any
+
+
+def active_format() -> LogFormat | None:
+    """The format ``configure_logging`` chose last (None before it ran, or after a reset)."""
+    return _active[-1] if _active else None
 
 
 # the loggers websockets writes to (``websockets.{client,server}``, see its protocol.py)
@@ -170,14 +182,39 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+    _active[:] = [chosen]
     return chosen
 
 
+def route_to_stdlib() -> None:
+    """structlog into stdlib ``logging`` with no handler of ours: for code that never called
+    ``configure_logging`` (tests, library use).
+
+    structlog's own default prints every event to ``sys.stdout`` from whatever thread logs;
+    an actor thread logging between two tests then lands in pytest's progress output. Routed
+    to ``logging``, records go wherever the host set up (pytest captures them per test).
+    """
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.add_log_level,
+            structlog.processors.format_exc_info,
+            # no redaction, as structlog's own default: the test suite's secrets guard must
+            # see raw text (the service itself always runs configure_logging, which redacts)
+            structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
 def reset_logging() -> None:
-    """Undo ``configure_logging`` (tests): structlog defaults, our handler removed."""
+    """Undo ``configure_logging`` (tests): our handler removed, structlog routed to stdlib."""
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "xianyu"]:
         root.removeHandler(old)
     for name in WEBSOCKETS_LOGGERS:
         logging.getLogger(name).removeFilter(_WEBSOCKETS_FILTER)
-    structlog.reset_defaults()
+    route_to_stdlib()
+    _active.clear()

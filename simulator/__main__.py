@@ -1,6 +1,7 @@
 """``python run.py simulator [--host H] [--port P]``: serve until SIGINT/SIGTERM.
 
-Prints exactly one JSON line on stdout, ``{"ws_url": ..., "api_url": ..., "admin_url": ...}``.
+Prints exactly one JSON line on stdout,
+``{"ws_url": ..., "api_url": ..., "admin_url": ..., "passport_url": ...}``.
 HTTP (token + admin API) listens on P and the IM WebSocket on P+1; P = 0 (the default)
 picks any free ports. Logs go to stderr, so stdout carries only that line.
 """

@@ -76,6 +76,38 @@ class AdminClient:
     def fault(self, user_id: str, kind: str, seconds: float | None = None) -> dict[str, Any]:
         return self._post("fault", _without_none(user_id=user_id, kind=kind, seconds=seconds))
 
+    def session(
+        self,
+        user_id: str,
+        *,
+        expire_in_s: float | None = None,
+        long_login: str | None = None,
+    ) -> int:
+        """Age the seller's live sessions (expire in that many seconds; 0 = now) and/or set
+        its long-login ``"valid"``/``"expired"``; returns how many live sessions it had."""
+        body = _without_none(user_id=user_id, expire_in_s=expire_in_s, long_login=long_login)
+        return int(self._post("session", body)["sessions"])
+
+    def qr_codes(self) -> list[dict[str, Any]]:
+        """Every QR code generated, newest first: ``lg_token``, ``state``, ``created_at``,
+        ``user_id``."""
+        return self._request("GET", "qr")["codes"]
+
+    def qr_scan(self, user_id: str, lg_token: str | None = None) -> dict[str, Any]:
+        """The seller scans a code (default: the newest ``NEW``): it becomes ``SCANED``."""
+        return self._post("qr/scan", _without_none(user_id=user_id, lg_token=lg_token))
+
+    def qr_confirm(self, lg_token: str | None = None, variant: str | None = None) -> dict[str, Any]:
+        """Confirm on the phone (default: the newest ``SCANED``); ``variant`` ``"cookies"``
+        (default), ``"token"`` or ``"verify"``."""
+        return self._post("qr/confirm", _without_none(lg_token=lg_token, variant=variant))
+
+    def qr_cancel(self, lg_token: str | None = None) -> dict[str, Any]:
+        return self._post("qr/cancel", _without_none(lg_token=lg_token))
+
+    def qr_expire(self, lg_token: str | None = None) -> dict[str, Any]:
+        return self._post("qr/expire", _without_none(lg_token=lg_token))
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:

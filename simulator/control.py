@@ -15,7 +15,8 @@ from common.errors import CookieError, XianyuSupervisorError
 from goofish.constants import CONTENT_TRADE_CARD
 from goofish.cookies import Cookie
 from simulator.im import ImServer
-from simulator.world import Chat, User, World
+from simulator.sessions import Sessions
+from simulator.world import Chat, User, UserFaults, World
 
 FAULT_KINDS = (
     "close",
@@ -26,9 +27,13 @@ FAULT_KINDS = (
     "slow_handshake",
     "garbage",
     "blackhole",
+    "renew_error",
+    "renew_slow",
+    "slow_switch",
 )
 DEFAULT_CAPTCHA_S = 60.0
 DEFAULT_SLOW_HANDSHAKE_S = 5.0
+DEFAULT_SLOW_SWITCH_S = 0.5
 DEFAULT_CARD_TITLE = "买家已付款"
 DEFAULT_CARD_TEXT = "[我已付款，等待你发货]"
 
@@ -47,9 +52,10 @@ class AdminRefused(XianyuSupervisorError):
 class Control:
     """Admin operations over the world and the IM server."""
 
-    def __init__(self, world: World, im: ImServer) -> None:
+    def __init__(self, world: World, im: ImServer, sessions: Sessions) -> None:
         self._world = world
         self._im = im
+        self._sessions = sessions
 
     def user(self, user_id: str) -> User:
         user = self._world.users.get(user_id)
@@ -59,7 +65,8 @@ class Control:
 
     def create_user(self, user_id: str | None = None, nick: str | None = None) -> dict[str, str]:
         user = self._world.ensure_user(user_id, nick)
-        return {"user_id": user.user_id, "cookie": self._world.new_session(user.user_id)}
+        pairs = self._sessions.login(user.user_id)
+        return {"user_id": user.user_id, "cookie": "; ".join(f"{k}={v}" for k, v in pairs.items())}
 
     def revoke(self, user_id: str | None = None, cookie: str | None = None) -> dict[str, int]:
         if user_id is not None:
@@ -71,6 +78,7 @@ class Control:
                 raise AdminRefused(400, f"cookie does not parse: {exc}") from None
         else:
             raise AdminRefused(400, 'revoke needs "user_id" or "cookie"')
+        self._sessions.revoked(cookie2s)
         revoked = self._world.revoke(cookie2s)
         self._im.close_sessions(set(revoked))
         return {"revoked": len(revoked)}
@@ -146,22 +154,36 @@ class Control:
             raise AdminRefused(400, f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
         if seconds is not None and seconds < 0:
             raise AdminRefused(400, "seconds must be >= 0")
-        affected = 0
-        if kind == "close":
-            affected = self._im.close_user(user_id)
-        elif kind == "drop":
-            affected = self._im.drop_user(user_id)
-        elif kind == "zombie":
-            affected = self._im.zombify_user(user_id)
-        elif kind == "blackhole":
-            affected = self._im.blackhole_user(user_id)
-        elif kind == "token_expired":
-            user.faults.token_expired_once = True
-        elif kind == "captcha":
-            duration = DEFAULT_CAPTCHA_S if seconds is None else seconds
-            user.faults.captcha_until = time.monotonic() + duration
-        elif kind == "slow_handshake":
-            user.faults.slow_handshake_s = DEFAULT_SLOW_HANDSHAKE_S if seconds is None else seconds
+        cut_connections = {
+            "close": self._im.close_user,
+            "drop": self._im.drop_user,
+            "zombie": self._im.zombify_user,
+            "blackhole": self._im.blackhole_user,
+        }.get(kind)
+        if cut_connections is not None:
+            affected = cut_connections(user_id)
         elif kind == "garbage":
             affected = int(await self._im.push_garbage(user_id))
+        else:
+            _arm(user.faults, kind, seconds)
+            affected = 0
         return {"ok": True, "user_id": user_id, "kind": kind, "connections": affected}
+
+
+def _arm(faults: UserFaults, kind: str, seconds: float | None) -> None:
+    """A fault that waits in the seller's state for the next call it applies to."""
+    if kind == "token_expired":
+        faults.token_expired_once = True
+    elif kind == "captcha":
+        faults.captcha_until = time.monotonic() + (
+            DEFAULT_CAPTCHA_S if seconds is None else seconds
+        )
+    elif kind == "slow_handshake":
+        faults.slow_handshake_s = DEFAULT_SLOW_HANDSHAKE_S if seconds is None else seconds
+    elif kind == "renew_error":
+        duration = DEFAULT_CAPTCHA_S if seconds is None else seconds
+        faults.renew_error_until = time.monotonic() + duration
+    elif kind == "renew_slow":
+        faults.renew_slow_s = DEFAULT_SLOW_HANDSHAKE_S if seconds is None else seconds
+    elif kind == "slow_switch":
+        faults.slow_switch_s = DEFAULT_SLOW_SWITCH_S if seconds is None else seconds

@@ -4,19 +4,20 @@ One ``ImServer`` serves every connection on the simulator's event loop with the
 ``websockets`` asyncio server. Frames from one connection are handled in order (like the
 real server, a slow ``/reg`` holds up the frames behind it); pushes come from the admin API.
 
-One registered session per seller: a new ``/reg`` for a seller closes that seller's
-previously registered connection with code 1000. This is a conservative model: the real
-server's arbitration between two live sessions is not documented (section 10.4), and
-assuming the harsher behaviour keeps clients honest.
+One registered session per seller by default: a new ``/reg`` for a seller closes that
+seller's previously registered connection with code 1000. This is a conservative model: the
+real server's arbitration between two live sessions is not documented (section 10.4), and
+assuming the harsher behaviour keeps clients honest. The knob ``sessions_per_seller`` (2+)
+models a multi-device login instead: that many registered connections of one seller all
+receive every push, and a ``/reg`` beyond it closes the oldest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
+import random
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -27,7 +28,6 @@ from websockets.exceptions import ConnectionClosed
 
 from common.errors import CookieError
 from goofish.constants import (
-    CONTENT_IMAGE,
     LWP_ACK_DIFF,
     LWP_CREATE_CHAT,
     LWP_HEARTBEAT,
@@ -37,8 +37,9 @@ from goofish.constants import (
     LWP_SEND,
 )
 from goofish.cookies import Cookie
-from goofish.ids import plain_id
 from simulator import wire
+from simulator.im_conn import BadRequest, Conn
+from simulator.im_requests import ConversationRequests
 from simulator.knobs import Knobs
 from simulator.world import Chat, StoredMessage, User, World, now_ms
 
@@ -48,58 +49,16 @@ log = structlog.get_logger(__name__)
 _VULCAN_CHATS = 3
 
 
-class BadRequest(Exception):
-    """A request frame whose body does not have the documented shape (answered with 400)."""
-
-
-class Conn:
-    """One WebSocket connection and what the server knows about it."""
-
-    __slots__ = (
-        "blackholed",
-        "cookie2",
-        "history_requests",
-        "reg_delay_s",
-        "registered",
-        "seq",
-        "sid",
-        "ua",
-        "user_id",
-        "ws",
-        "zombie",
-    )
-
-    def __init__(self, ws: ServerConnection) -> None:
-        self.ws = ws
-        self.user_id: str | None = None
-        self.cookie2 = ""
-        self.sid = ""
-        self.ua = ""
-        self.seq = 1
-        self.registered = False
-        self.zombie = False  # heartbeats answered, pushes withheld, create refused
-        self.blackholed = False  # nothing read, nothing answered, TCP kept open
-        self.reg_delay_s = 0.0
-        self.history_requests = 0
-
-    @property
-    def ip(self) -> str:
-        address = self.ws.remote_address
-        return str(address[0]) if address else ""
-
-    @property
-    def pushable(self) -> bool:
-        return self.registered and not (self.zombie or self.blackholed)
-
-
-class ImServer:
+class ImServer(ConversationRequests):
     """Handles IM connections and delivers pushes to registered sellers."""
 
     def __init__(self, world: World, knobs: Knobs) -> None:
         self._world = world
         self._knobs = knobs
+        self._random = random.Random()  # whether a read receipt goes with a buyer message
         self._conns: dict[str, set[Conn]] = {}
-        self._registered: dict[str, Conn] = {}
+        # seller -> registered connections, oldest first (at most sessions_per_seller)
+        self._registered: dict[str, list[Conn]] = {}
         self._all: set[Conn] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cookie_users: weakref.WeakKeyDictionary[ServerConnection, str] = (
@@ -122,7 +81,7 @@ class ImServer:
         return len(self._conns.get(user_id, ()))
 
     def registered(self, user_id: str) -> int:
-        return int(user_id in self._registered)
+        return len(self._registered.get(user_id, ()))
 
     # handshake and connection loop ------------------------------------------------------------
 
@@ -168,8 +127,7 @@ class ImServer:
         if conn.user_id is None:
             return
         self._conns.get(conn.user_id, set()).discard(conn)
-        if self._registered.get(conn.user_id) is conn:
-            del self._registered[conn.user_id]
+        self._unregister(conn)
         log.debug("sim_connection_closed", account=conn.user_id)
 
     async def _on_frame_safely(self, conn: Conn, raw: str) -> None:
@@ -241,14 +199,20 @@ class ImServer:
         if conn.user_id is None:
             self._attach(conn, grant.user_id)
         user = self._world.users[grant.user_id]
-        previous = self._registered.get(user.user_id)
-        if previous is not None and previous is not conn:
-            self._evict(previous, "replaced by a newer registration")
-        self._registered[user.user_id] = conn
+        # the slow_switch fault: the switch-over takes a while on the server's side
+        switch_s, user.faults.slow_switch_s = user.faults.slow_switch_s, 0.0
+        registered = self._registered.setdefault(user.user_id, [])
+        if conn not in registered:
+            registered.append(conn)
+        while len(registered) > max(1, self._knobs.sessions_per_seller):
+            self._evict(registered[0], "replaced by a newer registration", linger_s=switch_s)
         conn.registered = True
         conn.cookie2 = grant.cookie2
         conn.sid = wire.new_sid()
         conn.ua = str(headers.get("ua", ""))
+        if switch_s > 0:
+            # registered (pushes come here already) but not yet told so
+            await asyncio.sleep(switch_s)
         now = now_ms()
         await self._send(
             conn, wire.reg_reply(mid, sid=conn.sid, user_id=user.user_id, ip=conn.ip, now=now)
@@ -267,132 +231,36 @@ class ImServer:
             user.faults.garbage_pending = False
             await self._push_items(conn, [wire.garbage_item()])
 
-    def _evict(self, conn: Conn, reason: str) -> None:
+    def _unregister(self, conn: Conn) -> None:
+        registered = self._registered.get(conn.user_id or "", [])
+        if conn in registered:
+            registered.remove(conn)
+        if not registered:
+            self._registered.pop(conn.user_id or "", None)
+
+    def _pushable(self, user_id: str) -> list[Conn]:
+        return [c for c in self._registered.get(user_id, ()) if c.pushable]
+
+    def _evict(self, conn: Conn, reason: str, *, linger_s: float = 0.0) -> None:
         conn.registered = False
-        if conn.user_id is not None and self._registered.get(conn.user_id) is conn:
-            del self._registered[conn.user_id]  # at once: the close handshake may take a while
+        self._unregister(conn)  # at once: the close handshake may take a while
         if conn.blackholed:  # it reads nothing, so a close handshake would never finish
             conn.ws.transport.abort()
+        elif linger_s > 0:  # slow_switch: still open, requests answered 401 until then
+            self._spawn(self._close_later(conn, reason, linger_s))
         else:
             self._spawn(conn.ws.close(1000, reason))
 
-    # requests ---------------------------------------------------------------------------------
-
-    async def _on_ack_diff(self, conn: Conn, mid: str, body: Any) -> None:
-        now = now_ms()
-        answer = {
-            "pipeline": "sync",
-            "tooLong2Tag": "PNM,1",
-            "channel": "sync",
-            "topic": "sync",
-            "highPts": 0,
-            "pts": now * 1000,
-            "seq": 0,
-            "timestamp": now,
-        }
-        await self._send(conn, wire.response(mid, answer, sid=conn.sid))
-
-    async def _on_create(self, conn: Conn, mid: str, body: Any) -> None:
-        if conn.zombie:  # PR #290: a zombie session's create is refused with 400
-            await self._send(conn, wire.response(mid, {"reason": "session invalid"}, code=400))
-            return
-        args = _first_dict(body)
-        pair = {plain_id(str(args.get("pairFirst", ""))), plain_id(str(args.get("pairSecond", "")))}
-        assert conn.user_id is not None
-        if conn.user_id not in pair or len(pair) != 2 or "" in pair:
-            raise BadRequest("pairFirst/pairSecond must name the caller and one peer")
-        raw_extension = args.get("extension")
-        extension = raw_extension if isinstance(raw_extension, dict) else {}
-        item_id = str(extension.get("itemId") or self._world.new_item_id())
-        peer = next(iter(pair - {conn.user_id}))
-        chat = self._world.chat_for(buyer_id=peer, seller_id=conn.user_id, item_id=item_id)
-        answer = wire.created_conversation(chat, self_id=conn.user_id)
-        await self._send(conn, wire.response(mid, answer, sid=conn.sid))
-
-    async def _flow_controlled(self, conn: Conn, mid: str) -> bool:
-        conn.history_requests += 1
-        if conn.history_requests > self._knobs.flow_control_first_n:
-            return False
-        await self._send(conn, wire.response(mid, wire.FLOW_CONTROL_BODY, sid=conn.sid))
-        return True
-
-    async def _on_list_newest(self, conn: Conn, mid: str, body: Any) -> None:
-        if await self._flow_controlled(conn, mid):
-            return
-        cursor, limit = _int_args(body, 0, 1)
-        assert conn.user_id is not None
-        chats, has_more, next_cursor = self._world.conversation_page(conn.user_id, cursor, limit)
-        answer = {
-            "hasMore": int(has_more),
-            "nextCursor": next_cursor,
-            "userConvs": [wire.conversation_ref(chat) for chat in chats],
-        }
-        await self._send(conn, wire.response(mid, answer, sid=conn.sid))
-
-    async def _on_list_messages(self, conn: Conn, mid: str, body: Any) -> None:
-        if not isinstance(body, list) or not body or not isinstance(body[0], str):
-            raise BadRequest('body must be ["<cid>@goofish", false, cursor, limit, false]')
-        if await self._flow_controlled(conn, mid):
-            return
-        chat = self._chat_of(conn, body[0])
-        cursor, limit = _int_args(body, 2, 3)
-        messages, has_more, next_cursor = self._world.message_page(chat, cursor, limit)
-        answer = {
-            "hasMore": int(has_more),
-            "nextCursor": next_cursor,
-            "userMessageModels": [wire.history_message(m) for m in messages],
-        }
-        await self._send(conn, wire.response(mid, answer, sid=conn.sid))
-
-    async def _on_send(self, conn: Conn, mid: str, body: Any) -> None:
-        args = _first_dict(body)
-        chat = self._chat_of(conn, str(args.get("cid", "")))
-        text = _sent_text(args.get("content"))
-        uuid = str(args.get("uuid", ""))
-        if any(word in text for word in self._knobs.forbidden_words):
-            refusal = {"reason": "content security", "moreInfo": "CSI_FORBID||安全拦截"}
-            await self._send(conn, wire.response(mid, refusal, sid=conn.sid))
-            return
-        assert conn.user_id is not None
-        message = self._world.add_message(chat, conn.user_id, text)
-        peer = chat.peer_of(conn.user_id)
-        self._world.record_sent(conn.user_id, message, peer)
-        if conn.user_id == chat.seller_id:
-            chat.unread_by_buyer = message
-        if self._knobs.send_response_delay_s > 0:
-            self._spawn(self._answer_send_later(conn, mid, uuid, message, chat))
-        else:
-            await self._answer_send(conn, mid, uuid, message, chat)
-
-    async def _answer_send_later(
-        self, conn: Conn, mid: str, uuid: str, message: StoredMessage, chat: Chat
-    ) -> None:
-        await asyncio.sleep(self._knobs.send_response_delay_s)
-        await self._answer_send(conn, mid, uuid, message, chat)
-
-    async def _answer_send(
-        self, conn: Conn, mid: str, uuid: str, message: StoredMessage, chat: Chat
-    ) -> None:
-        await self._send(conn, wire.send_reply(mid, sid=conn.sid, message=message, uuid=uuid))
-        assert conn.user_id is not None
-        # the echo: the sender sees its own message come back with needPush "false"
-        await self.deliver(conn.user_id, message, chat, counter="echoed")
-        peer = chat.peer_of(conn.user_id)
-        if peer in self._registered:  # the peer is a simulated seller too: it gets the message
-            await self.deliver(peer, message, chat, counter="pushed")
-
-    def _chat_of(self, conn: Conn, wire_cid: str) -> Chat:
-        chat = self._world.chats.get(plain_id(wire_cid))
-        if chat is None or conn.user_id not in (chat.buyer_id, chat.seller_id):
-            raise BadRequest(f"no conversation {wire_cid!r} for this user")
-        return chat
+    async def _close_later(self, conn: Conn, reason: str, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await conn.ws.close(1000, reason)
 
     # pushes -----------------------------------------------------------------------------------
 
     async def deliver(
         self, user_id: str, message: StoredMessage, chat: Chat, *, counter: str
     ) -> bool:
-        """Push ``message`` to ``user_id``'s registered connection; count it under ``counter``.
+        """Push ``message`` to ``user_id``'s registered connections; count it under ``counter``.
 
         Own messages go with needPush "false". A buyer's message to the seller is preceded by
         a read receipt for the seller's last unread message (one frame, two items) and, when
@@ -400,24 +268,28 @@ class ImServer:
         connection takes pushes now; the message stays in history either way.
         """
         user = self._world.users[user_id]
-        conn = self._registered.get(user_id)
-        if conn is None or not conn.pushable:
+        conns = self._pushable(user_id)
+        if not conns:
             user.stats.withheld += 1
             return False
         own = message.sender_id == user_id
         items = []
-        if not own and user_id == chat.seller_id:
-            if self._knobs.typing_before_message:
+        buyer_to_seller = not own and user_id == chat.seller_id
+        if buyer_to_seller:
+            read = chat.unread_by_buyer
+            if read is not None and self._random.random() < self._knobs.read_receipts:
+                chat.unread_by_buyer = None
+                items.append(wire.read_item(read, at_ms=message.created_at_ms))
+        items.append(wire.chat_item(message, need_push=not own))
+        delivered = False
+        for conn in conns:  # every registered connection gets the same items
+            if buyer_to_seller and self._knobs.typing_before_message:
                 await self._send(
                     conn,
                     wire.typing_push(chat.chat_id, message.sender_id, sid=conn.sid, ua=conn.ua),
                 )
-            read = chat.unread_by_buyer
-            if self._knobs.read_receipts and read is not None:
-                chat.unread_by_buyer = None
-                items.append(wire.read_item(read, at_ms=message.created_at_ms))
-        items.append(wire.chat_item(message, need_push=not own))
-        if not await self._push_items(conn, items):
+            delivered = await self._push_items(conn, items) or delivered
+        if not delivered:
             user.stats.withheld += 1
             return False
         setattr(user.stats, counter, getattr(user.stats, counter) + 1)
@@ -430,11 +302,11 @@ class ImServer:
 
     async def push_garbage(self, user_id: str) -> bool:
         """One malformed push now, or after the next /reg when nobody is registered."""
-        conn = self._registered.get(user_id)
-        if conn is None or not conn.pushable:
+        conns = self._pushable(user_id)
+        if not conns:
             self._world.users[user_id].faults.garbage_pending = True
             return False
-        return await self._push_items(conn, [wire.garbage_item()])
+        return await self._push_items(conns[-1], [wire.garbage_item()])
 
     async def _send(self, conn: Conn, frame: dict[str, Any]) -> bool:
         try:
@@ -495,36 +367,3 @@ class ImServer:
             conn.ws.transport.abort()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _first_dict(body: Any) -> dict[str, Any]:
-    if isinstance(body, list) and body and isinstance(body[0], dict):
-        return body[0]
-    raise BadRequest("body must be a list whose first element is an object")
-
-
-def _int_args(body: Any, *indexes: int) -> tuple[int, ...]:
-    try:
-        values = tuple(body[i] for i in indexes)
-    except (TypeError, IndexError, KeyError):
-        raise BadRequest(f"body needs integers at positions {indexes}") from None
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise BadRequest(f"body needs integers at positions {indexes}")
-    return values
-
-
-def _sent_text(content: Any) -> str:
-    """The text of a sent message: base64 content JSON inside ``content.custom.data``."""
-    try:
-        data = content["custom"]["data"]
-        inner = json.loads(base64.b64decode(data, validate=True))
-    except (TypeError, KeyError, ValueError, binascii.Error):
-        raise BadRequest("content.custom.data must be base64 of the content JSON") from None
-    if not isinstance(inner, dict):
-        raise BadRequest("content JSON must be an object")
-    if inner.get("contentType") == CONTENT_IMAGE:
-        return "[图片]"
-    text = inner.get("text", {}).get("text") if isinstance(inner.get("text"), dict) else None
-    if not isinstance(text, str):
-        raise BadRequest('text content must be {"contentType": 1, "text": {"text": "..."}}')
-    return text

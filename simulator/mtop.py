@@ -1,4 +1,4 @@
-"""The mtop token API: decide the answer to one token call (fact sheet section 2).
+"""The mtop token API and the ``loginuser.get`` probe: decide the answer to one call.
 
 Pure: ``answer_token_call`` reads and changes the ``World`` and returns the JSON payload and
 the ``Set-Cookie`` values; ``simulator.http`` turns that into an HTTP response.
@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import CookieError
-from goofish.constants import IM_APP_KEY, MTOP_APP_KEY, TOKEN_API, TOKEN_API_VERSION
+from goofish.constants import (
+    IM_APP_KEY,
+    LOGINUSER_API,
+    MTOP_APP_KEY,
+    TOKEN_API,
+    TOKEN_API_VERSION,
+)
 from goofish.cookies import Cookie
 from goofish.sign import mtop_sign
 from simulator.world import User, World
@@ -50,8 +56,10 @@ class TokenPolicy:
     punish_base_url: str  # where the captcha punish URL points (never fetched by clients)
 
 
-def _envelope(ret: list[str], data: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"api": TOKEN_API, "v": TOKEN_API_VERSION, "ret": ret, "data": data or {}}
+def _envelope(
+    ret: list[str], data: dict[str, Any] | None = None, *, api: str = TOKEN_API
+) -> dict[str, Any]:
+    return {"api": api, "v": TOKEN_API_VERSION, "ret": ret, "data": data or {}}
 
 
 def _fresh_tk_cookies(world: World) -> list[str]:
@@ -80,8 +88,49 @@ def _parse_data(data: str) -> str | None:
     return did if isinstance(did, str) and did else None
 
 
-# one early return per row of the decision order in the module docstring
-def answer_token_call(  # noqa: PLR0911
+def _gate(
+    world: World,
+    policy: TokenPolicy,
+    api: str,
+    *,
+    query: Mapping[str, str],
+    cookie_header: str,
+    data: str,
+    count: str,
+) -> TokenAnswer | tuple[User, Cookie]:
+    """The checks every signed mtop call of a seller passes: a refusal, or (user, cookie).
+
+    ``count`` names the ``UserStats`` counter this call increments.
+    """
+    try:
+        cookie: Cookie | None = Cookie.parse(cookie_header)
+    except CookieError:
+        cookie = None
+    user = world.users.get(cookie.unb) if cookie is not None else None
+    if user is not None:
+        setattr(user.stats, count, getattr(user.stats, count) + 1)
+    if user is not None and user.faults.captcha_until > time.monotonic():
+        return TokenAnswer(
+            _envelope(list(RET_CAPTCHA), {"url": _punish_url(policy.punish_base_url)}, api=api)
+        )
+
+    tk_cookie = cookie.get("_m_h5_tk") if cookie is not None else ""
+    if not tk_cookie:
+        return TokenAnswer(_envelope([RET_TOKEN_EMPTY], api=api), _fresh_tk_cookies(world))
+    if not world.mtop_tk_fresh(tk_cookie, policy.mh5tk_lifetime_s):
+        return TokenAnswer(_envelope([RET_TOKEN_EXPIRED], api=api), _fresh_tk_cookies(world))
+
+    expected = mtop_sign(tk_cookie.partition("_")[0], query.get("t", ""), data)
+    if query.get("appKey") != MTOP_APP_KEY or query.get("sign") != expected:
+        return TokenAnswer(_envelope([RET_ILLEGAL], api=api))
+
+    assert cookie is not None  # a fresh _m_h5_tk implies a parsed cookie
+    if user is None or world.live_session(cookie.get("cookie2"), user.user_id) is None:
+        return TokenAnswer(_envelope([RET_SESSION_EXPIRED], api=api))
+    return user, cookie
+
+
+def answer_token_call(
     world: World,
     policy: TokenPolicy,
     *,
@@ -90,41 +139,53 @@ def answer_token_call(  # noqa: PLR0911
     data: str,
 ) -> TokenAnswer:
     """What the token endpoint answers to this request."""
-    try:
-        cookie: Cookie | None = Cookie.parse(cookie_header)
-    except CookieError:
-        cookie = None
-    user = world.users.get(cookie.unb) if cookie is not None else None
-    if user is not None:
-        user.stats.token_calls += 1
-    if user is not None and user.faults.captcha_until > time.monotonic():
-        return TokenAnswer(
-            _envelope(list(RET_CAPTCHA), {"url": _punish_url(policy.punish_base_url)})
-        )
-
-    tk_cookie = cookie.get("_m_h5_tk") if cookie is not None else ""
-    if not tk_cookie:
-        return TokenAnswer(_envelope([RET_TOKEN_EMPTY]), _fresh_tk_cookies(world))
-    if not world.mtop_tk_fresh(tk_cookie, policy.mh5tk_lifetime_s):
-        return TokenAnswer(_envelope([RET_TOKEN_EXPIRED]), _fresh_tk_cookies(world))
-
-    expected = mtop_sign(tk_cookie.partition("_")[0], query.get("t", ""), data)
-    if query.get("appKey") != MTOP_APP_KEY or query.get("sign") != expected:
-        return TokenAnswer(_envelope([RET_ILLEGAL]))
-
-    assert cookie is not None  # a fresh _m_h5_tk implies a parsed cookie
-    if user is None or world.live_session(cookie.get("cookie2"), user.user_id) is None:
-        return TokenAnswer(_envelope([RET_SESSION_EXPIRED]))
-
+    gate = _gate(
+        world,
+        policy,
+        TOKEN_API,
+        query=query,
+        cookie_header=cookie_header,
+        data=data,
+        count="token_calls",
+    )
+    if isinstance(gate, TokenAnswer):
+        return gate
+    user, cookie = gate
     if user.faults.token_expired_once:
         user.faults.token_expired_once = False
-        world.mtop_tks.pop(tk_cookie, None)  # the retry must use the rotated _m_h5_tk
+        world.mtop_tks.pop(cookie.get("_m_h5_tk"), None)  # the retry must use the rotated tk
         return TokenAnswer(_envelope([RET_TOKEN_EXPIRED]), _fresh_tk_cookies(world))
 
     did = _parse_data(data)
     if did is None:
         return TokenAnswer(_envelope([RET_PARAM]))
     return TokenAnswer(_success(world, user, cookie.get("cookie2"), did))
+
+
+def answer_loginuser_call(
+    world: World,
+    policy: TokenPolicy,
+    *,
+    query: Mapping[str, str],
+    cookie_header: str,
+    data: str,
+) -> TokenAnswer:
+    """The ``loginuser.get`` liveness probe: the token call's checks, then who is logged in."""
+    gate = _gate(
+        world,
+        policy,
+        LOGINUSER_API,
+        query=query,
+        cookie_header=cookie_header,
+        data=data,
+        count="probes",
+    )
+    if isinstance(gate, TokenAnswer):
+        return gate
+    user, _ = gate
+    return TokenAnswer(
+        _envelope([RET_SUCCESS], {"userId": user.user_id, "nick": user.nick}, api=LOGINUSER_API)
+    )
 
 
 def _success(world: World, user: User, cookie2: str, did: str) -> dict[str, Any]:

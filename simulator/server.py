@@ -25,6 +25,9 @@ from simulator.control import Control
 from simulator.im import ImServer
 from simulator.knobs import Knobs
 from simulator.mtop import TokenPolicy
+from simulator.passport import PASSPORT_PREFIX, PassportApi
+from simulator.qr import QrCodes
+from simulator.sessions import Sessions
 from simulator.world import World
 
 log = structlog.get_logger(__name__)
@@ -42,13 +45,19 @@ class SimulatorUrls:
     ws_url: str
     api_url: str
     admin_url: str
+    passport_url: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"ws_url": self.ws_url, "api_url": self.api_url, "admin_url": self.admin_url}
+        return {
+            "ws_url": self.ws_url,
+            "api_url": self.api_url,
+            "admin_url": self.admin_url,
+            "passport_url": self.passport_url,
+        }
 
 
 class Simulator:
-    """The simulated Goofish servers. ``Simulator(read_receipts=False)`` overrides a knob."""
+    """The simulated Goofish servers. ``Simulator(read_receipts=0.0)`` overrides a knob."""
 
     def __init__(self, knobs: Knobs | None = None, **overrides: Any) -> None:
         unknown = set(overrides) - {f.name for f in fields(Knobs)}
@@ -61,7 +70,9 @@ class Simulator:
         self.knobs = replace(knobs or Knobs(), **overrides)
         self.world = World()
         self.im = ImServer(self.world, self.knobs)
-        self.control = Control(self.world, self.im)
+        self.sessions = Sessions(self.world, self.im, self.knobs)
+        self.qr = QrCodes(self.knobs.qr_lifetime_s)
+        self.control = Control(self.world, self.im, self.sessions)
         self._runner: web.AppRunner | None = None
         self._ws_server: Server | None = None
         self.urls: SimulatorUrls | None = None
@@ -91,6 +102,7 @@ class Simulator:
             ws_url=f"ws://{shown}:{ws_port}/",
             api_url=f"http://{shown}:{http_port}{API_PREFIX}",
             admin_url=f"http://{shown}:{http_port}{ADMIN_PREFIX}",
+            passport_url=f"http://{shown}:{http_port}{PASSPORT_PREFIX}",
         )
         log.info("sim_started", **self.urls.as_dict())
         return self.urls
@@ -100,7 +112,17 @@ class Simulator:
             mh5tk_lifetime_s=self.knobs.mh5tk_lifetime_s,
             punish_base_url=f"http://{host}/h5/",
         )
-        return AdminApi(self.control, self.world, policy).application()
+        app = AdminApi(self.control, self.world, policy).application()
+        passport = PassportApi(
+            world=self.world,
+            control=self.control,
+            sessions=self.sessions,
+            qr=self.qr,
+            knobs=self.knobs,
+            policy=policy,
+        )
+        passport.add_routes(app, ADMIN_PREFIX)
+        return app
 
     async def stop(self) -> None:
         """Stop listening and cut every connection (no close handshakes to wait for)."""
@@ -112,6 +134,7 @@ class Simulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.sessions.shutdown()
 
     def start_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> SimulatorHandle:
         """Start on a new loop thread; returns once both servers listen."""
@@ -163,6 +186,10 @@ class SimulatorHandle:
     @property
     def admin_url(self) -> str:
         return self.urls.admin_url
+
+    @property
+    def passport_url(self) -> str:
+        return self.urls.passport_url
 
     @property
     def admin(self) -> AdminClient:

@@ -7,6 +7,7 @@ Nothing here does I/O; the IM and HTTP layers read and change it and do the talk
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import secrets
 import time
@@ -36,6 +37,9 @@ class UserStats:
     echoed: int = 0  # echoes of this user's own sends delivered back to it
     withheld: int = 0  # messages kept only in history (no connection, zombie, blackhole)
     acks: int = 0  # ACK frames received from this user's connections
+    renewals: int = 0  # every renewal call (silentHasLogin / hasLogin), answered or refused
+    qr_logins: int = 0  # login sessions minted by a confirmed QR code
+    probes: int = 0  # loginuser.get liveness probes
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -49,6 +53,11 @@ class UserFaults:
     captcha_until: float = 0.0  # monotonic deadline
     slow_handshake_s: float = 0.0  # consumed by the next connection
     garbage_pending: bool = False  # sent after the next registration
+    renew_error_until: float = 0.0  # monotonic: renewal calls answer HTTP 503 until then
+    renew_slow_s: float = 0.0  # consumed by the next renewal call: its answer waits this long
+    # consumed by the next /reg: it is answered this late, and the connection it replaces is
+    # closed this late (unregistered at once: its requests are answered 401 meanwhile)
+    slow_switch_s: float = 0.0
 
 
 @dataclass
@@ -67,6 +76,11 @@ class Session:
     cookie2: str
     user_id: str
     revoked: bool = False
+    expires_at: float = math.inf  # wall clock (time.time()); sessions age (simulator.sessions)
+    long_login: str = ""  # the long-login token this session was minted with
+
+    def alive(self, now: float | None = None) -> bool:
+        return not self.revoked and self.expires_at > (time.time() if now is None else now)
 
 
 @dataclass(frozen=True)
@@ -167,10 +181,14 @@ class World:
             user.nick = nick
         return user
 
-    def new_session(self, user_id: str) -> str:
+    def new_session(
+        self, user_id: str, *, expires_at: float = math.inf, long_login: str = ""
+    ) -> str:
         """A fresh login for ``user_id``: the full cookie string a browser would hold."""
         cookie2 = _hex(16)
-        self.sessions[cookie2] = Session(cookie2=cookie2, user_id=user_id)
+        self.sessions[cookie2] = Session(
+            cookie2=cookie2, user_id=user_id, expires_at=expires_at, long_login=long_login
+        )
         tk, tk_enc = self.issue_mtop_tk()
         pairs = {
             "cna": secrets.token_urlsafe(18)[:24],
@@ -185,7 +203,7 @@ class World:
 
     def live_session(self, cookie2: str, user_id: str) -> Session | None:
         session = self.sessions.get(cookie2)
-        if session is None or session.revoked or session.user_id != user_id:
+        if session is None or not session.alive() or session.user_id != user_id:
             return None
         return session
 

@@ -23,6 +23,7 @@ from storage.records import (
     TokenRecord,
 )
 from storage.store import Store
+from storage.totals import Totals
 
 __all__ = [
     "ACTIVE",
@@ -42,4 +43,5 @@ __all__ = [
     "RuleSet",
     "Store",
     "TokenRecord",
+    "Totals",
 ]

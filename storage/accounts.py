@@ -134,4 +134,5 @@ class AccountOps(StoreCore):
             # connection that was opened without SQLite's foreign_keys pragma
             for table in m.account_tables:
                 table.delete().where(table.account == account_id).execute()
+            self._execute("DELETE FROM account_totals WHERE account_id = ?", (account_id,))
             m.Account.delete().where(m.Account.account_id == account_id).execute()

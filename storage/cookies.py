@@ -127,6 +127,11 @@ class CookieOps(StoreCore):
                 )
             return cookie_version(row, account_id)
 
+    def get_version(self, account_id: str, number: int) -> CookieVersion:
+        """Version ``number`` as stored now (a token refresh may have changed a pending one)."""
+        with self._locked(f"reading cookie version {number} of {account_id!r}"):
+            return cookie_version(self._version_row(account_id, number), account_id)
+
     def history(self, account_id: str, limit: int = 20) -> list[CookieVersion]:
         """The newest ``limit`` versions, newest first."""
         with self._locked(f"reading the cookie history of {account_id!r}") as m:
@@ -139,6 +144,13 @@ class CookieOps(StoreCore):
             if not rows:
                 self._require_account(account_id)
             return [cookie_version(row, account_id) for row in rows]
+
+    def pending_accounts(self) -> list[str]:
+        """Accounts with a version still pending (at boot: the updates a crash interrupted)."""
+        with self._locked("reading the accounts with pending cookie versions"):
+            sql = "SELECT DISTINCT account_id FROM cookie_version WHERE status = ?"
+            rows = self._db.execute_sql(self._sql(sql), (PENDING,)).fetchall()
+            return sorted(str(account_id) for (account_id,) in rows)
 
     def fail_pending_versions(self) -> int:
         """At boot: every version left pending by a previous run failed ("interrupted")."""
@@ -175,9 +187,13 @@ class CookieOps(StoreCore):
             if row is None:
                 return None
             if row.status == PENDING:
-                m.CookieRow.update(value=new_value, fingerprint=fingerprint(new_value)).where(
-                    m.CookieRow.id == row.id
-                ).execute()
+                # the value changed, so its fingerprint and its source change with it:
+                # what is stored now came from the token API's Set-Cookie
+                m.CookieRow.update(
+                    value=new_value,
+                    fingerprint=fingerprint(new_value),
+                    source=SOURCE_TOKEN_REFRESH,
+                ).where(m.CookieRow.id == row.id).execute()
                 return cookie_version(self._version_row(account_id, row.number), account_id)
             fresh = self._insert_version(
                 account_id, new_value, source=SOURCE_TOKEN_REFRESH, status=PENDING

@@ -95,12 +95,24 @@ class DeliveryOps(StoreCore):
                 update={m.ChatPause.until_ms: until_ms},
             ).execute()
 
-    def unpause_chat(self, account_id: str, chat_id: str) -> None:
+    def unpause_chat(self, account_id: str, chat_id: str) -> bool:
+        """Lift the chat's pause; False when it had none (or the account is unknown: raises)."""
         with self._write(f"unpausing chat {chat_id!r} of {account_id!r}") as m:
             self._pause_cache.pop(account_id, None)
-            m.ChatPause.delete().where(
-                (m.ChatPause.account == account_id) & (m.ChatPause.chat_id == chat_id)
-            ).execute()
+            self._require_account(account_id)
+            this_chat = (m.ChatPause.account == account_id) & (m.ChatPause.chat_id == chat_id)
+            # an expired row paused nothing: it goes too, but does not count as lifted
+            active = m.ChatPause.select().where(this_chat & (m.ChatPause.until_ms > now_ms()))
+            was_paused = active.exists()
+            m.ChatPause.delete().where(this_chat).execute()
+            return was_paused
+
+    def chat_pauses(self, account_id: str) -> dict[str, datetime]:
+        """The account's chats paused now (chat id -> when the pause ends), soonest first."""
+        with self._locked(f"reading the chat pauses of {account_id!r}"):
+            self._require_account(account_id)
+            rows = self._db.execute_sql(self._sql(_PAUSES), (account_id, now_ms())).fetchall()
+        return {chat: from_ms(until) for chat, until in sorted(rows, key=lambda r: r[1])}
 
     def paused_until(self, account_id: str, chat_id: str) -> datetime | None:
         """When the chat's pause ends, or None if it is not paused (or the pause is over).

@@ -9,13 +9,13 @@ threads (``check_same_thread=False``).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from urllib.parse import urlparse
 
 import peewee as pw
 from playhouse.db_url import connect
 
 from common.errors import StorageError
+from storage.files import create_private_file, make_private_dir, sqlite_path
 
 # peewee logs every statement *with its parameters* at DEBUG, and the parameters include
 # cookie values and tokens: keep its logger above DEBUG whatever level the service runs at.
@@ -57,19 +57,25 @@ def open_database(url: str, *, busy_timeout_s: float) -> pw.Database:
     try:
         db.connect()
     except (pw.PeeweeException, OSError) as exc:
-        raise StorageError(f"cannot open the database {describe(url)}: {exc}") from exc
+        # drivers write several lines (psycopg2: the error, then a hint): one sentence here
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise StorageError(
+            f"cannot open the database {describe(url)}: {why}; "
+            "check that the database server runs and the URL is right (--database-url)"
+        ) from exc
     return db
 
 
 def _open_sqlite(url: str, *, busy_timeout_s: float) -> pw.Database:
-    path = urlparse(url).path
-    if path and path != ":memory:":
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(
-                f"cannot create the directory of the database file {path!r}: {exc}"
-            ) from exc
+    path = sqlite_path(url)
+    if path is not None:
+        # the file holds cookies: private directory, file created 0600 before SQLite opens it
+        make_private_dir(
+            path.parent,
+            what="database directory",
+            hint="give a writable place with --database-url sqlite:///path/to/file.db",
+        )
+        create_private_file(path)
     return connect(
         url,
         thread_safe=False,

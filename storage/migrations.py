@@ -190,7 +190,69 @@ def _to_v2(db: pw.Database) -> None:
     db.execute_sql("INSERT INTO sync_cursor (account_id, cursor_ms) SELECT id, 0 FROM account")
 
 
-STEPS: tuple[Callable[[pw.Database], None], ...] = (_to_v1, _to_v2)
+def _to_v3_notify(db: pw.Database) -> None:
+    """Notifications: per-account URLs, the open conditions and cooldowns, the outbox."""
+    account = _v1_tables(db)[0]
+
+    class Base(pw.Model):
+        class Meta:
+            database = db
+
+    class AccountNotify(Base):
+        account_ref = pw.ForeignKeyField(
+            account, primary_key=True, on_delete=CASCADE, column_name="account_id"
+        )
+        urls = pw.TextField()  # a JSON list of apprise URLs (secrets, like the cookies)
+
+        class Meta:
+            table_name = "account_notify"
+
+    class NotifyCondition(Base):
+        # no foreign key: like events, it outlives a removed account (the cooldown holds)
+        account_id = pw.CharField(max_length=128)
+        kind = pw.CharField(max_length=64)
+        open_ms = pw.BigIntegerField(null=True)
+        notified_ms = pw.BigIntegerField(null=True)
+        episode_notified = pw.IntegerField(default=0)
+        detail = pw.TextField(default="")
+
+        class Meta:
+            table_name = "notify_condition"
+            primary_key = pw.CompositeKey("account_id", "kind")
+
+    class NotifyOutbox(Base):
+        created_ms = pw.BigIntegerField()
+        kind = pw.CharField(max_length=64)
+        accounts = pw.TextField(default="[]")
+        title = pw.TextField()
+        body = pw.TextField()
+        url = pw.TextField()
+        status = pw.CharField(max_length=16)
+        attempts = pw.IntegerField(default=0)
+        next_ms = pw.BigIntegerField()
+        claimed_ms = pw.BigIntegerField(null=True)
+        done_ms = pw.BigIntegerField(null=True)
+        error = pw.TextField(default="")
+
+        class Meta:
+            table_name = "notify_outbox"
+            indexes = ((("status", "next_ms"), False),)
+
+    db.create_tables([AccountNotify, NotifyCondition, NotifyOutbox])
+
+
+def _to_totals(db: pw.Database) -> None:
+    """Lifetime counters per account (issue 12 §1.16), in SQL both databases share."""
+    db.execute_sql(
+        "CREATE TABLE account_totals ("
+        "account_id VARCHAR(128) NOT NULL PRIMARY KEY REFERENCES account (id) ON DELETE CASCADE, "
+        "received BIGINT NOT NULL DEFAULT 0, "
+        "replied BIGINT NOT NULL DEFAULT 0, "
+        "crashes BIGINT NOT NULL DEFAULT 0)"
+    )
+
+
+STEPS: tuple[Callable[[pw.Database], None], ...] = (_to_v1, _to_v2, _to_v3_notify, _to_totals)
 LATEST = len(STEPS)
 
 

@@ -14,7 +14,9 @@ from storage.core import DriverError
 from storage.delivery import DeliveryOps
 from storage.engine import describe, open_database
 from storage.events import EventOps
+from storage.outbox import NotifyOps
 from storage.rules import RuleOps
+from storage.totals import TotalsOps
 
 DEFAULT_COOKIE_HISTORY = 10
 DEFAULT_BUSY_TIMEOUT_S = 5.0
@@ -22,8 +24,9 @@ DEFAULT_BUSY_TIMEOUT_S = 5.0
 DEFAULT_LOCK_TIMEOUT_S = 60.0
 
 
-class Store(AccountOps, CookieOps, RuleOps, DeliveryOps, EventOps):
-    """Thread-safe access to accounts, cookie history, rules, delivery state and events.
+class Store(AccountOps, CookieOps, RuleOps, DeliveryOps, EventOps, NotifyOps, TotalsOps):
+    """Thread-safe access to accounts, cookie history, rules, delivery state, events,
+    notification state (``storage.outbox``) and lifetime totals (``storage.totals``).
 
     Returns frozen dataclasses (``storage.records``); raises ``StorageError`` and its
     subclasses, never a peewee or driver exception.

@@ -11,6 +11,8 @@ the returned ``SupervisorClient``. Modules, one job each:
 - ``actor``: ``SupervisorActor``, routing and the survival boundary; ``entry``: its
   bookkeeping per account; ``requests``: its messages; ``children``: the child factory seam.
 - ``client``: ``SupervisorClient``, the blocking facade.
+- ``logins``: ``LoginManager``, QR-code logins in progress (polls the passport on the IoLoop,
+  hands a confirmed cookie to the client like ``update``/``add``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import pykka
 
+from actors.budget import LoginBudget
 from common.errors import XianyuSupervisorError
 from common.io_loop import IoLoop
 from common.settings import Settings
@@ -26,11 +29,13 @@ from storage import Store
 from supervisor.actor import SupervisorActor
 from supervisor.children import ChildFactory, account_actor_factory
 from supervisor.client import SupervisorClient
+from supervisor.logins import LoginManager
 from supervisor.requests import Ping
 from supervisor.status import State
 
 __all__ = [
     "ChildFactory",
+    "LoginManager",
     "State",
     "SupervisorActor",
     "SupervisorClient",
@@ -47,14 +52,16 @@ def start_supervisor(
     child_factory: ChildFactory | None = None,
     *,
     boot_timeout_s: float = 30.0,
+    login_budget: LoginBudget | None = None,
 ) -> SupervisorClient:
     """Start the supervisor actor (which starts every enabled account) and return its client.
 
+    ``login_budget`` (given to the default child factory; ``status`` shows what is left).
     Returns once the supervisor has booted (pending versions resolved, starts scheduled);
     raises ``XianyuSupervisorError`` if it failed to (the log has the cause).
     """
     factory = child_factory or account_actor_factory(
-        store=store, io=io, token_client=token_client, settings=settings
+        store=store, io=io, token_client=token_client, settings=settings, login_budget=login_budget
     )
     ref = SupervisorActor.start(store=store, io=io, settings=settings, child_factory=factory)
     try:
@@ -63,4 +70,4 @@ def start_supervisor(
         raise XianyuSupervisorError(
             "the supervisor failed to boot (see the log above); check the database"
         ) from exc
-    return SupervisorClient(ref, store, settings.timings)
+    return SupervisorClient(ref, store, settings.timings, login_budget=login_budget)

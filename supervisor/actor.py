@@ -61,6 +61,9 @@ from supervisor.restarts import GiveUp
 
 log = structlog.get_logger(__name__)
 
+# lifetime counters are stored every this many sweeps (a sweep runs every 0.05-1 s)
+TOTALS_EVERY_SWEEPS = 30
+
 
 class SupervisorActor(pykka.ThreadingActor):
     """Owns ``account id -> AccountEntry`` and every child generation's life."""
@@ -92,6 +95,7 @@ class SupervisorActor(pykka.ThreadingActor):
         )
         self._flow_ids = itertools.count(1)
         self._cancel_sweep: Callable[[], None] | None = None
+        self._sweeps = 0
         self._shutdown: tuple[sd.ShutdownFlow, Reply] | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
             Ping: lambda _message: None,
@@ -115,10 +119,13 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         threading.current_thread().name = "supervisor"
+        pending = self._book.interrupted_accounts()
         interrupted = self._book.fail_interrupted()
         if interrupted:
-            self._book.record("pending_versions_failed", count=interrupted)
-            log.info("pending_versions_failed", count=interrupted, reason="interrupted")
+            self._book.record("pending_versions_failed", count=interrupted, accounts=pending)
+            log.warning(
+                "pending_versions_failed", count=interrupted, accounts=pending, reason="interrupted"
+            )
         records = self._book.accounts()
         for record in records:
             self._entries[record.account_id] = self._effects.new_entry(record)
@@ -319,15 +326,16 @@ class SupervisorActor(pykka.ThreadingActor):
     def _crashed(self, entry: AccountEntry, generation: int, error: str) -> None:
         """One-for-one restart with back-off, or ``failed`` past the intensity limit."""
         entry.last_error = error
+        entry.crashes += 1
         self._book.record("crashed", entry.account_id, generation=generation, error=error)
-        log.info("child_crashed", account=entry.account_id, generation=generation, error=error)
+        log.warning("child_crashed", account=entry.account_id, generation=generation, error=error)
         if not entry.enabled:
             return
         decision = entry.policy.on_crash(now=self._clock(), rand=self._rand())
         if isinstance(decision, GiveUp):
             entry.failed = decision.reason
             self._book.record("failed", entry.account_id, reason=decision.reason, error=error)
-            log.info("account_failed", account=entry.account_id, reason=decision.reason)
+            log.warning("account_failed", account=entry.account_id, reason=decision.reason)
             return
         entry.cancel_pending_restart()
         due = RestartDue(entry.account_id, entry.restart_token)
@@ -362,6 +370,9 @@ class SupervisorActor(pykka.ThreadingActor):
         self._cancel_sweep = self._io.call_later(interval, self._tell_self, Sweep())
 
     def _on_sweep(self, _message: Sweep) -> None:
+        self._sweeps += 1
+        if self._sweeps % TOTALS_EVERY_SWEEPS == 0:
+            self._effects.save_totals()
         for entry in self._entries.values():
             if entry.child is not None and not entry.child.ref.is_alive():
                 # behind any ChildStopped/ChildCrashed it already queued, so those win

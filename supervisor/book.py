@@ -14,7 +14,15 @@ import structlog
 
 from common.errors import NotFoundError, StorageError
 from goofish.cookies import Cookie
-from storage import ROLLED_BACK, SOURCE_ADMIN, SUPERSEDED, AccountRecord, CookieVersion, Store
+from storage import (
+    ROLLED_BACK,
+    SOURCE_ADMIN,
+    SUPERSEDED,
+    AccountRecord,
+    CookieVersion,
+    Store,
+    Totals,
+)
 from supervisor.machine import Candidate
 
 log = structlog.get_logger(__name__)
@@ -35,6 +43,10 @@ class AccountBook:
         self._store = store
 
     # --- boot -------------------------------------------------------------------------------
+
+    def interrupted_accounts(self) -> list[str]:
+        """Accounts with a version a killed process left ``pending`` (ask before failing them)."""
+        return self._store.pending_accounts()
 
     def fail_interrupted(self) -> int:
         """Versions a killed process left ``pending`` become ``failed``; how many."""
@@ -82,6 +94,30 @@ class AccountBook:
 
     def fail(self, account_id: str, version: int, reason: str) -> None:
         self._store.fail_version(account_id, version, reason)
+
+    def stored_fingerprint(self, account_id: str, version: int) -> str | None:
+        """The fingerprint history shows for ``version`` (None: no such row any more).
+
+        A child's Set-Cookie merge may have changed the stored value since it was proposed."""
+        try:
+            return self._store.get_version(account_id, version).fingerprint
+        except NotFoundError:
+            return None
+
+    # --- lifetime totals --------------------------------------------------------------------
+
+    def totals(self, account_id: str) -> Totals:
+        """What was counted for the account before this process started."""
+        return self._store.totals(account_id)
+
+    def add_totals(self, account_id: str, delta: Totals) -> bool:
+        """Add ``delta`` to the stored totals; False (logged) when the store refused."""
+        try:
+            self._store.add_totals(account_id, delta)
+        except StorageError as exc:  # counters are not worth failing anything: next time
+            log.warning("totals_not_saved", account=account_id, error=str(exc))
+            return False
+        return True
 
     # --- the audit log ----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import pykka
 
+from actors.budget import LoginBudget
 from actors.messages import AccountSpec, Fence, Notify, StatusCell
 from common.io_loop import IoLoop
 from common.settings import Settings
@@ -31,8 +32,10 @@ def account_actor_factory(
     token_client: Any,
     settings: Settings,
     actor_class: type[pykka.ThreadingActor] | None = None,
+    login_budget: LoginBudget | None = None,
 ) -> ChildFactory:
-    """The production factory: ``AccountActor.start(...)`` (or a subclass, for fault tests)."""
+    """The production factory: ``AccountActor.start(...)`` (or a subclass, for fault tests).
+    ``login_budget``: shared by every generation, so a crash restart does not refill it."""
 
     def start(
         spec: AccountSpec, *, fence: Fence, status: StatusCell, notify: Notify
@@ -51,6 +54,7 @@ def account_actor_factory(
             fence=fence,
             status=status,
             notify=notify,
+            login_budget=login_budget,
         )
 
     return start

@@ -11,14 +11,16 @@ as the control socket's results; errors are ``common.errors`` types.
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import pykka
 
+from actors.budget import LoginBudget
 from actors.replies import Incoming, ReplyKind, choose_reply, match_rule
 from common.errors import InvalidValueError, NotRunningError, XianyuSupervisorError
+from common.secret_urls import url_label
 from common.settings import Timings
 from storage import AccountRecord, DefaultReply, Rule, RuleSet, Store
 from supervisor import requests as rq
@@ -31,10 +33,18 @@ PREVIEW_BUYER_ID = "0"
 class SupervisorClient:
     """Blocking calls into one running ``SupervisorActor``; safe to share between threads."""
 
-    def __init__(self, ref: pykka.ActorRef[Any], store: Store, timings: Timings) -> None:
+    def __init__(
+        self,
+        ref: pykka.ActorRef[Any],
+        store: Store,
+        timings: Timings,
+        *,
+        login_budget: LoginBudget | None = None,
+    ) -> None:
         self._ref = ref
         self._store = store
         self._timings = timings
+        self._budget = login_budget
 
     @property
     def actor_ref(self) -> pykka.ActorRef[Any]:
@@ -83,7 +93,10 @@ class SupervisorClient:
         return self._call(rq.FreezeChild(account_id, seconds=seconds))
 
     def status(self, account_id: str | None = None) -> dict[str, Any]:
-        return self._call(rq.Status(account_id))
+        result = self._call(rq.Status(account_id))
+        for row in result["accounts"]:  # login calls left this hour (None: no budget)
+            row["login_budget_left"] = self._budget.left(row["id"]) if self._budget else None
+        return result
 
     def shutdown(self, timeout: float | None = None) -> dict[str, Any]:
         """Stop every child in parallel within ``timeout`` (default: stop_timeout), then stop."""
@@ -194,10 +207,31 @@ class SupervisorClient:
         }
 
     def set_account(
-        self, account_id: str, *, remark: str | None = None, pause_minutes: int | None = None
+        self,
+        account_id: str,
+        *,
+        remark: str | None = None,
+        pause_minutes: int | None = None,
+        notify: Sequence[str] | None = None,
     ) -> dict[str, Any]:
+        """Partial update; ``notify`` replaces the account's own notification URLs
+        (``[]`` clears them: it uses the global ones again). The answer shows the URLs by
+        label only (``json://host #fingerprint``): they hold credentials."""
         record = self._store.update_account(account_id, remark=remark, pause_minutes=pause_minutes)
-        return {"account": account_dict(record)}
+        if notify is not None:
+            self._store.set_notify_urls(account_id, list(notify))
+        labels = [url_label(url) for url in self._store.notify_urls(account_id)]
+        return {"account": {**account_dict(record), "notify": labels}}
+
+    def pauses(self, account_id: str) -> dict[str, Any]:
+        """The account's chats where auto-replies are paused now (a person answered there)."""
+        paused = self._store.chat_pauses(account_id)
+        return {"pauses": [{"chat": c, "until": u.isoformat()} for c, u in paused.items()]}
+
+    def unpause(self, account_id: str, chat: str) -> dict[str, Any]:
+        """Auto-replies in ``chat`` again from the next message."""
+        lifted = self._store.unpause_chat(account_id, chat)
+        return {"outcome": "unpaused" if lifted else "not_paused", "chat": chat}
 
     # --- plumbing ----------------------------------------------------------------------------
 

@@ -85,7 +85,9 @@ class Effects:
             intensity=self._timings.restart_intensity,
             window_s=self._timings.restart_window_s,
         )
-        return AccountEntry(record.account_id, record.user_id, record.enabled, active, policy)
+        entry = AccountEntry(record.account_id, record.user_id, record.enabled, active, policy)
+        entry.stored = self._book.totals(record.account_id)
+        return entry
 
     def add(self, request: Add) -> None:
         """Store a new account, start it if enabled, answer ``added``."""
@@ -99,7 +101,7 @@ class Effects:
         )
         log.info("account_added", account=record.account_id, unb=cookie.unb, enabled=record.enabled)
         if entry.enabled:
-            self.start_child(entry, entry.current)
+            self.start_child(entry, entry.current, operator=True)
         request.reply.set_result({"outcome": "added", "account": record.account_id})
 
     # --- before a flow: a pre-flow plan -------------------------------------------------------
@@ -138,7 +140,7 @@ class Effects:
             self._store_now(entry, request, action)
         elif isinstance(action, pf.EnableNow):
             if action.start_child:
-                self.start_child(entry, entry.current)
+                self.start_child(entry, entry.current, operator=True)
             self.answer(entry, request, "enabled", {"outcome": "enabled"})
         else:  # FreezeNow: the child is told, nobody waits for it to thaw
             child = entry.child
@@ -185,8 +187,8 @@ class Effects:
             self._stop_child(entry)
         elif isinstance(effect, m.KillChild):
             self.kill_child(entry, effect.reason)
-        elif isinstance(effect, m.StartChild):
-            self.start_child(entry, effect.candidate)
+        elif isinstance(effect, m.StartChild):  # every flow is an operator's
+            self.start_child(entry, effect.candidate, operator=True)
         elif isinstance(effect, m.ArmDeadline):
             self._arm_deadline(entry, effect)
         elif isinstance(effect, m.Commit):
@@ -225,13 +227,19 @@ class Effects:
         child = entry.retire_child()
         if child is None:
             return
+        if reason != "operator kill":  # a stop cut off at its deadline: counted like a crash
+            entry.crashes += 1
         child.fence.trip()  # cuts its sockets; the generation never sends, ACKs or writes again
         child.ref.stop(block=False)
         generation = child.generation
         self._book.record("killed", entry.account_id, generation=generation, reason=reason)
         log.info("child_killed", account=entry.account_id, generation=generation, reason=reason)
 
-    def start_child(self, entry: AccountEntry, candidate: m.Candidate) -> None:
+    def start_child(
+        self, entry: AccountEntry, candidate: m.Candidate, *, operator: bool = False
+    ) -> None:
+        """A new generation; ``operator``: an operator's command started it (the login
+        budget lets its first login through)."""
         if candidate is entry.current:
             self.refresh_current(entry)
             candidate = entry.current
@@ -250,6 +258,7 @@ class Effects:
             cookie=candidate.cookie,
             cookie_version=candidate.version,
             generation=generation,
+            operator=operator,
         )
         fence = Fence()
         cell = StatusCell(AccountStatus(entry.account_id, generation, ChildState.CONNECTING))
@@ -302,8 +311,15 @@ class Effects:
             # the cookie the operation was about: the candidate of an update or rollback
             flow = entry.flow
             subject = flow.candidate if isinstance(flow, m.ApplyFlow) else entry.current
-            self._book.record(event, entry.account_id, fingerprint=subject.fingerprint, **result)
-            log.info(event, account=entry.account_id, **result)
+            fingerprint = subject.fingerprint
+            if subject.version is not None and isinstance(flow, m.ApplyFlow):
+                # a Set-Cookie merge may have changed the stored value: name what history shows
+                stored = self._book.stored_fingerprint(entry.account_id, subject.version)
+                fingerprint = stored or fingerprint
+            self._book.record(event, entry.account_id, fingerprint=fingerprint, **result)
+            # a rollback is something an operator should see
+            level = log.warning if result.get("outcome") == "rolled_back" else log.info
+            level(event, account=entry.account_id, **result)
         if not request.reply.done():
             request.reply.set_result(result)
 
@@ -319,6 +335,13 @@ class Effects:
         self._book.record(
             "operation_failed", request.account_id, operation=operation, error=str(exc)
         )
+
+    def save_totals(self) -> None:
+        """Add what each account counted since the last save to its stored lifetime totals."""
+        for entry in self._entries.values():
+            delta = entry.unsaved_totals()
+            if delta and self._book.add_totals(entry.account_id, delta):
+                entry.saved = entry.saved + delta
 
     def end_flow(self, entry: AccountEntry) -> None:
         if entry.cancel_deadline is not None:
@@ -350,6 +373,7 @@ class Effects:
         elif isinstance(effect, m.ArmDeadline):
             self._io.call_later(effect.seconds, self._tell_self, ShutdownDeadline())
         elif not reply.done():  # Finish
+            self.save_totals()
             killed, stop_ms = effect.result["killed"], effect.result["stop_ms"]
             log.info("supervisor_stopped", killed=killed, stop_ms=stop_ms)
             reply.set_result(dict(effect.result))

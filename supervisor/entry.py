@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from actors.messages import AccountStatus, ChildState, Fence, StatusCell
+from storage import Totals
 from supervisor.machine import ApplyFlow, Candidate, ChildCondition, Flow
 from supervisor.preflow import AccountView
 from supervisor.requests import Request
@@ -72,6 +73,24 @@ class AccountEntry:
     received: int = 0
     replied: int = 0
     reconnects: int = 0
+    # crashes and stops cut off at a deadline (not operator actions), since start
+    crashes: int = 0
+    # lifetime totals stored before this process started, and what it has stored since
+    stored: Totals = field(default_factory=Totals)
+    saved: Totals = field(default_factory=Totals)
+
+    def since_start(self) -> Totals:
+        """What this process counted for the account (finished generations and the live one)."""
+        snapshot = self.child.read() if self.child is not None else None
+        return Totals(
+            self.received + (snapshot.received if snapshot else 0),
+            self.replied + (snapshot.replied if snapshot else 0),
+            self.crashes,
+        )
+
+    def unsaved_totals(self) -> Totals:
+        """Counted but not yet added to the stored totals; the caller stores it, then marks."""
+        return self.since_start() - self.saved
 
     @property
     def restart_pending(self) -> bool:
@@ -116,6 +135,7 @@ class AccountEntry:
     def status(self) -> dict[str, Any]:
         """The control socket's status entry for this account."""
         snapshot = self.child.read() if self.child is not None else None
+        lifetime = self.stored + self.since_start()
         facts = Facts(
             enabled=self.enabled,
             failed=self.failed is not None,
@@ -132,9 +152,10 @@ class AccountEntry:
             "cookie_version": self.current.version,
             "unsaved": self.unsaved,
             "online_since": snapshot.online_since if snapshot else None,
-            "restarts": self.restarts,
+            "restarts": self.restarts,  # since start, operator actions included
+            "crashes": lifetime.crashes,
             "reconnects": self.reconnects + (snapshot.reconnects if snapshot else 0),
             "last_error": self.failed or (snapshot and snapshot.last_error) or self.last_error,
-            "received": self.received + (snapshot.received if snapshot else 0),
-            "replied": self.replied + (snapshot.replied if snapshot else 0),
+            "received": lifetime.received,
+            "replied": lifetime.replied,
         }

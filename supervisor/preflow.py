@@ -174,7 +174,7 @@ def check_seller(request: Update, account: AccountView) -> None:
         raise ConflictError(
             f"this cookie belongs to seller {cookie.unb}, but account {account.account_id!r} "
             f"is seller {account.user_id}; check you picked the right account, or pass "
-            "force to use it anyway"
+            "--force (force: true) to use it anyway"
         )
 
 

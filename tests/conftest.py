@@ -22,9 +22,11 @@ pytest_plugins = [
     "tests.plugins.storage",
     "tests.plugins.faults",
     "tests.plugins.serve",
+    "tests.plugins.logs",
     "tests.plugins.accounts",
     "tests.plugins.delivery",
     "tests.plugins.browser",
+    "tests.plugins.webhook",
 ]
 
 # Kept importable from here only so that tests written on other branches still load at merge;

@@ -12,8 +12,11 @@ from actors.testing import FreezableAccountActor, with_timings
 from bench.harness.naive_account import NaiveAccountActor
 from storage import DefaultReply
 from tests.plugins.accounts import BUYER, sent_texts
-from tests.plugins.simulator import new_seller
+from tests.plugins.simulator import new_seller, sim_either_arbitration
 from tests.plugins.timing import wait_for
+
+# under sessions_per_seller 1 and 2
+sim = sim_either_arbitration
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from actors.delivery import SWAP_BACKFILL_MARGIN_MS, Delivery
 from common.errors import StorageError
 from storage import Rule, Store
@@ -52,6 +54,21 @@ def test_refused_send_is_not_retried(delivery, outbox, sqlite_store):
     delivery.reply_sent(tag, {"code": 200, "body": {"reason": "x", "moreInfo": "CSI_FORBID"}})
     assert sqlite_store.is_processed("shop-1", tag.message_id)
     assert [e.kind for e in sqlite_store.events("shop-1")] == ["reply_refused"]
+
+
+@pytest.mark.parametrize("code", [401, 503])
+def test_send_answered_about_its_session_is_retried_not_refused(
+    delivery, outbox, sqlite_store, code
+):
+    # 401 "not registered": the reply went out on a session a swap's new /reg had replaced
+    delivery.on_push([chat(1, text="price?")])
+    ((_, _, tag),) = outbox.sent
+    delivery.reply_sent(tag, {"code": code, "body": {"reason": "not registered"}})
+    assert not sqlite_store.is_processed("shop-1", tag.message_id)
+    assert sqlite_store.events("shop-1") == []
+    assert delivery.has_deferred
+    delivery.on_backfill([chat(1, text="price?")])
+    assert len(outbox.sent) == 2
 
 
 def test_default_reply_is_claimed_only_when_it_can_be_sent(delivery, outbox):

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from actors import effects as fx
+from actors.budget import BudgetView, budget_wait
 from actors.events import (
     BackfillDue,
     CookieMerged,
@@ -697,3 +698,172 @@ def test_the_naive_machine_breaks_before_it_makes_and_never_backfills_after() ->
         [fx.CancelProbation(7), PUBLISH, reports(S.ONLINE), note("swap_ok"), swap_ok(7, 1500.0)],
     )
     assert machine.handle(ReplySettled(confirmed=False), LATER) == [PUBLISH(machine.view())]
+
+
+def test_a_back_off_names_its_reason_and_a_dead_login_is_a_warning() -> None:
+    machine = AccountMachine(TIMINGS)
+    machine.start(OLD, None, NOW)
+    risk = "risk control: open the punish URL"
+    (backing_off,) = [
+        e for e in machine.handle(SessionEnded(1, risk, F.RISK), NOW) if isinstance(e, fx.Note)
+    ]
+    assert backing_off.event == "backoff" and backing_off.fields["reason"] == risk
+    assert backing_off.level == "info"
+    machine = AccountMachine(TIMINGS)
+    machine.start(OLD, None, NOW)
+    effects = machine.handle(SessionEnded(1, "login gone", F.SESSION_EXPIRED), NOW)
+    (gone,) = [e for e in effects if isinstance(e, fx.Note)]
+    assert (gone.event, gone.level) == ("needs_cookie", "warning")
+
+
+# --- the login budget ("may I call the token API now?") ----------------------------------
+#
+# The budget is an input (``Now.budget``); the machine only asks it when a connect needs a
+# token call. rand 0.5 in every Now: the budget wait is refill_s * (1 + 0.3 * 0.5).
+
+SPENT = BudgetView(left=0, refill_s=100.0, per_h=6)
+ROOM = BudgetView(left=2, per_h=6)
+WAIT = 100.0 * 1.15
+CACHED = fx.CachedToken("tok-0", "did-2001", issued_at=NOW.wall)
+
+
+def at(budget: BudgetView | None, base: Now = LATER) -> Now:
+    return replace(base, budget=budget)
+
+
+def held_back(attempt: int, *, reported: bool = True) -> list[object]:
+    """Waiting for the budget; ``reported``: the state changed (the supervisor hears it)."""
+    report = [like(fx.ReportState, state=S.BACKOFF, error="login budget")] if reported else []
+    return [
+        like(fx.BudgetExhausted, retry_in_s=WAIT, reason="login budget"),
+        note("backoff"),
+        PUBLISH,
+        *report,
+        fx.ArmReconnect(attempt, WAIT),
+    ]
+
+
+def _started(token: fx.CachedToken | None = None, *, operator: bool = False) -> AccountMachine:
+    machine = AccountMachine(TIMINGS)
+    machine.start(OLD, token, at(ROOM, NOW), operator=operator)
+    return machine
+
+
+def _online(token: fx.CachedToken | None, *, operator: bool = False) -> AccountMachine:
+    machine = _started(token, operator=operator)
+    machine.handle(SessionRegistered(1), NOW)
+    return machine
+
+
+def _budget_backoff() -> AccountMachine:
+    machine = AccountMachine(TIMINGS)
+    machine.start(OLD, None, at(SPENT, NOW))  # held back: Reconnect(1) armed
+    return machine
+
+
+def _refused(machine: AccountMachine) -> AccountMachine:
+    machine.handle(SessionEnded(1, "/reg refused", F.AUTH), NOW)  # auth back-off, Reconnect(1)
+    return machine
+
+
+NORMAL_CLOSE = SessionEnded(1, "bye", F.NORMAL_CLOSE, registered_for_s=60.0)
+
+# row -> (machine, event or a start, budget, state after, effects in order)
+BUDGET_TABLE: dict[str, tuple[Any, Any, BudgetView | None, S, list[object]]] = {
+    "start, no token, no budget given": (None, None, None, S.CONNECTING, [opens(1, OLD), PUBLISH]),
+    "start, no token, room left": (None, None, ROOM, S.CONNECTING, [opens(1, OLD), PUBLISH]),
+    "start, no token, spent": (None, None, SPENT, S.BACKOFF, held_back(1)),
+    "start, cached token, spent: no call needed": (
+        None,
+        CACHED,
+        SPENT,
+        S.CONNECTING,
+        [opens(1, OLD, token="tok-0", age=0.5), PUBLISH],
+    ),
+    "operator start, no token, spent: goes through": (
+        None,
+        "operator",
+        SPENT,
+        S.CONNECTING,
+        [opens(1, OLD), PUBLISH],
+    ),
+    "normal close, cached token, spent: reconnects at once": (
+        lambda: _online(CACHED),
+        NORMAL_CLOSE,
+        SPENT,
+        S.CONNECTING,
+        [opens(2, OLD, token="tok-0", age=0.5), PUBLISH, reports(S.CONNECTING, "bye")],
+    ),
+    "normal close, no token, spent": (
+        lambda: _online(None),
+        NORMAL_CLOSE,
+        SPENT,
+        S.BACKOFF,
+        held_back(1),
+    ),
+    "normal close after an operator start, spent: only the first login is exempt": (
+        lambda: _online(None, operator=True),
+        NORMAL_CLOSE,
+        SPENT,
+        S.BACKOFF,
+        held_back(1),
+    ),
+    "operator start, its stored token refused: the token call after is still exempt": (
+        lambda: _refused(_started(CACHED, operator=True)),
+        Reconnect(1),
+        SPENT,
+        S.CONNECTING,
+        [opens(2, OLD), PUBLISH, like(fx.ReportState, state=S.CONNECTING)],
+    ),
+    "budget back-off, reconnect, still spent: waits again": (
+        _budget_backoff,
+        Reconnect(1),
+        SPENT,
+        S.BACKOFF,
+        held_back(2, reported=False),
+    ),
+    "budget back-off, reconnect, room again": (
+        _budget_backoff,
+        Reconnect(1),
+        ROOM,
+        S.CONNECTING,
+        [opens(1, OLD), PUBLISH, like(fx.ReportState, state=S.CONNECTING)],
+    ),
+    "budget back-off, an operator's swap: opens at once": (
+        _budget_backoff,
+        SwapRequested(9, NEWER.serialize(), seen_ms=6000),
+        SPENT,
+        S.BACKOFF,
+        [
+            note("swap_started"),
+            fx.CancelReconnect(),
+            opens(1, NEWER, swap=True),
+            fx.ArmProbation(9, 3.0),
+            PUBLISH,
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("row", list(BUDGET_TABLE), ids=str)
+def test_login_budget(row: str) -> None:
+    build, event, budget, after, patterns = BUDGET_TABLE[row]
+    if build is None:  # the generation's start is the call under test
+        machine = AccountMachine(TIMINGS)
+        operator = event == "operator"
+        token = event if isinstance(event, fx.CachedToken) else None
+        effects = machine.start(OLD, token, at(budget), operator=operator)
+    else:
+        machine = build()
+        effects = machine.handle(event, at(budget))
+    assert_effects(effects, patterns)
+    assert machine.state is after
+
+
+def test_budget_wait_is_pure_and_jittered() -> None:
+    assert budget_wait(None, 0.9) is None
+    assert budget_wait(ROOM, 0.9) is None
+    low, high = budget_wait(SPENT, 0.0), budget_wait(SPENT, 0.999)
+    assert low is not None and high is not None
+    assert low[0] == 100.0 and 129.0 < high[0] < 130.0
+    assert "login budget" in low[1]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,7 +78,8 @@ def test_add_reads_the_cookie_file_and_status_prints_a_table(ctl, fake, cookie_f
     assert ctl("add", "shop", "--cookie-file", str(cookie_file), "--remark", "main") == 0
     assert fake.cookies["shop"] == [COOKIE]
     assert ctl("status") == 0
-    header, line = ctl.out.splitlines()
+    header, line, footnote = ctl.out.splitlines()
+    assert "lifetime" in footnote
     assert header.split()[:3] == ["ACCOUNT", "USER", "STATE"]
     assert line.split()[:4] == ["shop", "2200000001", "online", "yes"]
 
@@ -194,3 +197,130 @@ def test_tables_stay_aligned_around_chinese_text():
         for line, value in [(header, "REPLY"), (first, "这件"), (second, "88")]
     }
     assert len(starts) == 1
+
+
+def test_set_rules_clear_and_the_empty_file_refusal(ctl, cookie_file, short_dir):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    empty = short_dir / "empty.json"
+    empty.write_text("[]")
+    assert ctl("set-rules", "shop", "--file", str(empty)) == 1
+    assert "--clear" in ctl.err
+    assert ctl("set-rules", "shop", "--clear") == 0
+    assert ctl.out.startswith("cleared")
+    rules = short_dir / "rules.json"
+    rules.write_text(json.dumps([{"keyword": "x", "reply": ""}, {"keyword": "y", "reply": "z"}]))
+    assert ctl("set-rules", "shop", "--file", str(rules)) == 0
+    assert ctl.out.startswith("stored 2 keyword rules and no default reply")
+
+
+def test_ctl_runs_on_a_python_without_the_service_packages(server, short_dir):
+    # -S: no site-packages (no structlog, pykka, peewee ...), like a bare system python
+    done = subprocess.run(
+        [sys.executable, "-S", "run.py", "ctl", "--data-dir", str(short_dir), "ping"],
+        cwd=Path(run.__file__).parent,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("service 1.2.3 up")
+
+
+def test_exit_codes_rolled_back_is_2_and_applied_is_0():
+    from control.cli import exit_code
+
+    assert exit_code("update", {"outcome": "rolled_back"}) == 2
+    assert exit_code("rollback", {"outcome": "rolled_back"}) == 2
+    for outcome in ("applied", "unchanged", "stored", "accepted"):
+        assert exit_code("update", {"outcome": outcome}) == 0
+    assert exit_code("add", {"outcome": "added", "state": "online"}) == 0
+    assert exit_code("add", {"outcome": "added", "state": "needs_cookie"}) == 2
+
+
+def test_add_waits_and_says_when_the_cookie_is_dead(ctl, cookie_file, fake, monkeypatch):
+    real_add = fake.add
+
+    def add_dead(account_id, cookie, **kw):
+        result = real_add(account_id, cookie, **kw)
+        fake.accounts[account_id].update(state="needs_cookie", last_error="login session expired")
+        return result
+
+    monkeypatch.setattr(fake, "add", add_dead)
+    assert ctl("add", "shop", "--cookie-file", str(cookie_file)) == 2
+    assert ctl.out.startswith("added shop, but it is needs_cookie: login session expired")
+    assert "ctl update shop" in ctl.out
+
+
+def test_add_of_a_good_cookie_says_online(ctl, cookie_file):
+    assert ctl("add", "shop", "--cookie-file", str(cookie_file)) == 0
+    assert ctl.out.strip() == "added shop: online"
+    assert ctl("add", "shop2", "--cookie-file", str(cookie_file), "--disabled") == 0
+
+
+def test_help_lists_each_command_once(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ping", "status", "add", "update", "set-rules", "pauses", "unpause"):
+        listed = [line for line in out.splitlines() if line.strip().startswith(f"{name} ")]
+        assert len(listed) == 1, (name, listed)
+    assert "set_rules" not in out
+    assert "{" not in out.split("commands:")[0]  # no argparse choice list
+
+
+def test_a_cookie_over_the_limit_gets_one_message_whatever_its_size(ctl, short_dir):
+    from control.arguments import MAX_COOKIE
+
+    messages = set()
+    for size in (MAX_COOKIE + 1, 900_000, 3_000_000):
+        path = short_dir / f"big{size}"
+        path.write_text("unb=1; cookie2=" + "x" * size)
+        assert ctl("add", "shop", "--cookie-file", str(path)) == 1
+        messages.add(ctl.err.split(" is ")[0] + ctl.err.split("characters long")[1])
+    assert len(messages) == 1
+    assert "at most 65536" in ctl.err
+
+
+def test_a_cookie_with_only_unb_is_incomplete(ctl, short_dir):
+    path = short_dir / "unb-only"
+    path.write_text("unb=2200000001")
+    assert ctl("add", "shop", "--cookie-file", str(path)) == 1
+    assert "incomplete" in ctl.err
+
+
+def test_set_with_no_fields_is_a_bad_request(ctl, cookie_file):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    assert ctl("set", "shop") == 1
+    assert "bad_request" in ctl.err and "remark" in ctl.err
+
+
+def test_pauses_are_listed_and_lifted(ctl, cookie_file):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    assert ctl("pauses", "shop") == 0
+    assert ctl.out.splitlines()[0].split() == ["CHAT", "PAUSED", "UNTIL", "(UTC)"]
+    assert ctl("unpause", "shop", "c1") == 0
+    assert ctl.out.startswith("chat c1 unpaused")
+    assert ctl("unpause", "shop", "c2") == 0
+    assert "was not paused" in ctl.out
+
+
+def test_a_cookie_typed_on_a_terminal_gets_a_prompt(capsys):
+    from control.cli import read_cookie
+
+    class TtyIn(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert read_cookie("-", TtyIn(COOKIE)) == COOKIE
+    assert "paste the Cookie header" in capsys.readouterr().err
+
+
+def test_status_times_say_utc(ctl, cookie_file):
+    ctl("add", "shop", "--cookie-file", str(cookie_file))
+    assert ctl("status") == 0
+    assert "ONLINE SINCE (UTC)" in ctl.out
+
+
+def test_the_empty_status_hint_names_the_data_dir_given(ctl, short_dir):
+    assert ctl("status", "--data-dir", str(short_dir)) == 0
+    assert f"ctl --data-dir {short_dir} add <account-id>" in ctl.out

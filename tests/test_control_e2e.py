@@ -80,8 +80,9 @@ def test_rules_are_set_atomically_and_replies_flow(ctl, sim, seller):
         {"keyword": "价格", "reply": "不议价"},
         {"keyword": "包邮", "reply": "包邮", "item_id": "77"},
     ]
-    result = ctl.call("set_rules", account="shop", rules=rules, default_reply={"text": "在的"})
-    assert result == ctl.call("rules", account="shop")
+    summary = ctl.call("set_rules", account="shop", rules=rules, default_reply={"text": "在的"})
+    assert summary == {"outcome": "stored", "rules": 2, "item_rules": 1, "default_reply": True}
+    result = ctl.call("rules", account="shop")
     assert result["rules"][1] == {"keyword": "包邮", "reply": "包邮", "item_id": "77"}
     assert result["default_reply"] == {"text": "在的", "once_per_chat": True}
     sim.admin.push(to=seller.user_id, from_=BUYER, text="价格多少")
@@ -247,3 +248,11 @@ def test_no_cookie_value_reaches_any_log_line(sim, short_dir, seller):
             name, _, value = pair.strip().partition("=")
             if name != "unb" and len(value) >= 6:
                 assert value not in output, name
+
+
+def test_events_of_an_unknown_account_is_not_found(ctl, seller):
+    add_online(ctl, "shop", seller)
+    with pytest.raises(ControlError) as caught:
+        ctl.call("events", account="nope")
+    assert caught.value.code == "not_found"
+    assert ctl.call("events", account="shop")["events"]

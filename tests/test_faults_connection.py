@@ -111,6 +111,10 @@ def test_expired_signing_token_during_an_update_is_refreshed_into_the_new_versio
     active = next(v for v in versions if v["status"] == "active")
     # the Set-Cookie of the expired answer was merged: the active value is not the one sent
     assert active["fingerprint"] != Cookie.parse(fresh).fingerprint
+    # ... it is named by one fingerprint everywhere, and its source says it was merged
+    assert active["source"] == "token_refresh"
+    applied = next(e for e in shop.events("shop")["events"] if e["kind"] == "update_applied")
+    assert applied["data"]["fingerprint"] == active["fingerprint"]
     assert sim.admin.user_state(seller.user_id)["tokens_issued"] == 2
 
 
@@ -121,7 +125,9 @@ def test_captcha_at_start_backs_off_without_hammering_then_answers_what_waited(
     chat = Chat(sim, seller)
     sim.admin.fault(seller.user_id, "captcha", seconds=1.5)
     add_echo_account(client, "shop", seller, online=False)
-    wait_state(client, "shop", "backoff")
+    waiting = wait_state(client, "shop", "backoff")
+    # the captcha page the operator has to open is in last_error
+    assert "/punish?" in waiting["last_error"] and "ctl update" in waiting["last_error"]
     chat.push("while punished")
     wait_state(client, "shop", "online", timeout=15)
     chat.push("after")
@@ -142,7 +148,7 @@ def test_captcha_during_an_update_rolls_back_and_the_old_session_answers_through
     chat.push("during")
     result = shop.update("shop", second_login(sim, seller))
     assert result["outcome"] == "rolled_back"
-    assert result["reason"]
+    assert "/punish?" in result["reason"]  # the page to open, in the update's answer
     chat.push("after")
     finish(chat)
     assert row(shop, "shop")["cookie_version"] == 1

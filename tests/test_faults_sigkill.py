@@ -14,10 +14,12 @@ import pytest
 from control.errors import ControlError
 from tests.plugins.faults import Chat
 from tests.plugins.serve import ServeProcess, all_online
-from tests.plugins.simulator import Seller, new_seller
+from tests.plugins.simulator import Seller, new_seller, sim_either_arbitration
 from tests.plugins.timing import wait_for
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
+# under sessions_per_seller 1 and 2
+sim = sim_either_arbitration
 
 ACCOUNTS = 3
 RULES = [{"keyword": "价格", "reply": "不议价"}]
@@ -97,7 +99,8 @@ def check_accounts_intact(process: ServeProcess, count: int) -> None:
             rules = c.call("rules", account=f"shop{i}")
             assert [{"keyword": r["keyword"], "reply": r["reply"]} for r in rules["rules"]] == RULES
             assert rules["default_reply"] == DEFAULT_REPLY
-            account = c.call("set", account=f"shop{i}")["account"]
+            # 'set' needs a field: rewrite the remark and read back the pause that persisted
+            account = c.call("set", account=f"shop{i}", remark=f"store {i}")["account"]
             assert (account["remark"], account["pause_minutes"]) == (f"store {i}", 3 + i)
             active = next(v for v in versions if v["status"] == "active")
             assert account["cookie_version"] == active["version"]

@@ -17,9 +17,12 @@ from tests.plugins.faults import (
     row,
     wait_state,
 )
+from tests.plugins.simulator import sim_either_arbitration
 from tests.plugins.timing import wait_for
 
 pytestmark = pytest.mark.usefixtures("secrets_guard")
+# under sessions_per_seller 1 and 2
+sim = sim_either_arbitration
 
 
 def account_actors() -> int:

@@ -6,6 +6,7 @@ import pytest
 
 from common.errors import CookieError
 from goofish import Cookie
+from goofish.cookies import merge_set_cookie_pairs, parse_set_cookie
 
 RAW = (
     "cna=abc; unb=2202640918079; "
@@ -65,11 +66,10 @@ def test_merge_set_cookie_overwrites_in_place_and_appends_new_names():
             "cna=; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
         ]
     )
-    assert merged.names == ("cna", "unb", "_m_h5_tk", "cookie2", "_m_h5_tk_enc")
+    # A deleting Set-Cookie removes the name, as a browser does.
+    assert merged.names == ("unb", "_m_h5_tk", "cookie2", "_m_h5_tk_enc")
     assert merged.get("_m_h5_tk") == "fresh_1751449999999"
     assert merged.get("_m_h5_tk_enc") == "enc123"
-    # A deleting Set-Cookie becomes an empty value, not a removal (section 2.4).
-    assert merged.get("cna") == ""
     assert merged.mtop_token == "fresh"
 
 
@@ -108,3 +108,62 @@ def test_line_breaks_between_pairs_are_fine_but_inside_a_value_are_refused():
 def test_merge_that_empties_unb_is_refused():
     with pytest.raises(CookieError, match="unb"):
         Cookie.parse(RAW).merge_set_cookie(["unb=; Max-Age=0"])
+
+
+NOW = 1_780_000_000.0
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "cookie2=; Path=/",
+        "cookie2=gone; Max-Age=0",
+        "cookie2=gone; max-age=-1; Path=/",
+        "cookie2=gone; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+        "cookie2=gone; Path=/; Expires=Thu, 01-Jan-1970 00:00:10 GMT",  # the dashed form
+        "cookie2=gone; Domain=.goofish.com; expires=Wed, 21 Oct 2015 07:28:00 GMT",
+    ],
+)
+def test_deleting_set_cookies_remove_the_name(header):
+    merged = Cookie.parse(RAW).merge_set_cookie([header], now=NOW)
+    assert "cookie2" not in merged.names
+    assert merged.unb == "2202640918079"
+
+
+def test_max_age_wins_over_a_past_expires_and_a_future_expires_keeps_the_value():
+    merged = Cookie.parse(RAW).merge_set_cookie(
+        [
+            "cookie2=kept; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=60",
+            "sgcookie=new; Expires=Fri, 01 Jan 2100 00:00:00 GMT; HttpOnly",
+        ],
+        now=NOW,
+    )
+    assert merged.get("cookie2") == "kept"
+    assert merged.get("sgcookie") == "new"
+
+
+def test_a_later_header_for_the_same_name_wins_and_delete_then_set_re_appends():
+    merged = Cookie.parse(RAW).merge_set_cookie(
+        ["cna=; Max-Age=0", "cna=again", "cookie2=a", "cookie2=b"], now=NOW
+    )
+    assert merged.names == ("unb", "_m_h5_tk", "cookie2", "cna")
+    assert merged.get("cookie2") == "b"
+
+
+def test_unparseable_expires_is_ignored_not_a_deletion():
+    merged = Cookie.parse(RAW).merge_set_cookie(["cookie2=v; Expires=someday"], now=NOW)
+    assert merged.get("cookie2") == "v"
+
+
+def test_parse_set_cookie_reports_expiry_and_http_only_without_showing_the_value():
+    parsed = parse_set_cookie("havana_lgc_exp=SECRETVALUE; Max-Age=3600; HttpOnly; Path=/", now=NOW)
+    assert parsed is not None
+    assert (parsed.name, parsed.expires_at) == ("havana_lgc_exp", NOW + 3600)
+    assert parsed.http_only
+    assert "SECRETVALUE" not in repr(parsed)
+    assert parse_set_cookie("garbage") is None
+
+
+def test_merge_pairs_works_without_unb():
+    pairs = merge_set_cookie_pairs([("XSRF-TOKEN", "x")], ["unb=42", "XSRF-TOKEN=; Max-Age=0"])
+    assert pairs == (("unb", "42"),)

@@ -284,7 +284,7 @@ def test_wrong_type_of_required_field_names_it():
     payload = chat_payload()
     payload[1][5] = "yesterday"
     [error] = decode_push_items(push(item(payload)), self_id=SELLER)
-    assert "'1.5' is str, expected an integer" in str(error)
+    assert "'1.5' is a string, expected an integer" in str(error)
 
 
 def test_is_push_only_for_frames_with_items():

@@ -5,6 +5,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 
+from control.redact import redact_text
 from goofish import Cookie
 from goofish.token import build_token_request, classify_token_response, token_data
 
@@ -141,6 +142,17 @@ def test_risk_control_carries_the_punish_url():
     }
     result = classify_token_response(200, payload, [])
     assert (result.kind, result.punish_url) == ("risk_control", PUNISH)
+    # the operator is told where to go, and the CLI's redaction leaves the URL whole
+    assert f"open {PUNISH} in the browser" in result.message
+    assert PUNISH in redact_text(f"token refused ({result.kind}): {result.message}")
+
+
+def test_a_stale_signing_token_says_what_the_operator_should_do():
+    stale = {"ret": ["FAIL_SYS_TOKEN_EXOIRED::令牌过期"]}
+    merged = classify_token_response(200, stale, FRESH_TK).message
+    assert "nothing to do unless this repeats" in merged
+    assert "retry with" not in merged
+    assert "update the account's cookie" in classify_token_response(200, stale, []).message
 
 
 def test_punish_url_alone_means_risk_control():

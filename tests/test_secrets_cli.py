@@ -43,7 +43,7 @@ def test_no_ctl_output_carries_a_cookie_value(
         (["add", "inline", fresh], 1),  # a cookie on the command line is refused
         (["update", "shop", "--cookie-file", cookie_file("fresh", fresh)], 0),
         (["update", "shop", "--cookie-file", cookie_file("fresh2", fresh)], 0),  # unchanged
-        (["update", "shop", "--cookie-file", cookie_file("revoked", revoked)], 0),  # rolled back
+        (["update", "shop", "--cookie-file", cookie_file("revoked", revoked)], 2),  # rolled back
         (["update", "shop", "--cookie-file", cookie_file("wrong", other.cookie)], 1),
         (["update", "shop", "--cookie-file", cookie_file("junk", "unb=1; cookie2=")], 1),
         (["update", "nobody", "--cookie-file", cookie_file("nobody", fresh)], 1),

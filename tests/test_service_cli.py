@@ -63,3 +63,13 @@ def test_the_service_has_no_benchmark_strategy_option(capsys):
     assert exit_.value.code == 2
     assert "unrecognized arguments: --swap-strategy" in capsys.readouterr().err
     assert not hasattr(settings([], {"XIANYU_SWAP_STRATEGY": "naive"}), "swap_strategy")
+
+
+def test_passport_url_defaults_to_the_real_login_host_then_env_then_flag():
+    from common.settings import DEFAULT_PASSPORT_URL
+
+    assert DEFAULT_PASSPORT_URL == "https://passport.goofish.com/"
+    assert settings([], {}).passport_url == DEFAULT_PASSPORT_URL
+    env = {"XIANYU_PASSPORT_URL": "http://127.0.0.1:1/passport/"}
+    assert settings([], env).passport_url == "http://127.0.0.1:1/passport/"
+    assert settings(["--passport-url", "http://flag/"], env).passport_url == "http://flag/"

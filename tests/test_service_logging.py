@@ -107,3 +107,15 @@ def test_environment_chooses_the_format_when_no_flag_is_given(monkeypatch):
 def test_unknown_format_is_refused():
     with pytest.raises(ValueError, match="auto, console, json"):
         resolve_format("xml", io.StringIO())
+
+
+def test_unconfigured_logging_never_prints_to_stdout(capfd):
+    import threading
+
+    reset_logging()
+    logger = structlog.get_logger("leak-check")
+    worker = threading.Thread(target=lambda: logger.warning("child_crashed", account="a"))
+    worker.start()
+    worker.join()
+    out, _err = capfd.readouterr()
+    assert "child_crashed" not in out

@@ -20,8 +20,13 @@ def test_serve_hints_how_to_add_an_account_and_exits_zero_on_sigterm(serve):
     process = serve()
     wait_for(lambda: "no_accounts" in process.log_text(), what="the no-accounts line")
     text = process.log_text()
-    assert "python run.py ctl add" in text
-    assert "python run.py demo" in text
+    # JSON mode: nothing but JSON on the log stream, the hint included
+    assert all(line.startswith("{") for line in text.splitlines() if line.strip())
+    hint = next(json.loads(line)["hint"] for line in text.splitlines() if "no_accounts" in line)
+    # the interpreter that runs the service (not a bare python), and the data dir it uses
+    assert "xianyu-ctl --data-dir" in hint or "python run.py ctl --data-dir" in hint
+    assert f"--data-dir {process.data_dir} add" in hint
+    assert "run.py demo" in hint
     assert process.stop(signal.SIGTERM) == 0
     events = [
         json.loads(line)["event"] for line in process.log_text().splitlines() if line[:1] == "{"
@@ -38,7 +43,20 @@ def test_sigusr1_dumps_every_thread_and_keeps_serving(serve):
     process = serve()
     process.proc.send_signal(signal.SIGUSR1)
     wait_for(lambda: "MainThread" in process.log_text(), what="a thread dump")
-    assert "control-socket" in process.log_text()
+    wait_for(lambda: "control-socket" in process.log_text(), what="the whole dump")
+    text = process.log_text()
+    complete = (
+        text if text.endswith("\n") else text[: text.rfind("\n") + 1]
+    )  # one may be half-written
+    lines = [json.loads(line) for line in complete.splitlines() if line[:1] == "{"]
+    dumps = [e for e in lines if e["event"] == "thread_traceback"]
+    assert dumps and {e["level"] for e in dumps} == {"warning"}  # asked for: not CRITICAL
+    assert not [e for e in lines if e["level"] == "critical"]
+    started = next(e for e in lines if e["event"] == "service_started")
+    assert started["database"].startswith("sqlite:///") and started["database"].endswith(
+        "xianyu.db"
+    )
+    assert started["socket"].endswith("control.sock")
     with process.client() as c:
         assert c.call("ping")
     assert process.stop() == 0

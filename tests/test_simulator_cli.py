@@ -27,8 +27,9 @@ def test_run_py_simulator_prints_urls_and_stops_cleanly(signum: int) -> None:
     try:
         assert process.stdout is not None
         urls = json.loads(process.stdout.readline())
-        assert set(urls) == {"ws_url", "api_url", "admin_url"}
+        assert set(urls) == {"ws_url", "api_url", "admin_url", "passport_url"}
         assert urls["admin_url"].endswith("/admin/")
+        assert urls["passport_url"].endswith("/passport/")
         with AdminClient(urls["admin_url"]) as admin:
             created = admin.create_user(nick="cli")
             assert created["user_id"] in admin.state()["users"]

@@ -14,7 +14,10 @@ def _items(frame: dict) -> list[dict]:
     return frame["body"]["syncPushPackage"]["data"]
 
 
-def test_buyer_message_after_a_reply_carries_a_read_receipt_first(sim: SimulatorHandle) -> None:
+def test_buyer_message_after_a_reply_carries_a_read_receipt_first(
+    start_sim: Callable[..., SimulatorHandle],
+) -> None:
+    sim = start_sim(read_receipts=1.0)
     seller = new_seller(sim)
 
     async def scenario() -> None:
@@ -37,6 +40,28 @@ def test_buyer_message_after_a_reply_carries_a_read_receipt_first(sim: Simulator
         await client.close()
 
     asyncio.run(scenario())
+
+
+def test_read_receipts_knob_is_a_probability(start_sim: Callable[..., SimulatorHandle]) -> None:
+    sim = start_sim()  # the default: half of the buyer messages after a reply carry one
+    seller = new_seller(sim)
+
+    async def scenario() -> list[int]:
+        client = await online(sim, seller)
+        shapes = []
+        for n in range(24):  # both shapes by chance: 1 - 2 * 0.5**24
+            buyer = str(2000 + n)
+            first = await asyncio.to_thread(sim.admin.push, seller.user_id, buyer, "q", "1")
+            await client.next_push()
+            await client.send_text(first["chat_id"], buyer, seller.user_id, "a")
+            await client.next_push()  # the echo
+            await asyncio.to_thread(sim.admin.push, seller.user_id, buyer, "thanks", "1")
+            shapes.append(len(_items(await client.next_push())))
+        await client.close()
+        return shapes
+
+    shapes = asyncio.run(scenario())
+    assert set(shapes) == {1, 2}, shapes  # the message alone, or receipt + message
 
 
 def test_typing_knob_sends_para_push_before_the_message(

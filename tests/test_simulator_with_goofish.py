@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from goofish import frames
 from goofish.cookies import Cookie
@@ -47,7 +48,10 @@ def test_token_client_classifies_every_simulated_answer(sim: SimulatorHandle) ->
     asyncio.run(scenario())
 
 
-def test_goofish_frames_and_decoders_work_against_the_simulator(sim: SimulatorHandle) -> None:
+def test_goofish_frames_and_decoders_work_against_the_simulator(
+    start_sim: Callable[..., SimulatorHandle],
+) -> None:
+    sim = start_sim(read_receipts=1.0)
     seller = new_seller(sim)
     cookie = Cookie.parse(seller.cookie)
     did = new_did(seller.user_id)

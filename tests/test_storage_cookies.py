@@ -136,6 +136,9 @@ def test_token_refresh_of_a_pending_cookie_replaces_its_value(shop: Store) -> No
 
     assert (version.number, version.status, version.value) == (pending.number, PENDING, cookie(22))
     assert version.fingerprint == fingerprint(cookie(22))
+    # one fingerprint per stored value, and the source says where the value came from
+    assert version.source == SOURCE_TOKEN_REFRESH
+    assert shop.get_version("shop", pending.number) == version
 
 
 def test_token_refresh_of_an_unknown_cookie_changes_nothing(shop: Store) -> None:

@@ -135,3 +135,34 @@ def test_token_cache_round_trips_and_overwrites(shop: Store) -> None:
         issued + timedelta(hours=1),
     )
     assert "t2" not in repr(record)
+
+
+def test_chat_pauses_are_listed_and_lifted(sqlite_store) -> None:
+    import time as _time
+
+    from common.errors import NotFoundError
+
+    store = sqlite_store
+    store.add_account("p", "unb=1; cookie2=x", "1")
+    store.pause_chat("p", "chat-b", _time.time() + 600)
+    store.pause_chat("p", "chat-a", _time.time() + 60)
+    store.pause_chat("p", "chat-old", _time.time() - 60)
+    assert list(store.chat_pauses("p")) == ["chat-a", "chat-b"]  # soonest end first
+    assert store.unpause_chat("p", "chat-a") is True
+    assert store.paused_until("p", "chat-a") is None
+    assert store.unpause_chat("p", "chat-old") is False  # over already
+    assert store.unpause_chat("p", "nope") is False
+    assert list(store.chat_pauses("p")) == ["chat-b"]
+    with pytest.raises(NotFoundError):
+        store.chat_pauses("nobody")
+
+
+def test_pending_accounts_names_the_interrupted_updates(sqlite_store) -> None:
+    store = sqlite_store
+    for name in ("b", "a", "c"):
+        store.add_account(name, f"unb={name}; cookie2=x", name)
+    store.propose_cookie("b", "unb=b; cookie2=y", source="admin")
+    store.propose_cookie("a", "unb=a; cookie2=y", source="admin")
+    assert store.pending_accounts() == ["a", "b"]
+    assert store.fail_pending_versions() == 2
+    assert store.pending_accounts() == []

@@ -239,6 +239,8 @@ def test_boot_fails_versions_a_killed_process_left_pending(boot, sqlite_store):
     ]
     wait_state(client, "shop", "online")
     assert client.status("shop")["accounts"][0]["cookie_version"] == 1
+    failed = next(e for e in client.events()["events"] if e["kind"] == "pending_versions_failed")
+    assert (failed["data"]["count"], failed["data"]["accounts"]) == (1, ["shop"])
 
 
 def test_boot_spreads_the_starts_over_time_at_the_configured_rate(boot, sqlite_store, children):
@@ -464,6 +466,7 @@ def test_a_stuck_child_is_killed_at_the_stop_deadline_and_replaced(online, sqlit
     assert time.monotonic() - started < TIMINGS.stop_timeout_s + 1.0
     wait_state(online, "shop", "online")
     assert "killed" in kinds(sqlite_store, "shop")
+    assert online.status("shop")["accounts"][0]["crashes"] == 1  # cut off at its deadline
     old = children.ref("shop", 1)
     assert old.is_alive()  # still blocked; fenced, and ignored when it wakes up
 
@@ -489,6 +492,7 @@ def test_kill_fences_the_generation_at_once_and_starts_a_fresh_one(online, sqlit
     wait_state(online, "shop", "online")
     assert [spec.generation for spec in children.of("shop")] == [1, 2]
     assert "killed" in kinds(sqlite_store, "shop")
+    assert online.status("shop")["accounts"][0]["crashes"] == 0  # an operator kill
 
 
 # --- crashes ---------------------------------------------------------------------------
@@ -509,7 +513,8 @@ def test_a_crashed_child_waits_out_its_back_off_in_the_backoff_state(boot, sqlit
     wait_state(client, "shop", "backoff")
     assert len(children.of("shop")) == 1
     wait_state(client, "shop", "online")
-    assert client.status("shop")["accounts"][0]["restarts"] == 1
+    status = client.status("shop")["accounts"][0]
+    assert (status["restarts"], status["crashes"]) == (1, 1)
 
 
 def test_a_factory_that_raises_counts_as_a_crash_and_is_retried(sqlite_store, io, children):
@@ -614,10 +619,12 @@ def test_each_lifecycle_outcome_is_one_info_line_without_the_cookie(online):
         online.update("shop", secret)
         online.update("shop", cookie("dead"))
         online.restart("shop")
-    info = [e for e in logs if e["log_level"] == "info"]
+    info = [e for e in logs if e["log_level"] in ("info", "warning")]
     events = [e["event"] for e in info]
     for kind in ("update_applied", "update_rolled_back", "restarted"):
         assert events.count(kind) == 1
+    # a rollback is for an operator to see
+    assert next(e for e in info if e["event"] == "update_rolled_back")["log_level"] == "warning"
     assert all(e.get("account") == "shop" for e in info)
     assert not any("very-secret" in str(e) for e in logs)
 

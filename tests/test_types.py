@@ -17,6 +17,7 @@ SOURCE = [
     "actors",
     "supervisor",
     "control",
+    "notify",
     "service",
     "simulator",
     "web",

@@ -274,12 +274,12 @@ def test_a_rule_saved_in_the_editor_answers_the_next_buyer_message(web: Web, sim
     web.open("/accounts/shop-1")
 
     web.find("#add-rule").click()
-    web.find("#rule-rows tr.rule .keyword").send_keys("价格")
+    web.find("#rule-rows tr.rule .reply").send_keys("这件 ¥88，包邮。{buyer_name}")
     web.find("#save-rules").click()
     wait_for(lambda: web.find("#rules-answer .failed"), timeout=5, what="the editor's check")
-    assert "reply is empty" in web.text("#rules-answer")
+    assert "keyword is empty" in web.text("#rules-answer")
 
-    web.find("#rule-rows tr.rule .reply").send_keys("这件 ¥88，包邮。{buyer_name}")
+    web.find("#rule-rows tr.rule .keyword").send_keys("价格")
     web.find("#preview-text").send_keys("请问价格多少")
     web.find("#preview-go").click()
     wait_for(lambda: web.find("#preview-answer .preview-reply"), timeout=5, what="the preview")

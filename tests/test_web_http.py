@@ -197,10 +197,10 @@ def test_actions_answer_as_the_control_socket_does(
         "remark"
     ] == ("备注 1")
     invalid = page.request(
-        "/api/set_rules", body={"account": "shop", "rules": [{"keyword": "x", "reply": ""}]}
+        "/api/set_rules", body={"account": "shop", "rules": [{"keyword": " ", "reply": "x"}]}
     )
     assert invalid.status == 400
-    assert "rules[0].reply" in invalid.json()["error"]["message"]
+    assert "rules[0].keyword" in invalid.json()["error"]["message"]
 
 
 def test_rules_preview_uses_the_accounts_matching(

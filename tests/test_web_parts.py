@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import InvalidValueError
+from common.errors import InvalidValueError, XianyuSupervisorError
 from control.dispatch import Dispatcher
 from control.protocol import request_line
-from service.cli import build_parser, web_setting
+from service.cli import build_parser, settings_from_args
 from tests.plugins.control import FakeSupervisor
 from web import cli as web_cli
 from web.address import WebAddress, parse_web
@@ -156,14 +156,23 @@ def test_the_dispatcher_with_dicts_answers_as_with_lines() -> None:
     assert not dispatcher.knows("freeze")
 
 
-def test_a_non_loopback_page_must_be_given_on_the_command_line() -> None:
+def test_a_non_loopback_page_must_be_given_on_the_command_line(tmp_path: Path) -> None:
     def setting(argv: list[str], env: dict[str, str]) -> str:
-        return web_setting(build_parser(env).parse_args(argv), env)
+        args = build_parser({"XIANYU_DATA_DIR": str(tmp_path), **env}).parse_args(argv)
+        return settings_from_args(args).web
 
     assert setting([], {}) == "127.0.0.1:8780"
     assert setting([], {"XIANYU_WEB": "127.0.0.1:9"}) == "127.0.0.1:9"
     assert setting([], {"XIANYU_WEB": "off"}) == "off"
     assert setting(["--web", "0.0.0.0:8780"], {}) == "0.0.0.0:8780"
     assert setting(["--web", "off"], {"XIANYU_WEB": "0.0.0.0:1"}) == "off"
-    with pytest.raises(InvalidValueError, match=r"give --web 0\.0\.0\.0:1 on the command line"):
+    with pytest.raises(XianyuSupervisorError, match=r"give --web 0\.0\.0\.0:1 on the command line"):
         setting([], {"XIANYU_WEB": "0.0.0.0:1"})
+    (tmp_path / "config.toml").write_text('web = "0.0.0.0:2"\n')
+    with pytest.raises(XianyuSupervisorError, match=r"from XIANYU_WEB or .*config.toml"):
+        setting([], {})
+    assert setting(["--web", "0.0.0.0:2"], {}) == "0.0.0.0:2"
+    (tmp_path / "config.toml").write_text('web = "127.0.0.1:3"\n')
+    assert setting([], {}) == "127.0.0.1:3"
+    with pytest.raises(XianyuSupervisorError, match="web must be HOST:PORT"):
+        setting(["--web", "nonsense"], {})

@@ -122,7 +122,6 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     ),
     "rules.preview_silent": ("(matched, stays silent)", "（已匹配，不回复）"),
     "rules.keyword_missing": ("rule {n}: the keyword is empty", "规则 {n}：关键词为空"),
-    "rules.reply_missing": ("rule {n}: the reply is empty", "规则 {n}：回复为空"),
     "qr.title": ("QR login", "扫码登录"),
     "qr.title_new": ("Add an account by QR login", "扫码登录添加账号"),
     "qr.hint_new": (

@@ -10,6 +10,7 @@ import hashlib
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +64,12 @@ class FakeSupervisor:
             "unsaved": False,
             "online_since": 1700000000.0 if enabled else None,
             "restarts": 0,
+            "crashes": 0,
             "reconnects": 0,
             "last_error": None,
             "received": 0,
             "replied": 0,
+            "login_budget_left": 6,
         }
         self.cookies[account_id] = [cookie]
         return {"account": self.accounts[account_id]}
@@ -168,14 +171,29 @@ class FakeSupervisor:
         self.rules_of[account_id] = {"rules": rules, "default_reply": default_reply}
         return self.rules_of[account_id]
 
+    def pauses(self, account_id: str) -> Any:
+        self._get(account_id)
+        return {"pauses": [{"chat": "c1", "until": "2030-01-01T00:00:00+00:00"}]}
+
+    def unpause(self, account_id: str, chat: str) -> Any:
+        self._get(account_id)
+        return {"outcome": "unpaused" if chat == "c1" else "not_paused", "chat": chat}
+
     def set_account(
-        self, account_id: str, *, remark: str | None = None, pause_minutes: int | None = None
+        self,
+        account_id: str,
+        *,
+        remark: str | None = None,
+        pause_minutes: int | None = None,
+        notify: Sequence[str] | None = None,
     ) -> Any:
         account = self._get(account_id)
         if remark is not None:
             account["remark"] = remark
         if pause_minutes is not None:
             account["pause_minutes"] = pause_minutes
+        if notify is not None:
+            account["notify"] = [url.split("://")[0] + "://…" for url in notify]
         return {"account": account}
 
     def account(self, account_id: str) -> Any:

@@ -57,6 +57,8 @@ QUIET_AS_IN_SERVICE = {
     "websockets": logging.WARNING,
     "aiohttp.access": logging.WARNING,
     "asyncio": logging.WARNING,
+    "apprise": logging.WARNING,
+    "urllib3": logging.WARNING,
 }
 # a secret shorter than this could match by accident (the simulator's are 16+ characters)
 MIN_SECRET_LEN = 8
@@ -85,6 +87,7 @@ def world_secrets(handle: SimulatorHandle) -> set[str]:
     for tk in list(world.mtop_tks):
         values.update({tk, tk.split("_")[0]})
     values.update(world.tokens)
+    values.update(handle.simulator.sessions.long_logins)  # long-login tokens (passport)
     return {v for v in values if len(v) >= MIN_SECRET_LEN}
 
 
@@ -175,8 +178,9 @@ def secrets_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsGuard]:
 
     monkeypatch.setattr(AdminClient, "create_user", recording_create_user)
     monkeypatch.setattr(Simulator, "start_in_thread", recording_start)
-    # structlog as the tests leave it (its defaults, no redaction), into the sink
+    # structlog's defaults (no redaction), printing into the sink
     structlog_config = structlog.get_config()
+    structlog.reset_defaults()
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(guard.sink))
     root = logging.getLogger()
     levels = {name: logging.getLogger(name).level for name in ("", *QUIET_AS_IN_SERVICE)}
@@ -207,6 +211,7 @@ def start_service(sim: SimulatorHandle, short_dir: Path) -> Iterator[Callable[..
             "data_dir": short_dir / f"svc{len(started)}",
             "ws_url": sim.ws_url,
             "api_url": sim.api_url,
+            "passport_url": sim.passport_url,  # never the real login host from a test
             "timings": timings,
             **settings,
         }

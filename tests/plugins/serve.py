@@ -43,6 +43,7 @@ class ServeProcess:
         self._log = self.log_path.open("ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("XIANYU_")}
         env["XIANYU_WS_URL"] = sim.ws_url
+        env["XIANYU_PASSPORT_URL"] = sim.passport_url  # never the real login host from a test
         self.proc = subprocess.Popen(
             [
                 sys.executable,

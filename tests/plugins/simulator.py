@@ -1,7 +1,8 @@
 """Fixtures that run the Goofish simulator in-process, and a raw client for simulator tests.
 
 ``sim``: a running simulator (default knobs) with ``sim.admin`` (an ``AdminClient``),
-stopped after the test. ``start_sim(**knobs)``: the same with knob overrides.
+stopped after the test; ``sim_either_arbitration``: the same under ``sessions_per_seller`` 1
+and 2. ``start_sim(**knobs)``: the same with knob overrides.
 ``new_seller(sim, nick=...)``: a fresh seller login (``Seller(user_id, cookie)``); ``seller``:
 one, nick ``shop``, in ``sim``; ``second_login(sim, seller)``: another valid session of it.
 
@@ -53,6 +54,17 @@ def start_sim() -> Iterator[Callable[..., SimulatorHandle]]:
 @pytest.fixture
 def sim(start_sim: Callable[..., SimulatorHandle]) -> SimulatorHandle:
     return start_sim()
+
+
+@pytest.fixture(params=[1, 2], ids=lambda n: f"sessions_per_seller={n}")
+def sim_either_arbitration(
+    request: pytest.FixtureRequest, start_sim: Callable[..., SimulatorHandle]
+) -> SimulatorHandle:
+    """``sim`` under both session arbitrations (knob ``sessions_per_seller``): 1, a new /reg
+    closes the seller's previous connection; 2, both stay registered and get every push (a
+    multi-device login), so closing the old one is the client's job. A test module opts in
+    with ``sim = sim_either_arbitration``."""
+    return start_sim(sessions_per_seller=request.param)
 
 
 @dataclass(frozen=True)

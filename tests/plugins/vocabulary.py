@@ -24,10 +24,12 @@ STATUS_FIELDS = {
     "unsaved",
     "online_since",
     "restarts",
+    "crashes",
     "reconnects",
     "last_error",
     "received",
     "replied",
+    "login_budget_left",  # login calls left this hour (issue 16); None without a budget
 }
 # one entry of ``history``: a fingerprint, never the cookie value
 VERSION_FIELDS = {"version", "fingerprint", "status", "source", "created_at", "reason"}

@@ -181,7 +181,7 @@
       const item = tr.querySelector(".item").value.trim();
       if (!keyword.trim() && !reply.trim() && !item) return; // a blank row is no rule
       if (!keyword.trim()) problems.push(editor.dataset.keywordMissing.replace("{n}", i + 1));
-      if (!reply.trim()) problems.push(editor.dataset.replyMissing.replace("{n}", i + 1));
+      // an empty reply is a rule too: "matched, stay silent"
       rules.push({ keyword, reply, item_id: item || null });
     });
     const text = $("default-text").value;
@@ -213,7 +213,9 @@
     $("save-rules").addEventListener("click", async () => {
       const d = draft();
       if (d.problems.length) { $("rules-answer").innerHTML = problemsHtml(d.problems); return; }
-      const answer = await call("set_rules", { account, rules: d.rules, default_reply: d.default_reply });
+      // nothing left in the editor: saving it means "remove every reply", said explicitly
+      const clear = !d.rules.length && !d.default_reply;
+      const answer = await call("set_rules", { account, rules: d.rules, default_reply: d.default_reply, clear });
       $("rules-answer").innerHTML = answer.html;
     });
     $("preview-go").addEventListener("click", async () => {
