@@ -254,8 +254,11 @@ def test_a_pasted_cookie_is_applied_and_a_revoked_one_rolled_back(web: Web, sim:
         lambda: web.find('#rollback-to option[value="1"]'), timeout=10, what="version 1 offered"
     )
     assert web.find('#rollback-to option[value="3"]') is None, "a failed version is not offered"
-    web.find('#rollback-to option[value="1"]').click()
-    web.find("#do-rollback").click()
+    # chosen and sent in one step: an event may refresh the history (and its form) any time
+    web.driver.execute_script(
+        "const select = document.getElementById('rollback-to');"
+        "select.value = '1'; select.form.requestSubmit(document.getElementById('do-rollback'));"
+    )
     wait_for(
         lambda: web.find('#action-answer [data-outcome="applied"]'),
         timeout=40,

@@ -127,7 +127,12 @@
     clearTimeout(historyTimer);
     historyTimer = setTimeout(async () => {
       const response = await fetch(slot.dataset.src, { credentials: "same-origin" });
-      if (response.ok) slot.innerHTML = await response.text();
+      if (!response.ok) return;
+      const chosen = $("rollback-to") ? $("rollback-to").value : "";
+      slot.innerHTML = await response.text();
+      // keep the version the user picked, if it can still be chosen
+      const select = $("rollback-to");
+      if (select && [...select.options].some((o) => o.value === chosen)) select.value = chosen;
     }, 200);
   }
 
