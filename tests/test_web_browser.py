@@ -367,6 +367,36 @@ def test_chinese_by_accept_language_and_by_the_toggle(web: Web) -> None:
     wait_for(lambda: web.text("h1") == "Fleet", timeout=5, what="the page in English")
 
 
+def test_qr_login_on_the_page_ends_applied(web: Web, sim: Any) -> None:
+    """The QR panel against the real QR-login commands; the simulator's admin ``qr/scan`` and
+    ``qr/confirm`` play the seller's phone."""
+    seller = new_seller(sim, nick="shop")
+    web.add_account("shop-1", seller)
+    wait_for(lambda: online(web, "shop-1"), timeout=15, what="shop-1 online")
+    web.login()
+    web.open("/accounts/shop-1")
+    web.find("#qr-start").click()
+    wait_for(lambda: web.find("#qr-img"), timeout=10, what="the QR code")
+    assert str(web.attr("#qr-img", "src")).startswith("data:image/svg+xml")
+    code = wait_for(lambda: sim.admin.qr_codes(), timeout=5, what="the code in the simulator")[-1]
+    sim.admin.qr_scan(seller.user_id, lg_token=code["lg_token"])
+    wait_for(
+        lambda: web.attr("#qr-state", "data-state") == "scanned", timeout=15, what="scanned"
+    )
+    screenshot(web.driver, "account-qr-real-scanned")
+    sim.admin.qr_confirm(lg_token=code["lg_token"])
+    wait_for(
+        lambda: web.find('#qr-answer [data-outcome="applied"]'),
+        timeout=40,
+        what=f"the login applied; the page says {web.text('#qr-state')!r} {web.text('#qr-answer')!r}",
+    )
+    assert "swap" in web.text("#qr-answer")
+    assert web.attr("#qr-state", "data-state") == "confirmed"
+    assert web.ctl("status", account="shop-1")["accounts"][0]["cookie_version"] == 2
+    screenshot(web.driver, "account-qr-real-applied")
+    web.keep_source("/accounts/shop-1 after QR login")
+
+
 def test_the_qr_panel_follows_what_the_dispatcher_knows(web: Web, sim: Any) -> None:
     web.add_account("shop-1", new_seller(sim, nick="shop"))
     web.login()

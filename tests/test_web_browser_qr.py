@@ -28,7 +28,8 @@ class QrLoginDispatcher:
     """The real ``Dispatcher`` over the in-memory supervisor, plus scripted ``login_*``
     commands in the shapes the QR-login commands answer (their own tests live with them)."""
 
-    STATES = ("waiting", "scanned", "confirmed")
+    # confirmed twice: first while the new login is being applied (no result yet), then done
+    STATES = ("waiting", "scanned", "confirmed", "confirmed")
 
     def __init__(self) -> None:
         supervisor = FakeSupervisor()
@@ -58,7 +59,7 @@ class QrLoginDispatcher:
                 "result": {
                     "state": state,
                     "message": "",
-                    "result": done if state == "confirmed" else None,
+                    "result": done if self.polls == len(self.STATES) else None,
                 },
             }
         if cmd == "login_cancel":
@@ -102,5 +103,5 @@ def test_the_qr_panel_shows_the_code_and_follows_the_login(browser: Any, short_d
         screenshot(browser, "fleet-qr-new-account")
     finally:
         server.stop()
-    assert polls == 3, "polling stops at a final state"
+    assert polls == 4, "polling goes on while confirmed has no result, and stops at the result"
     assert dispatcher.starts == [{"account": "shop-1"}, {"account": "shop-2", "new": True}]

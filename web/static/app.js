@@ -241,7 +241,8 @@
     let loginId = null;
     let timer = null;
     const stateLine = $("qr-state");
-    const finished = new Set(["confirmed", "expired", "cancelled", "verification_required", "error"]);
+    // "confirmed" is final only with its result (the update that follows the login)
+    const finished = new Set(["expired", "cancelled", "verification_required", "error"]);
     function showState(state, message) {
       stateLine.dataset.state = state;
       const key = "text" + state.split("_").map((w) => w[0].toUpperCase() + w.slice(1)).join("");
@@ -258,7 +259,8 @@
       const answer = await call("login_poll", { login_id: loginId });
       if (!answer.ok) { $("qr-answer").innerHTML = answer.html; return stop(); }
       showState(answer.result.state, answer.result.message);
-      if (finished.has(answer.result.state)) {
+      const done = answer.result.state === "confirmed" ? answer.result.result != null : finished.has(answer.result.state);
+      if (done) {
         $("qr-answer").innerHTML = answer.html;
         stop();
         refreshHistory();
