@@ -380,9 +380,7 @@ def test_qr_login_on_the_page_ends_applied(web: Web, sim: Any) -> None:
     assert str(web.attr("#qr-img", "src")).startswith("data:image/svg+xml")
     code = wait_for(sim.admin.qr_codes, timeout=5, what="the code in the simulator")[-1]
     sim.admin.qr_scan(seller.user_id, lg_token=code["lg_token"])
-    wait_for(
-        lambda: web.attr("#qr-state", "data-state") == "scanned", timeout=15, what="scanned"
-    )
+    wait_for(lambda: web.attr("#qr-state", "data-state") == "scanned", timeout=15, what="scanned")
     screenshot(web.driver, "account-qr-real-scanned")
     sim.admin.qr_confirm(lg_token=code["lg_token"])
     wait_for(
