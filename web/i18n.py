@@ -176,6 +176,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "error.conflict": ("Not possible now", "当前无法执行"),
     "error.internal": ("The service failed", "服务出错"),
     "error.unknown_command": ("Unknown command", "未知命令"),
+    "error.login_failed": ("The login failed", "登录失败"),
+    "error.unavailable": ("The service is shutting down", "服务正在关闭"),
     "error.forbidden": ("Refused", "拒绝访问"),
     "refused.title": ("Not logged in", "未登录"),
     "refused.wrong_token": (

@@ -47,6 +47,8 @@ HTTP_STATUS = {
     "conflict": 409,
     "too_large": 413,
     "internal": 500,
+    "login_failed": 409,
+    "unavailable": 503,
 }
 # reads and polls: logged at debug only (a QR login polls every second)
 QUIET_COMMANDS = frozenset(
