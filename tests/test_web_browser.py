@@ -183,7 +183,7 @@ def test_an_account_added_appears_live_and_turns_online(web: Web, sim: Any) -> N
 
     # the connection drops: the row shows the reconnect and comes back online, no reload
     sim.admin.fault(seller.user_id, "close")
-    wait_for(lambda: web.text(f"{row} td:nth-child(7)") == "1", timeout=20, what="reconnects 1")
+    wait_for(lambda: web.text(f"{row} td.reconnects") == "1", timeout=20, what="reconnects 1")
     wait_for(
         lambda: web.attr(row, "data-state") == "online",
         timeout=15,

@@ -34,6 +34,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "col.online_since": ("online since", "在线起始"),
     "col.restarts": ("restarts", "重启"),
     "col.reconnects": ("reconnects", "重连"),
+    "col.crashes": ("crashes", "崩溃"),
+    "col.logins_left": ("logins left", "剩余登录次数"),
     "col.received": ("received", "收到"),
     "col.replied": ("replied", "已回复"),
     "col.last_error": ("last error", "最近错误"),
