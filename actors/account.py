@@ -44,6 +44,7 @@ from actors.messages import (
 )
 from actors.session import Session, SessionPlan
 from actors.sessions import SessionPool
+from actors.timers import Timers
 from common.errors import StorageError
 from common.io_loop import IoLoop
 from common.sentences import error_sentence
@@ -100,8 +101,7 @@ class AccountActor(pykka.ThreadingActor):
         self._user_id = spec.user_id
         self._did = ""
         self._sessions = SessionPool()
-        self._cancel_reconnect: Callable[[], None] | None = None
-        self._cancel_probation: dict[int, Callable[[], None]] = {}
+        self._timers = Timers(io, self._tell_self)
         self._delivery: Delivery | None = None
         # what the sessions report in one loop iteration reaches this actor as one message
         self._session_sink = io.batched(self._tell_events)
@@ -229,6 +229,7 @@ class AccountActor(pykka.ThreadingActor):
             did=self._did,
             token=effect.token,
             token_age_s=effect.token_age_s,
+            proxy=self._spec.proxy,
         )
         session = self._make_session(plan, for_swap=effect.for_swap)
         self._sessions.add(session)
@@ -276,27 +277,20 @@ class AccountActor(pykka.ThreadingActor):
             session.backfill(since)
 
     def _arm_reconnect(self, effect: fx.ArmReconnect) -> None:
-        self._cancel_reconnect = self._io.call_later(
-            effect.delay_s, self._tell_self, events.Reconnect(effect.attempt)
-        )
+        self._timers.arm("reconnect", effect.delay_s, events.Reconnect(effect.attempt))
 
     def _cancel_reconnect_timer(self, _effect: fx.CancelReconnect) -> None:
-        if self._cancel_reconnect is not None:
-            self._cancel_reconnect()
-            self._cancel_reconnect = None
+        self._timers.cancel("reconnect")
 
     def _arm_probation(self, effect: fx.ArmProbation) -> None:
-        self._cancel_probation[effect.op_id] = self._io.call_later(
-            effect.seconds, self._tell_self, events.ProbationExpired(effect.op_id)
-        )
+        expired = events.ProbationExpired(effect.op_id)
+        self._timers.arm(("probation", effect.op_id), effect.seconds, expired)
 
     def _cancel_probation_timer(self, effect: fx.CancelProbation) -> None:
-        cancel = self._cancel_probation.pop(effect.op_id, None)
-        if cancel is not None:
-            cancel()
+        self._timers.cancel(("probation", effect.op_id))
 
     def _arm_backfill(self, effect: fx.ArmBackfill) -> None:
-        self._io.call_later(effect.delay_s, self._tell_self, events.BackfillDue())
+        self._timers.arm("backfill", effect.delay_s, events.BackfillDue())  # one at a time
 
     def _save_token(self, effect: fx.SaveToken) -> None:
         token = effect.token
@@ -318,6 +312,8 @@ class AccountActor(pykka.ThreadingActor):
         self._log.info("cookie_merged", fingerprint=effect.fingerprint)
 
     def _record_needs_cookie(self, effect: fx.RecordNeedsCookie) -> None:
+        if self._spec.supervisor_renews:
+            return  # the supervisor tries a renewal first, and records it if that fails
         self._record_event("needs_cookie", reason=effect.reason)
 
     def _budget_exhausted(self, effect: fx.BudgetExhausted) -> None:
@@ -348,6 +344,7 @@ class AccountActor(pykka.ThreadingActor):
                 reconnects=view.reconnects,
                 cookie_fingerprint=view.cookie_fingerprint,
                 swapping=view.swapping,
+                reconnect_reasons=view.reconnect_reasons,
             )
         )
 
@@ -413,11 +410,9 @@ class AccountActor(pykka.ThreadingActor):
 
     def _crashed(self, error: BaseException | None) -> None:
         self._log.error("account_crashed", error=repr(error))
-        crashed = inputs.Crashed(f"crashed: {error_sentence(error)}")  # what status shows
-        self._carry_out(self._machine.handle(crashed, self._now()))
-        self._notify(
-            ChildCrashed(self._spec.account_id, self._spec.generation, error_sentence(error))
-        )
+        sentence = error_sentence(error)
+        self._carry_out(self._machine.handle(inputs.Crashed(f"crashed: {sentence}"), self._now()))
+        self._notify(ChildCrashed(self._spec.account_id, self._spec.generation, sentence))
 
     def _notify(self, message: object) -> None:
         # a fenced generation still reports (every message names its generation, so the

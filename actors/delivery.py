@@ -35,6 +35,7 @@ import structlog
 from actors.echoes import EchoTracker
 from actors.messages import Fence
 from actors.replies import Incoming, ReplyChoice, ReplyKind, choose_reply
+from common import metrics_sink
 from common.errors import StorageError
 from goofish.constants import CONTENT_TRADE_CARD
 from goofish.messages import ChatMessage, Message, ReadReceipt, SystemEvent, TradeCard, Typing
@@ -67,6 +68,7 @@ class SendTag:
     chat_id: str
     created_at_ms: int
     ticket: int
+    taken_at: float = 0.0  # time.monotonic() when the reply was decided (the reply histogram)
 
 
 @dataclass
@@ -232,6 +234,7 @@ class Delivery:
             return
         self._echoes.sent(tag.ticket, str(server_id))
         self.counters.replied += 1
+        metrics_sink.reply_sent(time.monotonic() - tag.taken_at)
         self._log.debug("replied", chat=tag.chat_id, message=tag.message_id)
         try:
             self._done(tag.message_id, tag.created_at_ms)
@@ -313,8 +316,9 @@ class Delivery:
         if choice.silent:
             self._done(message.message_id, message.created_at_ms)
             return
-        ticket = self._echoes.expect(message.chat_id, choice.text, now=time.monotonic())
-        tag = SendTag(message.message_id, message.chat_id, message.created_at_ms, ticket)
+        now = time.monotonic()
+        ticket = self._echoes.expect(message.chat_id, choice.text, now=now)
+        tag = SendTag(message.message_id, message.chat_id, message.created_at_ms, ticket, now)
         if self._send(message.chat_id, message.sender_id, choice.text, tag):
             self._in_flight[message.message_id] = message
         else:

@@ -33,6 +33,8 @@ class ConnectionView:
     reconnects: int
     cookie_fingerprint: str | None
     swapping: bool
+    # (reason, count) pairs, sorted; sums to ``reconnects``
+    reconnect_reasons: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ every send, ACK and write). Hooks for other strategies (the benchmark's naive re
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from actors import effects as fx
@@ -38,6 +37,7 @@ from actors.effects import CachedToken, ConnectionView, Effect
 from actors.failures import FailureClass, RetryPolicy
 from actors.inputs import Now
 from actors.messages import ChildState
+from actors.swap import PendingSwap
 from common.errors import CookieError
 from common.settings import Timings
 from goofish.cookies import Cookie
@@ -45,17 +45,6 @@ from goofish.cookies import Cookie
 # after an unconfirmed reply: long enough for a swap's new session to take over serving
 RETRY_BACKFILL_DELAY_S = 0.2
 RETRY_BACKFILL_MAX_S = 30.0
-
-
-@dataclass
-class _Swap:
-    op_id: int
-    cookie: Cookie
-    session_id: int
-    started: float  # Now.mono when the swap was requested
-    # Delivery.newest_seen_ms when the swap started: where its backfill needs to look from
-    seen_ms: int
-    token: CachedToken | None = None  # kept only if the swap commits
 
 
 class AccountMachine:
@@ -68,10 +57,13 @@ class AccountMachine:
         self._last_error: str | None = None
         self._online_since: float | None = None
         self._reconnects = 0
+        # reconnects by why the previous session ended (a FailureClass, or "swap_failed"),
+        # kept as the tuple the view hands out, rebuilt only when a reconnect is counted
+        self._reconnect_reasons: tuple[tuple[str, int], ...] = ()
         self._cookie: Cookie | None = None
         self._token: CachedToken | None = None
         self._current: int | None = None
-        self._swap: _Swap | None = None
+        self._swap: PendingSwap | None = None
         self._next_session_id = 0
         self._reconnect_attempt = 0
         self._reconnect_armed = False
@@ -105,6 +97,7 @@ class AccountMachine:
             online_since=self._online_since if online else None,
             last_error=self._last_error,
             reconnects=self._reconnects,
+            reconnect_reasons=self._reconnect_reasons,
             cookie_fingerprint=self._cookie.fingerprint if self._cookie else None,
             swapping=self._swap is not None,
         )
@@ -142,7 +135,7 @@ class AccountMachine:
         session_id = self._new_session_id()
         effects.append(fx.OpenSession(session_id, cookie, token=None, for_swap=True))
         effects.append(fx.ArmProbation(event.op_id, self._timings.probation_s))
-        self._swap = _Swap(event.op_id, cookie, session_id, now.mono, event.seen_ms)
+        self._swap = PendingSwap(event.op_id, cookie, session_id, now.mono, event.seen_ms)
         effects.append(self._publish())
         return effects
 
@@ -208,7 +201,7 @@ class AccountMachine:
         else:
             # the old session is gone (closed by the new /reg, or let go before the swap):
             # go back to the cookie that worked
-            self._reconnects += 1
+            self._count_reconnect("swap_failed")
             effects += self._connect(now, error=reason)
         return effects
 
@@ -255,7 +248,7 @@ class AccountMachine:
         if delay is None:
             return self._needs_cookie(event.reason)
         if delay <= 0:
-            self._reconnects += 1
+            self._count_reconnect(event.failure)
             return self._connect(now, error=event.reason)
         return self._back_off(delay, event.failure, event.reason)
 
@@ -284,7 +277,7 @@ class AccountMachine:
         if event.attempt != self._reconnect_attempt or self._state is not ChildState.BACKOFF:
             return []  # a timer that was cancelled, or overtaken
         self._reconnect_armed = False
-        self._reconnects += 1
+        self._count_reconnect(self._last_failure or FailureClass.NETWORK)
         return self._connect(now, error=self._last_error)
 
     # --- delivery outcomes and backfill -----------------------------------------------
@@ -395,6 +388,12 @@ class AccountMachine:
         value = None if token is None else token.token
         opened = fx.OpenSession(self._current, self._cookie, token=value, token_age_s=age)
         return [opened, *self._set_state(ChildState.CONNECTING, error=error)]
+
+    def _count_reconnect(self, reason: str) -> None:
+        self._reconnects += 1
+        counts = dict(self._reconnect_reasons)
+        counts[str(reason)] = counts.get(str(reason), 0) + 1
+        self._reconnect_reasons = tuple(sorted(counts.items()))
 
     def _new_session_id(self) -> int:
         self._next_session_id += 1

@@ -33,9 +33,13 @@ class AccountSpec:
     cookie: str = field(repr=False)  # a secret: out of repr, so a logged spec leaks nothing
     cookie_version: int | None
     generation: int
+    proxy: str = field(default="", repr=False)  # '' = direct; may hold credentials
     # an operator's restart/kill/enable/add started it: its first login is never held back
     # by the login budget (it still counts)
     operator: bool = False
+    # the supervisor renews a dead login session itself (supervisor.renewals) and records
+    # ``needs_cookie`` only when that cannot help: the child then leaves the event to it
+    supervisor_renews: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class AccountStatus:
     reconnects: int = 0
     cookie_fingerprint: str | None = None
     swapping: bool = False
+    # reconnects by why the previous session ended: sorted (reason, count) pairs
+    reconnect_reasons: tuple[tuple[str, int], ...] = ()
 
 
 # --- supervisor -> child (tell) -------------------------------------------------------

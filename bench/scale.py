@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scale: cold start of N accounts, memory, threads, idle CPU, then a ramp of buyer messages.
 
-    python bench/scale.py --accounts N [--json]
+    python bench/scale.py --accounts N [--json] [--metrics [--scrape-s S]]
 
 The accounts are added through the control socket to a first service process, which is then
 stopped; a second process starts cold on the same data dir and ``online_s`` runs from its
@@ -9,7 +9,10 @@ spawn to all N accounts online. ``rss_mb`` and ``threads`` are that process's, o
 ``idle_cpu_pct`` is its CPU (percent of one core) over ``--idle-s`` with nothing happening.
 The ramp then pushes buyer messages at increasing total rates for ``--step-s`` each;
 ``replies_per_s`` is the highest rate whose step was sustained (the load kept up, every
-message answered) with p99 reply latency <= ``--max-p99-ms``.
+message answered) with p99 reply latency <= ``--max-p99-ms``. ``cpu_ms_per_reply`` of a step is
+the service's CPU over it divided by the replies. ``--metrics``: the cold-started service serves
+``/metrics`` and a scraper reads it every ``--scrape-s`` (``scrape_ms_p50``/``_max``,
+``metrics_bytes``): run it and a plain run back to back to see what metrics cost.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import psutil
 from harness.profiling import py_spy
 from harness.report import emit, percentile, rounded
 from harness.run import phase, script_main, start_fleet, start_online, start_rig
+from harness.scraper import Scraper, free_port
 from harness.service import cpu_seconds
 from harness.sim import Ledger, SimRig
 
@@ -45,6 +49,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rates", default=DEFAULT_RATES, help="ramp: total messages/s, comma list")
     parser.add_argument("--max-p99-ms", type=float, default=50.0, help="p99 limit of a good step")
     parser.add_argument("--py-spy", type=Path, help="sample the service during the ramp into this")
+    parser.add_argument("--metrics", action="store_true", help="serve /metrics and scrape it")
+    parser.add_argument("--scrape-s", type=float, default=5.0, help="scrape interval (--metrics)")
     return parser.parse_args(argv)
 
 
@@ -80,6 +86,7 @@ def ramp_step(
         # the bench process runs the simulator: if this nears 100 % the bench is the limit
         "bench_cpu_pct": round(100.0 * bench_cpu / elapsed, 1),
         "service_cpu_pct": round(100.0 * service_cpu / elapsed, 1),
+        "cpu_ms_per_reply": round(1000.0 * service_cpu / len(answered), 3) if answered else None,
     }
 
 
@@ -119,8 +126,18 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
     first, fleet, add_s = start_fleet(stack, rig, data_dir, args.accounts)
     first.stop()
 
-    service, online_s = start_online(stack, rig, data_dir, args.accounts, name="cold start")
+    extra: tuple[str, ...] = ()
+    if args.metrics:
+        port = free_port()
+        extra = ("--metrics", f"127.0.0.1:{port}")
+    service, online_s = start_online(
+        stack, rig, data_dir, args.accounts, name="cold start", extra_args=extra
+    )
     process = service.process
+    scraper = None
+    if args.metrics:
+        scraper = Scraper(f"http://127.0.0.1:{port}/metrics", args.scrape_s).start()
+        stack.callback(scraper.stop)
     time.sleep(_SETTLE_S)
     rss_mb = process.memory_info().rss / _MB
     threads = process.num_threads()
@@ -161,6 +178,18 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
         "duplicates": rig.ledger.duplicates(),
         "ramp": steps,
     }
+    if scraper is not None:
+        scraper.stop()
+        figures.update(
+            {
+                "metrics": True,
+                "scrapes": len(scraper.durations_ms),
+                "scrape_failures": scraper.failures,
+                "scrape_ms_p50": rounded(percentile(scraper.durations_ms, 50)),
+                "scrape_ms_max": rounded(max(scraper.durations_ms, default=0.0)),
+                "metrics_bytes": scraper.last_size,
+            }
+        )
     emit(
         f"scale ({args.accounts} accounts)",
         figures,

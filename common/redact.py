@@ -55,6 +55,8 @@ _NAMED = re.compile(
     r"(?<![\w-])(" + "|".join(re.escape(n) for n in SECRET_COOKIE_NAMES) + r")=(" + _VALUE + ")"
 )
 _PAIR = re.compile(r"([A-Za-z0-9_.\-]+)=(\S*)")
+# credentials in a URL (a proxy's, a database's): scheme://user:password@ keeps only the scheme
+_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/@:'\"]+:[^\s/@'\"]+@")
 
 
 def _redact_pair(token: str) -> str:
@@ -99,6 +101,7 @@ _SAFE_SUFFIXES = ("fingerprint", "version", "file", "path", "source", "status", 
 
 def redact_text(text: str) -> str:
     """Return ``text`` with every cookie-looking value replaced by ``<redacted>``."""
+    text = _URL_CREDENTIALS.sub(r"\1" + REDACTED + "@", text)
     return _NAMED.sub(r"\1=" + REDACTED, _redact_header_pairs(text))
 
 

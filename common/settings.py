@@ -70,6 +70,13 @@ class Timings:
     notify_poll_s: float = 1.0
     notify_backoff: Backoff = field(default_factory=lambda: Backoff(base_s=5.0, cap_s=600.0))
     notify_attempts: int = 10
+    # login-session renewal (docs/login.md): every account about this often, +-renew_jitter
+    renew_interval_s: float = 4 * 3600.0
+    renew_jitter: float = 0.3
+    # after the token API said "session expired": at most one renewal per account this often
+    renew_min_gap_s: float = 60.0
+    # the whole fleet starts at most one renewal this often, so it never renews in a burst
+    renew_spacing_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,8 @@ class Settings:
     # the web page: "HOST:PORT" or "off" (web/address.py reads it). A Settings built in code
     # (tests, the demo) serves none; ``python run.py serve`` defaults to DEFAULT_WEB.
     web: str = "off"
+    # HOST:PORT serving /metrics, /healthz and /readyz (metrics/); None: off
+    metrics: str | None = None
     timings: Timings = field(default_factory=Timings)
     # apprise URLs notified when a person is needed (notify/); secrets, so kept out of repr
     notify_urls: tuple[str, ...] = field(default=(), repr=False)

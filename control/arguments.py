@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from common.errors import InvalidValueError
+from common.proxy import check_proxy
 from control.errors import BAD_REQUEST, UNKNOWN_COMMAND, ControlError
 
 MAX_LIMIT = 10_000
@@ -62,6 +64,16 @@ def cookie_text(field: str, value: Any) -> str:
     if len(value) > MAX_COOKIE:
         raise ControlError(BAD_REQUEST, cookie_too_long(len(value)))
     return value.strip()
+
+
+def proxy_url(field: str, value: Any) -> str:
+    # may hold credentials: the message describes the rule, never quotes the value
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise _fail(field, "a proxy URL string (http://, https:// or socks5://), or ''")
+    try:
+        return check_proxy(value)
+    except InvalidValueError as exc:
+        raise _fail(field, exc.expected) from None
 
 
 def new_cookie(field: str, value: Any) -> str:
@@ -236,6 +248,7 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "cookie": Arg(new_cookie, required=True),
         "enabled": Arg(boolean, default=True),
         "remark": Arg(text, default=""),
+        "proxy": Arg(proxy_url),
     },
     "remove": {"account": _ACCOUNT},
     "enable": {"account": _ACCOUNT},
@@ -249,6 +262,7 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
     },
     "restart": {"account": _ACCOUNT, "wait": Arg(boolean, default=True)},
     "kill": {"account": _ACCOUNT},
+    "renew": {"account": _ACCOUNT},
     "rollback": {"account": _ACCOUNT, "to_version": Arg(version)},
     "history": {"account": _ACCOUNT, "limit": Arg(limit, default=20)},
     "events": {"account": Arg(account_id), "limit": Arg(limit, default=100), "since": Arg(since)},
@@ -275,6 +289,7 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "remark": Arg(text),
         "pause_minutes": Arg(minutes),
         "notify": Arg(notify_urls),
+        "proxy": Arg(proxy_url),
     },
     "pauses": {"account": _ACCOUNT},
     "unpause": {"account": _ACCOUNT, "chat": Arg(chat_id, required=True)},
@@ -301,10 +316,12 @@ def validate_arguments(cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
             BAD_REQUEST,
             f"unknown argument {unknown[0][:64]!r} for {cmd!r}; allowed arguments: {allowed}",
         )
-    if cmd == "set" and all(args.get(f) is None for f in ("remark", "pause_minutes", "notify")):
+    fields = ("remark", "pause_minutes", "notify", "proxy")
+    if cmd == "set" and all(args.get(f) is None for f in fields):
         raise ControlError(
             BAD_REQUEST,
-            "'set' changes nothing without a field: give remark, pause_minutes and/or notify",
+            "'set' changes nothing without a field: give remark, pause_minutes, notify "
+            "and/or proxy",
         )
     out: dict[str, Any] = {}
     for name, arg in spec.items():

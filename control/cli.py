@@ -39,13 +39,14 @@ EPILOG = """\
 commands:
   ping                                      is the service up? (version, uptime)
   status [ACCOUNT]                          state of every account, or of one
-  add ACCOUNT --cookie-file FILE|- [--disabled] [--remark TEXT]
+  add ACCOUNT --cookie-file FILE|- [--disabled] [--remark TEXT] [--proxy URL]
   remove ACCOUNT                            stop it and delete its data
   enable ACCOUNT / disable ACCOUNT          start / stop it, keeping its data
   update ACCOUNT --cookie-file FILE|- [--no-save] [--force] [--no-wait]
                                             swap to a new cookie; rolled back if it fails
   restart ACCOUNT [--no-wait]               graceful stop, then a fresh start
   kill ACCOUNT                              cut it off now; a fresh generation starts
+  renew ACCOUNT                             renew the login session now (swapped in like update)
   rollback ACCOUNT [--to VERSION]           back to the previous good cookie (or VERSION)
   history ACCOUNT [--limit N]               cookie versions (fingerprints, never values)
   events [ACCOUNT] [--limit N] [--since T]  what happened, newest first
@@ -57,6 +58,9 @@ commands:
                                             (apprise; repeatable; --notify "" clears)
   pauses ACCOUNT                            chats where auto-replies are paused (a person answered)
   unpause ACCOUNT CHAT                      auto-reply in that chat again
+  set ACCOUNT --proxy URL                   its token calls and WebSocket through http://,
+                                            https:// or socks5:// (user:pass@ allowed, never
+                                            shown); --proxy "" clears; restarts it onto it
   notify-test                               send a test notice to every notification URL
   login ACCOUNT [--new] [--png FILE]        QR-code login: scan with the Goofish app; the new
                                             login is applied like 'update' (--new: adds it)
@@ -69,6 +73,12 @@ examples:
   pbpaste | python run.py ctl update shop-1 --cookie-file -
   python run.py ctl status --json
 """
+
+
+_PROXY_HELP = (
+    "http://, https:// or socks5:// proxy for its token calls and WebSocket "
+    "(user:password@ allowed; never shown)"
+)
 
 
 class _UsageError(Exception):
@@ -131,12 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     cookie_arg(p)
     p.add_argument("--disabled", action="store_true", help="store it without starting it")
     p.add_argument("--remark", default="", help="a note for operators")
+    p.add_argument("--proxy", help=_PROXY_HELP)
     p.add_argument("--no-wait", action="store_true", help="do not wait for it to come online")
     for name, text in (
         ("remove", "stop an account and delete its data"),
         ("enable", "start an account"),
         ("disable", "stop an account, keeping its data"),
         ("kill", "cut an account off now; a fresh generation starts"),
+        ("renew", "renew the login session now; the new cookie is swapped in like update"),
         ("rules", "show keyword rules and the default reply"),
     ):
         account_arg(command(name, text))
@@ -179,6 +191,7 @@ def _settings_commands(
     account_arg(p)
     p.add_argument("--remark")
     p.add_argument("--pause-minutes", type=int, help="how long a manual reply pauses a chat")
+    p.add_argument("--proxy", help=_PROXY_HELP + '; "" clears it')
     p.add_argument(
         "--notify",
         action="append",
@@ -280,6 +293,7 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "cookie": read_cookie(args.cookie_file, stdin),
             "enabled": not args.disabled,
             "remark": args.remark,
+            "proxy": args.proxy,
         },
         "update": lambda: {
             "account": account,
@@ -302,6 +316,7 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "remark": args.remark,
             "pause_minutes": args.pause_minutes,
             "notify": args.notify,
+            "proxy": args.proxy,
         },
         "unpause": lambda: {"account": account, "chat": args.chat},
         "notify_test": dict,

@@ -44,7 +44,13 @@ class SupervisorApi(Protocol):
     """The part of ``supervisor.SupervisorClient`` the control socket calls."""
 
     def add(
-        self, account_id: str, cookie: str, *, enabled: bool = True, remark: str = ""
+        self,
+        account_id: str,
+        cookie: str,
+        *,
+        enabled: bool = True,
+        remark: str = "",
+        proxy: str = "",
     ) -> Any: ...
     def remove(self, account_id: str) -> Any: ...
     def enable(self, account_id: str) -> Any: ...
@@ -60,6 +66,7 @@ class SupervisorApi(Protocol):
     ) -> Any: ...
     def restart(self, account_id: str, *, wait: bool = True) -> Any: ...
     def kill(self, account_id: str) -> Any: ...
+    def renew(self, account_id: str) -> Any: ...
     def rollback(self, account_id: str, to_version: int | None = None) -> Any: ...
     def status(self, account_id: str | None = None) -> Any: ...
     def history(self, account_id: str, limit: int = 20) -> Any: ...
@@ -75,6 +82,7 @@ class SupervisorApi(Protocol):
         remark: str | None = None,
         pause_minutes: int | None = None,
         notify: Sequence[str] | None = None,
+        proxy: str | None = None,
     ) -> Any: ...
     def pauses(self, account_id: str) -> Any: ...
     def unpause(self, account_id: str, chat: str) -> Any: ...
@@ -143,7 +151,9 @@ def _set_rules(supervisor: SupervisorApi, args: Mapping[str, Any]) -> dict[str, 
 
 _HANDLERS: dict[str, Handler] = {
     "status": lambda s, a: s.status(a["account"]),
-    "add": lambda s, a: s.add(a["account"], a["cookie"], enabled=a["enabled"], remark=a["remark"]),
+    "add": lambda s, a: s.add(
+        a["account"], a["cookie"], enabled=a["enabled"], remark=a["remark"], **_proxy(a)
+    ),
     "remove": lambda s, a: s.remove(a["account"]),
     "enable": lambda s, a: s.enable(a["account"]),
     "disable": lambda s, a: s.disable(a["account"]),
@@ -152,6 +162,7 @@ _HANDLERS: dict[str, Handler] = {
     ),
     "restart": lambda s, a: s.restart(a["account"], wait=a["wait"]),
     "kill": lambda s, a: s.kill(a["account"]),
+    "renew": lambda s, a: s.renew(a["account"]),
     "rollback": lambda s, a: s.rollback(a["account"], to_version=a["to_version"]),
     "history": lambda s, a: s.history(a["account"], limit=a["limit"]),
     "events": _events,
@@ -160,7 +171,11 @@ _HANDLERS: dict[str, Handler] = {
     "pauses": lambda s, a: s.pauses(a["account"]),
     "unpause": lambda s, a: s.unpause(a["account"], a["chat"]),
     "set": lambda s, a: s.set_account(
-        a["account"], remark=a["remark"], pause_minutes=a["pause_minutes"], notify=a["notify"]
+        a["account"],
+        remark=a["remark"],
+        pause_minutes=a["pause_minutes"],
+        notify=a["notify"],
+        **_proxy(a),
     ),
     "account": lambda s, a: s.account(a["account"]),
     "rules_preview": lambda s, a: s.rules_preview(
@@ -171,6 +186,12 @@ _HANDLERS: dict[str, Handler] = {
         default_reply=a["default_reply"],
     ),
 }
+
+
+def _proxy(args: Mapping[str, Any]) -> dict[str, Any]:
+    """``proxy=`` only when the request names one ('' clears it)."""
+    return {} if args.get("proxy") is None else {"proxy": args["proxy"]}
+
 
 _LOGIN_HANDLERS: dict[str, LoginHandler] = {
     "login_start": lambda m, a: m.start(a["account"], new=a["new"]),

@@ -128,6 +128,8 @@ def outcome(result: Mapping[str, Any]) -> str:
         parts.append(f"swap {_ms(result['swap_ms'])}")
     if result.get("stop_ms") is not None:
         parts.append(f"stop {_ms(result['stop_ms'])}")
+    if result.get("renewal") not in (None, "renewed"):  # what the passport did (ctl renew)
+        parts.append(f"renewal: {result['renewal']}")
     if result.get("reason"):
         parts.append(f"reason: {result['reason']}")
     return " ".join(parts)

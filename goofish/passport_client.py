@@ -23,6 +23,7 @@ The renewal ladder (``renew``), from docs/login.md:
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -30,6 +31,7 @@ import aiohttp
 import yarl
 
 from common.errors import CookieError, LoginError
+from common.proxy import proxy_label
 from goofish.cookies import Cookie, merge_set_cookie_pairs
 from goofish.passport import (
     LOGIN_HINT,
@@ -63,11 +65,14 @@ from goofish.qr_login import (
     lg_token_of,
     login_form,
 )
+from goofish.routes import NETWORK_ERRORS, Routes
 
 RenewalKind = Literal[
     "renewed", "unchanged", "fatigue", "long_login_expired", "refused", "risk_control", "error"
 ]
-_NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+_NETWORK_ERRORS = NETWORK_ERRORS
+# the account's proxy for the calls of one renewal ('' = direct): set by ``renew`` for its task
+_PROXY: ContextVar[str] = ContextVar("passport_proxy", default="")
 # how long a QR code lives when nothing says otherwise (the clients all assume 5 minutes)
 QR_LIFETIME_S = 300.0
 _WEEK_S = 7 * 24 * 3600.0
@@ -139,21 +144,20 @@ class PassportClient:
         self._api_url = api_url
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._extend_within_s = extend_within_s
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar()
-            )
-        return self._session
+        self._routes = Routes(self._timeout)
 
     async def _send(self, request: PassportRequest) -> tuple[int, object, list[str], str]:
         """(status, JSON payload or None, Set-Cookie values, text). Raises network errors."""
         url = yarl.URL(request.url, encoded=True)
         data = request.body.encode("utf-8") if request.body else None
-        async with self._client().request(
-            request.method, url, data=data, headers=dict(request.headers), allow_redirects=False
+        client, route = self._routes.session(_PROXY.get())
+        async with client.request(
+            request.method,
+            url,
+            data=data,
+            headers=dict(request.headers),
+            allow_redirects=False,
+            **route,
         ) as answer:
             raw = await answer.read()
             set_cookies = list(answer.headers.getall("Set-Cookie", []))
@@ -162,9 +166,19 @@ class PassportClient:
 
     # renewal ------------------------------------------------------------------------------
 
-    async def renew(self, cookie: Cookie, *, session_expired: bool = False) -> RenewalOutcome:
+    async def renew(
+        self, cookie: Cookie, *, session_expired: bool = False, proxy: str = ""
+    ) -> RenewalOutcome:
         """Run the renewal ladder once. ``session_expired``: the token API just said the
-        session is dead (the fatigue window is ignored and ``hasLogin`` is pointless)."""
+        session is dead (the fatigue window is ignored and ``hasLogin`` is pointless).
+        ``proxy``: the account's proxy ('' = direct): every call of the ladder goes through it."""
+        route = _PROXY.set(proxy)
+        try:
+            return await self._renew(cookie, session_expired=session_expired)
+        finally:
+            _PROXY.reset(route)
+
+    async def _renew(self, cookie: Cookie, *, session_expired: bool) -> RenewalOutcome:
         now = time.time()
         state = long_login_state(cookie, now=now)
         base = RenewalOutcome("unchanged", cookie, "", long_login_expires_at=state.expires_at)
@@ -357,10 +371,8 @@ class PassportClient:
         return merge_set_cookie_pairs(pairs, set_cookies)
 
     async def close(self) -> None:
-        """Close the HTTP session (idempotent)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the HTTP sessions (idempotent)."""
+        await self._routes.close()
 
 
 def _refusal(base: RenewalOutcome, answer: PassportAnswer) -> RenewalOutcome:
@@ -370,4 +382,7 @@ def _refusal(base: RenewalOutcome, answer: PassportAnswer) -> RenewalOutcome:
 
 def _network(what: str, exc: BaseException) -> str:
     how = "timed out" if isinstance(exc, TimeoutError) else f"failed ({type(exc).__name__})"
+    proxy = _PROXY.get()
+    if proxy:  # named by scheme, host and port: its URL may hold credentials
+        return f"{what} request through proxy {proxy_label(proxy)} {how}; check that proxy"
     return f"{what} request {how}; check the network and passport_url"

@@ -18,11 +18,14 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import yarl
 
+from common import metrics_sink
 from common.errors import CookieError
+from common.proxy import connect_failed
 from common.sentences import error_sentence
 from goofish.constants import BROWSER_UA, IM_APP_KEY, MTOP_APP_KEY, ORIGIN, TOKEN_API
 from goofish.constants import TOKEN_API_VERSION as _VERSION
 from goofish.cookies import Cookie
+from goofish.routes import NETWORK_ERRORS, Routes
 from goofish.sign import mtop_sign
 
 TokenKind = Literal["success", "token_expired", "session_expired", "risk_control", "error"]
@@ -221,44 +224,45 @@ class TokenClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         # [NEW] waits 0.5 s before the single retry after a stale mtop token.
         self._retry_delay_s = retry_delay_s
-        self._session: aiohttp.ClientSession | None = None
+        self._routes = Routes(self._timeout)
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            # Cookies are ours to manage per account: never let a shared jar mix sellers.
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar()
-            )
-        return self._session
+    async def fetch(self, cookie: Cookie, did: str, *, proxy: str = "") -> TokenOutcome:
+        """Ask for a token; retry once after a stale-token answer with the merged cookie.
 
-    async def fetch(self, cookie: Cookie, did: str) -> TokenOutcome:
-        """Ask for a token; retry once after a stale-token answer with the merged cookie."""
+        ``proxy``: the account's http://, https:// or socks5:// proxy ('' = direct)."""
         result = TokenResult("error", message="token API not called")
         for attempt in range(2):
             if attempt:
                 await asyncio.sleep(self._retry_delay_s)
             request = build_token_request(self._api_url, cookie, did, now_ms=_now_ms())
             try:
-                status, payload, set_cookies = await self._post(request)
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                return TokenOutcome(_network_error(exc), cookie)
+                status, payload, set_cookies = await self._post(request, proxy)
+            except NETWORK_ERRORS as exc:
+                metrics_sink.token_call(cookie.unb, "network")
+                return TokenOutcome(_network_error(exc, proxy), cookie)
+            except asyncio.CancelledError:  # the caller's deadline, or its session closed
+                metrics_sink.token_call(cookie.unb, "cancelled")
+                raise
             try:
                 cookie = cookie.merge_set_cookie(set_cookies)
             except CookieError:
                 # The server deleted unb: the login is gone, whatever ``ret`` says.
+                metrics_sink.token_call(cookie.unb, "session_expired")
                 return TokenOutcome(
                     TokenResult("session_expired", message=f"server cleared unb; {_RELOGIN_HINT}"),
                     cookie,
                 )
             result = classify_token_response(status, payload, set_cookies)
+            metrics_sink.token_call(cookie.unb, result.kind)
             if result.kind != "token_expired":
                 break
         return TokenOutcome(result, cookie)
 
-    async def _post(self, request: TokenRequest) -> tuple[int, object, list[str]]:
+    async def _post(self, request: TokenRequest, proxy: str) -> tuple[int, object, list[str]]:
         url = yarl.URL(request.url, encoded=True)
         body = request.body.encode("ascii")
-        async with self._client().post(url, data=body, headers=dict(request.headers)) as answer:
+        client, route = self._routes.session(proxy)
+        async with client.post(url, data=body, headers=dict(request.headers), **route) as answer:
             raw = await answer.read()
             set_cookies = answer.headers.getall("Set-Cookie", [])
             status = answer.status
@@ -269,13 +273,19 @@ class TokenClient:
         return status, payload, list(set_cookies)
 
     async def close(self) -> None:
-        """Close the HTTP session (idempotent)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the HTTP sessions (idempotent)."""
+        await self._routes.close()
 
 
-def _network_error(exc: BaseException) -> TokenResult:
+def _network_error(exc: BaseException, proxy: str = "") -> TokenResult:
+    if proxy:
+        what = connect_failed(exc, proxy, what="token API request")
+        return TokenResult(
+            "error",
+            network=True,
+            message=f"{what}; check that proxy (or change it with 'ctl set ACCOUNT --proxy "
+            "URL'), will retry",
+        )
     what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {error_sentence(exc)}"
     return TokenResult(
         "error",

@@ -13,8 +13,10 @@ does I/O: ``now`` (epoch seconds) is always passed in.
   again"); the end of one that was never announced is not. A condition that ends while
   its notice still waits in a group window is dropped from the group: nothing is sent.
   A condition that begins again while its recovery notice waits cancels that recovery.
-- **Grouping.** Notices of one kind (and phase) that fall due within ``group_s`` of the
-  first go out as one notice listing every account.
+- **Grouping.** Notices of one kind (and phase) go out as one notice listing every account.
+  The window closes ``group_s`` after the last account joined it (accounts whose sessions die
+  together reach ``needs_cookie`` one renewal try after another, spaced apart), but no later
+  than ``GROUP_MAX_S`` after the first: a steady trickle still gets told.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from typing import Final
 
 from notify.kinds import recovered
 from storage.outbox import NotifyCondition
+
+# a group window never stays open longer than this, however many accounts keep joining it
+GROUP_MAX_S: Final = 300.0
 
 PROBLEM: Final = "problem"
 RECOVERY: Final = "recovery"
@@ -75,6 +80,7 @@ class _State:
 @dataclass
 class _Window:
     started_at: float
+    joined_at: float  # when the newest member joined
     members: dict[str, str] = field(default_factory=dict)  # account id -> detail, in order
 
 
@@ -162,7 +168,7 @@ class Policy:
             if state.opened_at is not None and not state.episode_notified:
                 self._queue_if_due(key, state, now)
         groups = []
-        closed = [k for k, w in self._windows.items() if now >= w.started_at + self._group_s]
+        closed = [k for k, w in self._windows.items() if self._closes(w, now)]
         for kind, phase in closed:
             window = self._windows.pop((kind, phase))
             members = []
@@ -176,6 +182,10 @@ class Policy:
                 members.append(Member(account_id, detail))
             groups.append(Group(kind if phase == PROBLEM else recovered(kind), tuple(members)))
         return Decision(groups=groups, changed=self._take_changes())
+
+    def _closes(self, window: _Window, now: float) -> bool:
+        quiet = now >= window.joined_at + self._group_s
+        return quiet or now >= window.started_at + max(GROUP_MAX_S, self._group_s)
 
     def _take_changes(self) -> list[NotifyCondition]:
         changed = [
@@ -206,7 +216,8 @@ class Policy:
         account_id, kind = key
         window = self._windows.get((kind, phase))
         if window is None:
-            window = self._windows[(kind, phase)] = _Window(started_at=now)
+            window = self._windows[(kind, phase)] = _Window(started_at=now, joined_at=now)
+        window.joined_at = now
         window.members[account_id] = state.detail if phase == PROBLEM else ""
         state.queued = phase
 

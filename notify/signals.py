@@ -71,6 +71,13 @@ def status_signals(rows: Iterable[Mapping[str, Any]], tracked: Iterable[str]) ->
     return signals
 
 
+def _unattended(event: EventRecord) -> bool:
+    """A renewal failure nobody hears of otherwise: a scheduled one (the account still serves).
+    A reactive one ends in ``needs_cookie`` (its own notice, with the same reason) or in a retry;
+    an operator's ``ctl renew`` answers the operator."""
+    return event.data.get("trigger", "scheduled") == "scheduled"
+
+
 def event_signals(events: Iterable[EventRecord]) -> list[Signal]:
     """Signals from new events of the log, oldest first."""
     signals: list[Signal] = []
@@ -81,7 +88,7 @@ def event_signals(events: Iterable[EventRecord]) -> list[Signal]:
         reason = _detail(event.data.get("reason"))
         if event.kind in _ROLLED_BACK_EVENTS:
             signals.append(Signal(account_id, kinds.ROLLED_BACK, opened=True, detail=reason))
-        elif event.kind in _RENEWAL_FAILED_EVENTS:
+        elif event.kind in _RENEWAL_FAILED_EVENTS and _unattended(event):
             signals.append(Signal(account_id, kinds.RENEWAL_FAILED, opened=True, detail=reason))
         elif event.kind == kinds.LOGIN_BUDGET_EXHAUSTED:
             detail = reason or _detail(event.data.get("error"))

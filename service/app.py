@@ -30,6 +30,8 @@ from control.dispatch import Dispatcher
 from control.server import ControlServer
 from goofish.passport_client import PassportClient
 from goofish.token import TokenClient
+from metrics import parse_address
+from metrics.server import MetricsServer
 from notify import Notifier
 from service.housekeeping import Housekeeping
 from service.logging import active_format
@@ -100,6 +102,7 @@ class Service:
         self._control: ControlServer | None = None
         self._dispatcher: Dispatcher | None = None
         self._housekeeping: Housekeeping | None = None
+        self._metrics: MetricsServer | None = None
         self._notifier: Notifier | None = None
         self._web: WebServer | None = None
 
@@ -130,6 +133,11 @@ class Service:
     def socket_path(self) -> Path:
         return self.settings.socket_path
 
+    @property
+    def metrics_url(self) -> str | None:
+        """``http://host:port`` of /metrics, /healthz and /readyz; None when metrics are off."""
+        return None if self._metrics is None else self._metrics.url
+
     def start(self) -> Service:
         """Start every part; on failure stop what started and re-raise."""
         settings = self.settings
@@ -149,6 +157,10 @@ class Service:
             )
             timings = settings.timings
             budget = LoginBudget(timings.login_budget_per_h, window_s=timings.login_budget_window_s)
+            # session renewal and QR login (docs/login.md); on the IO loop, like the token client
+            self._passport_client = PassportClient(
+                settings.passport_url, settings.api_url, timeout_s=settings.timings.token_timeout_s
+            )
             factory = self._child_factory or account_actor_factory(
                 store=self._store,
                 io=self._io,
@@ -164,9 +176,7 @@ class Service:
                 settings,
                 child_factory=factory,
                 login_budget=budget,
-            )
-            self._passport_client = PassportClient(
-                settings.passport_url, settings.api_url, timeout_s=settings.timings.token_timeout_s
+                passport=self._passport_client,
             )
             self._logins = LoginManager(
                 self._passport_client,
@@ -183,6 +193,9 @@ class Service:
             self._housekeeping = Housekeeping(
                 self._store, self._io, retention_s=settings.timings.processed_retention_s
             ).start()
+            if settings.metrics:
+                address = parse_address(settings.metrics)
+                self._metrics = MetricsServer(address, self._client).start()
             self._control.start()
             web_address = parse_web(settings.web)
             if web_address is not None:
@@ -199,6 +212,7 @@ class Service:
             socket=str(settings.socket_path),
             ws_url=settings.ws_url,
             api_url=settings.api_url,
+            metrics=self.metrics_url,
         )
         return self
 
@@ -217,6 +231,9 @@ class Service:
         housekeeping, self._housekeeping = self._housekeeping, None
         if housekeeping is not None:
             housekeeping.stop()
+        metrics, self._metrics = self._metrics, None
+        if metrics is not None:
+            metrics.stop()
         notifier, self._notifier = self._notifier, None
         if notifier is not None:
             notifier.stop()  # before the shutdown: stopping accounts is no news

@@ -11,6 +11,9 @@
                                        the variable holds them separated by spaces)
 --web            XIANYU_WEB            127.0.0.1:8780 | HOST:PORT | off; a non-loopback HOST
                                        only when given as --web (not the environment or file)
+--metrics        XIANYU_METRICS        off; HOST:PORT serves /metrics, /healthz, /readyz
+--renew-interval-s, --renew-min-gap-s, --renew-spacing-s (XIANYU_RENEW_*_S): session renewal
+                 timings in seconds (defaults 4 h, 60, 1; docs/login.md)
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from typing import TYPE_CHECKING, TextIO
 import structlog
 
 from common.errors import InvalidValueError, XianyuSupervisorError
-from common.settings import DEFAULT_WEB, Settings
+from common.settings import DEFAULT_WEB, Settings, Timings
+from metrics import parse_address
 from notify.sender import check_urls
 from service.config import CONFIG_NAME, ENV_CONFIG, apply, config_path, read_config, render_toml
 from service.logging import FORMATS, configure_logging
@@ -36,6 +40,13 @@ if TYPE_CHECKING:
     from actors.account import AccountActor
 
 log = structlog.get_logger(__name__)
+
+# session renewal (supervisor.renewals): Timings field -> help; tests and benchmarks shrink them
+_RENEW_TIMINGS = {
+    "renew_interval_s": "how often each account renews its login session (default 4 h, +-30%%)",
+    "renew_min_gap_s": "after 'session expired': at most one renewal per account this often",
+    "renew_spacing_s": "the whole fleet starts at most one renewal this often",
+}
 
 
 # (flag, environment variable, Settings field) of every option with a flag
@@ -47,6 +58,7 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("--passport-url", "XIANYU_PASSPORT_URL", "passport_url"),
     ("--log-format", "XIANYU_LOG_FORMAT", "log_format"),
     ("--web", "XIANYU_WEB", "web"),
+    ("--metrics", "XIANYU_METRICS", "metrics"),
 )
 
 
@@ -108,8 +120,28 @@ def build_parser(
         help=f"the web page (env XIANYU_WEB; default {DEFAULT_WEB}; 'off' serves none); "
         "an address other than loopback is taken from this flag only",
     )
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics, /healthz and /readyz there (env XIANYU_METRICS; "
+        "default off), e.g. 127.0.0.1:9108",
+    )
+    for name, text in _RENEW_TIMINGS.items():
+        flag, variable = "--" + name.replace("_", "-"), "XIANYU_" + name.upper()
+        parser.add_argument(
+            flag, type=float, default=None, metavar="S", help=f"{text} (env {variable})"
+        )
     parser.set_defaults(_env=dict(env))
     return parser
+
+
+def _timings(timings: Timings, args: argparse.Namespace, env: Mapping[str, str]) -> Timings:
+    """``timings`` with the renewal ones given by flag (first) or environment variable."""
+    for name in _RENEW_TIMINGS:
+        value = getattr(args, name, None) or env.get("XIANYU_" + name.upper())
+        if value is not None:
+            timings = dataclasses.replace(timings, **{name: float(value)})  # type: ignore[arg-type]
+    return timings
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -139,6 +171,7 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path | None]:
     if given:  # a list flag and a space-separated variable: not in OPTIONS
         overrides["notify_urls"] = tuple(dict.fromkeys(u.strip() for u in given if u.strip()))
     settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
+    settings = dataclasses.replace(settings, timings=_timings(settings.timings, args, env))
     _check_choices(settings, path)
     _check_web(settings, path, from_flag=flags["web"] is not None)
     check_urls(settings.notify_urls)
@@ -146,6 +179,13 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path | None]:
 
 
 def _check_choices(settings: Settings, path: Path | None) -> None:
+    if settings.metrics:  # from a flag, the environment or the file: checked here once
+        try:
+            parse_address(settings.metrics)
+        except InvalidValueError as exc:
+            raise XianyuSupervisorError(
+                f"{exc} (from the flags, the environment or {path or 'the defaults'})"
+            ) from None
     if settings.log_format not in FORMATS:
         raise XianyuSupervisorError(
             f"log format {settings.log_format!r} (from the flags, the environment or "

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.errors import AlreadyExistsError, CookieError, InvalidValueError
+from common.proxy import check_proxy
 from storage.clock import now_ms
 from storage.core import StoreCore, account_record, fingerprint
 from storage.records import ACTIVE, SOURCE_ADMIN, SOURCES, AccountRecord
@@ -44,8 +45,9 @@ class AccountOps(StoreCore):
         nick: str = "",
         pause_minutes: int = 10,
         source: str = SOURCE_ADMIN,
+        proxy: str = "",
     ) -> AccountRecord:
-        """Create an account with its cookie as version 1, active."""
+        """Create an account with its cookie as version 1, active (``proxy``: '' = direct)."""
         if not account_id:
             raise InvalidValueError(
                 "the account id", "a non-empty name such as 'shop-1'", value=account_id
@@ -74,6 +76,7 @@ class AccountOps(StoreCore):
                 active_version=1,
                 created_ms=now,
                 updated_ms=now,
+                proxy=check_proxy(proxy),
             ).execute()
             m.CookieRow.insert(
                 account=account_id,
@@ -107,8 +110,10 @@ class AccountOps(StoreCore):
         pause_minutes: int | None = None,
         enabled: bool | None = None,
         nick: str | None = None,
+        proxy: str | None = None,
     ) -> AccountRecord:
-        """Write only the fields given (``None`` = leave as is); returns the updated account."""
+        """Write only the fields given (``None`` = leave as is; ``proxy=''`` clears it);
+        returns the updated account."""
         if pause_minutes is not None and pause_minutes < 0:
             raise InvalidValueError("pause_minutes", "0 (never) or more", value=pause_minutes)
         with self._write(f"updating account {account_id!r}") as m:
@@ -117,6 +122,7 @@ class AccountOps(StoreCore):
                 m.Account.pause_minutes: pause_minutes,
                 m.Account.enabled: enabled,
                 m.Account.nick: nick,
+                m.Account.proxy: None if proxy is None else check_proxy(proxy),
             }
             changes = {column: value for column, value in given.items() if value is not None}
             changes[m.Account.updated_ms] = now_ms()

@@ -244,6 +244,7 @@ def account_record(row: Account) -> AccountRecord:
         created_at=from_ms(row.created_ms),
         updated_at=from_ms(row.updated_ms),
         active_version=row.active_version,
+        proxy=row.proxy or "",
     )
 
 

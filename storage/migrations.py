@@ -252,7 +252,23 @@ def _to_totals(db: pw.Database) -> None:
     )
 
 
-STEPS: tuple[Callable[[pw.Database], None], ...] = (_to_v1, _to_v2, _to_v3_notify, _to_totals)
+def _to_proxy(db: pw.Database) -> None:
+    """Each account's proxy URL ('' = direct; it may hold credentials: a secret).
+
+    Self-contained (one column on ``account``), so its place in the order does not matter."""
+    proxy = pw.TextField(default="", constraints=[pw.SQL("DEFAULT ''")])
+    migrate(
+        SchemaMigrator.from_database(db).add_column("account", "proxy", proxy, allow_not_null=True)
+    )
+
+
+STEPS: tuple[Callable[[pw.Database], None], ...] = (
+    _to_v1,
+    _to_v2,
+    _to_v3_notify,
+    _to_totals,
+    _to_proxy,
+)
 LATEST = len(STEPS)
 
 

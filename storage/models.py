@@ -43,6 +43,7 @@ class Account(_Schema):
     active_version = pw.IntegerField()
     created_ms = pw.BigIntegerField()
     updated_ms = pw.BigIntegerField()
+    proxy = pw.TextField(default="")  # may hold credentials: never logged
 
     class Meta:
         table_name = "account"

@@ -23,7 +23,10 @@ SOURCE_ADMIN: Final = "admin"
 SOURCE_TOKEN_REFRESH: Final = "token_refresh"  # noqa: S105 - a label, not a secret
 SOURCE_ROLLBACK: Final = "rollback"
 SOURCE_IMPORT: Final = "import"
-SOURCES: Final = frozenset({SOURCE_ADMIN, SOURCE_TOKEN_REFRESH, SOURCE_ROLLBACK, SOURCE_IMPORT})
+SOURCE_RENEWAL: Final = "renewal"  # a session renewal through the passport (docs/login.md)
+SOURCES: Final = frozenset(
+    {SOURCE_ADMIN, SOURCE_TOKEN_REFRESH, SOURCE_ROLLBACK, SOURCE_IMPORT, SOURCE_RENEWAL}
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class AccountRecord:
     created_at: datetime
     updated_at: datetime
     active_version: int
+    # '' = direct; a URL that may hold credentials, so out of repr (show proxy_label)
+    proxy: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,12 @@
 the returned ``SupervisorClient``. Modules, one job each:
 
 - decided, pure: ``preflow`` (what a request does before any flow), ``machine`` (the
-  per-account flows: update/rollback, restart/disable/remove, kill), ``shutdown`` (stopping
-  them all), ``restarts`` (crash back-off and intensity), ``status`` (the state words).
+  per-account flows: update/rollback, restart/disable/remove, kill), ``renew_flow`` (a
+  session renewal), ``renewal_plan`` (when to renew, what an answer means), ``shutdown``
+  (stopping them all), ``restarts`` (crash back-off and intensity), ``status`` (the words).
 - done: ``effects`` (carries the decisions out against children, timers and replies),
-  ``book`` (every Store read and write the supervisor makes).
+  ``book`` (every Store read and write the supervisor makes), ``renewals`` (renewal timers
+  and the passport calls on the IO loop).
 - ``actor``: ``SupervisorActor``, routing and the survival boundary; ``entry``: its
   bookkeeping per account; ``requests``: its messages; ``children``: the child factory seam.
 - ``client``: ``SupervisorClient``, the blocking facade.
@@ -51,19 +53,24 @@ def start_supervisor(
     settings: Settings,
     child_factory: ChildFactory | None = None,
     *,
+    passport: Any = None,
     boot_timeout_s: float = 30.0,
     login_budget: LoginBudget | None = None,
 ) -> SupervisorClient:
     """Start the supervisor actor (which starts every enabled account) and return its client.
 
     ``login_budget`` (given to the default child factory; ``status`` shows what is left).
+    ``passport``: a ``goofish.passport_client.PassportClient`` used on ``io`` to renew login
+    sessions (``supervisor.renewals``); None: sessions are never renewed.
     Returns once the supervisor has booted (pending versions resolved, starts scheduled);
     raises ``XianyuSupervisorError`` if it failed to (the log has the cause).
     """
     factory = child_factory or account_actor_factory(
         store=store, io=io, token_client=token_client, settings=settings, login_budget=login_budget
     )
-    ref = SupervisorActor.start(store=store, io=io, settings=settings, child_factory=factory)
+    ref = SupervisorActor.start(
+        store=store, io=io, settings=settings, child_factory=factory, passport=passport
+    )
     try:
         ref.ask(Ping(), timeout=boot_timeout_s)  # answered after on_start
     except pykka.ActorDeadError as exc:

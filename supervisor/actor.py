@@ -31,25 +31,33 @@ from actors.messages import (
 )
 from common.errors import XianyuSupervisorError
 from common.io_loop import IoLoop
+from common.proxy import proxy_label
 from common.settings import Settings
 from storage import Store
 from supervisor import machine as m
 from supervisor import shutdown as sd
 from supervisor.book import AccountBook, not_found
 from supervisor.children import ChildFactory
-from supervisor.effects import Effects, as_project_error
+from supervisor.crashes import CrashRestarts
+from supervisor.effects import Effects
 from supervisor.entry import AccountEntry, Child
-from supervisor.preflow import check_seller
+from supervisor.outcomes import as_project_error
+from supervisor.preflow import accepted_answer, check_seller
+from supervisor.renewals import Renewals
 from supervisor.requests import (
     Add,
     ChildAlreadyGone,
     FlowDeadline,
+    Observe,
     Ping,
     Reap,
+    RenewalAnswered,
+    RenewalDue,
     Reply,
     Request,
     Restart,
     RestartDue,
+    SetProxy,
     Shutdown,
     ShutdownDeadline,
     StartDue,
@@ -57,7 +65,6 @@ from supervisor.requests import (
     Sweep,
     Update,
 )
-from supervisor.restarts import GiveUp
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +82,7 @@ class SupervisorActor(pykka.ThreadingActor):
         io: IoLoop,
         settings: Settings,
         child_factory: ChildFactory,
+        passport: Any = None,  # a goofish PassportClient: renew login sessions (None: never)
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -85,6 +93,9 @@ class SupervisorActor(pykka.ThreadingActor):
         self._clock = clock
         self._rand = rand
         self._entries: dict[str, AccountEntry] = {}
+        self._renewals = Renewals(
+            passport, io=io, timings=self._timings, book=self._book, tell_self=self._tell_self
+        )
         self._effects = Effects(
             book=self._book,
             entries=self._entries,
@@ -92,6 +103,10 @@ class SupervisorActor(pykka.ThreadingActor):
             io=io,
             timings=self._timings,
             tell_self=self._tell_self,
+            renewals=self._renewals,
+        )
+        self._crashes = CrashRestarts(
+            self._book, self._effects, io, self._tell_self, clock=clock, rand=rand
         )
         self._flow_ids = itertools.count(1)
         self._cancel_sweep: Callable[[], None] | None = None
@@ -100,6 +115,8 @@ class SupervisorActor(pykka.ThreadingActor):
         self._handlers: dict[type, Callable[[Any], None]] = {
             Ping: lambda _message: None,
             Status: self._on_status,
+            Observe: self._on_observe,
+            SetProxy: self._on_set_proxy,
             Add: self._on_add,
             Shutdown: self._on_shutdown,
             ShutdownDeadline: self._on_shutdown_deadline,
@@ -113,22 +130,19 @@ class SupervisorActor(pykka.ThreadingActor):
             SwapFinished: self._on_swap_finished,
             ChildStopped: self._on_child_stopped,
             ChildCrashed: self._on_child_crashed,
+            RenewalDue: self._on_renewal,
+            RenewalAnswered: self._on_renewal,
         }
 
     # --- pykka hooks ------------------------------------------------------------------------
 
     def on_start(self) -> None:
         threading.current_thread().name = "supervisor"
-        pending = self._book.interrupted_accounts()
-        interrupted = self._book.fail_interrupted()
-        if interrupted:
-            self._book.record("pending_versions_failed", count=interrupted, accounts=pending)
-            log.warning(
-                "pending_versions_failed", count=interrupted, accounts=pending, reason="interrupted"
-            )
+        self._book.fail_interrupted()
         records = self._book.accounts()
         for record in records:
-            self._entries[record.account_id] = self._effects.new_entry(record)
+            self._entries[record.account_id] = entry = self._effects.new_entry(record)
+            self._renewals.track(entry)
         enabled = [r.account_id for r in records if r.enabled]
         rate = max(self._timings.start_rate_per_s, 1e-3)
         for index, account_id in enumerate(enabled):
@@ -186,6 +200,22 @@ class SupervisorActor(pykka.ThreadingActor):
             raise not_found(message.account_id)
         message.reply.set_result({"accounts": [entry.status() for entry in entries]})
 
+    def _on_observe(self, message: Observe) -> None:
+        entries = sorted(self._entries.values(), key=lambda e: e.account_id)
+        message.reply.set_result({"accounts": [entry.metrics_row() for entry in entries]})
+
+    def _on_set_proxy(self, request: SetProxy) -> None:
+        entry = self._entries.get(request.account_id)
+        if entry is None:
+            raise not_found(request.account_id)
+        record = self._book.set_proxy(request.account_id, request.proxy)
+        entry.proxy = record.proxy
+        log.info("proxy_set", account=entry.account_id, proxy=proxy_label(record.proxy) or None)
+        request.reply.set_result({"outcome": "proxy_set"})
+        if entry.enabled and (entry.child is not None or entry.flow is not None):
+            # the live sessions use the old route: a fresh generation takes the new one
+            self._on_request(Restart(entry.account_id, wait=False))
+
     def _on_add(self, request: Add) -> None:
         self._refuse_while_shutting_down()
         self._effects.add(request)
@@ -197,11 +227,8 @@ class SupervisorActor(pykka.ThreadingActor):
             raise not_found(request.account_id)
         if isinstance(request, Update):
             check_seller(request, entry.view())
-            if not request.wait:
-                keys = ("version", "previous_version", "reason", "swap_ms")
-                request.reply.set_result({"outcome": "accepted", **dict.fromkeys(keys)})
-        if isinstance(request, Restart) and not request.wait:
-            request.reply.set_result({"outcome": "accepted", "stop_ms": None})
+        if (accepted := accepted_answer(request)) is not None:
+            request.reply.set_result(accepted)  # wait=False: answered once it is queued
         entry.queue.append(request)
         self._pump(entry)
 
@@ -240,7 +267,13 @@ class SupervisorActor(pykka.ThreadingActor):
         else:
             if flow is not None and flow.done:
                 self._effects.end_flow(entry)
+                self._enqueue(entry, self._renewals.after_flow(entry))
         self._pump(entry)
+
+    def _enqueue(self, entry: AccountEntry, request: Request | None) -> None:
+        if request is not None and self._shutdown is None:  # a renewal it decided on itself
+            entry.queue.append(request)
+            self._pump(entry)
 
     def _back_to_stored_cookie(self, entry: AccountEntry) -> None:
         """The new cookie passed probation but could not be made active (database down):
@@ -248,7 +281,7 @@ class SupervisorActor(pykka.ThreadingActor):
         it does, keeping memory, store and child in agreement."""
         log.warning("commit_failed_restarting_on_previous", account=entry.account_id)
         try:
-            self._effects.start_child(entry, entry.current)
+            self._effects.start_child(entry, entry.current, cause="commit_failed")
         except Exception:  # noqa: BLE001 (survival boundary: the crash policy takes it from here)
             log.exception("restart_after_failed_commit_failed", account=entry.account_id)
 
@@ -283,14 +316,15 @@ class SupervisorActor(pykka.ThreadingActor):
             entry.last_error = message.error
         if message.state is ChildState.ONLINE:
             child.was_online = True
+            self._renewals.online(entry)
             if entry.flow is None:
                 self._effects.refresh_current(entry)
             self._feed(entry, m.Online())
         elif message.state is ChildState.NEEDS_COOKIE:
             reason = message.error or "the login session expired; update the cookie"
             if entry.flow is None:
-                # the child wrote the `needs_cookie` event itself (with its reason)
-                log.info("account_needs_cookie", account=entry.account_id, error=reason)
+                # renew the session first; ``needs_cookie`` is recorded if that cannot help
+                self._enqueue(entry, self._renewals.session_expired(entry, reason))
             self._feed(entry, m.LoginRejected(reason))
 
     def _on_swap_finished(self, message: SwapFinished) -> None:
@@ -321,40 +355,11 @@ class SupervisorActor(pykka.ThreadingActor):
         if entry.flow is not None:
             self._feed(entry, m.Stopped() if error is None else m.ChildDied(error))
         elif error is not None:
-            self._crashed(entry, child.generation, error)
-
-    def _crashed(self, entry: AccountEntry, generation: int, error: str) -> None:
-        """One-for-one restart with back-off, or ``failed`` past the intensity limit."""
-        entry.last_error = error
-        entry.crashes += 1
-        self._book.record("crashed", entry.account_id, generation=generation, error=error)
-        log.warning("child_crashed", account=entry.account_id, generation=generation, error=error)
-        if not entry.enabled:
-            return
-        decision = entry.policy.on_crash(now=self._clock(), rand=self._rand())
-        if isinstance(decision, GiveUp):
-            entry.failed = decision.reason
-            self._book.record("failed", entry.account_id, reason=decision.reason, error=error)
-            log.warning("account_failed", account=entry.account_id, reason=decision.reason)
-            return
-        entry.cancel_pending_restart()
-        due = RestartDue(entry.account_id, entry.restart_token)
-        entry.cancel_restart = self._io.call_later(decision.delay_s, self._tell_self, due)
-        log.info(
-            "restart_scheduled",
-            account=entry.account_id,
-            delay_s=round(decision.delay_s, 3),
-            attempt=decision.attempt,
-        )
+            self._crashes.crashed(entry, child.generation, error)
 
     def _on_restart_due(self, message: RestartDue) -> None:
-        entry = self._entries.get(message.account_id)
-        if entry is None or entry.restart_token != message.token:
-            return
-        entry.cancel_restart = None
-        if entry.enabled and entry.failed is None and entry.child is None and entry.flow is None:
-            self._effects.start_child(entry, entry.current)
-            log.info("child_restarted", account=entry.account_id, generation=entry.generations)
+        if (entry := self._entries.get(message.account_id)) is not None:
+            self._crashes.restart_due(entry, message)
 
     def _on_start_due(self, message: StartDue) -> None:
         entry = self._entries.get(message.account_id)
@@ -362,6 +367,15 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         if entry.enabled and entry.child is None and entry.flow is None and not entry.generations:
             self._effects.start_child(entry, entry.current)
+
+    def _on_renewal(self, message: RenewalDue | RenewalAnswered) -> None:
+        """A renewal timer fired, or the passport answered (supervisor.renewals decides)."""
+        if (entry := self._entries.get(message.account_id)) is None:
+            return
+        if isinstance(message, RenewalDue):
+            self._enqueue(entry, self._renewals.due(entry, message))
+        else:
+            self._run(entry, self._renewals.answered(entry, message, now=self._clock()))
 
     # --- generations that die without a word ---------------------------------------------
 

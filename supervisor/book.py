@@ -44,23 +44,31 @@ class AccountBook:
 
     # --- boot -------------------------------------------------------------------------------
 
-    def interrupted_accounts(self) -> list[str]:
-        """Accounts with a version a killed process left ``pending`` (ask before failing them)."""
-        return self._store.pending_accounts()
-
-    def fail_interrupted(self) -> int:
-        """Versions a killed process left ``pending`` become ``failed``; how many."""
-        return self._store.fail_pending_versions()
+    def fail_interrupted(self) -> None:
+        """Versions a killed process left ``pending`` become ``failed`` ("interrupted"); the
+        event names the accounts (asked before failing them)."""
+        accounts = self._store.pending_accounts()
+        count = self._store.fail_pending_versions()
+        if count:
+            self.record("pending_versions_failed", count=count, accounts=accounts)
+            log.warning(
+                "pending_versions_failed", count=count, accounts=accounts, reason="interrupted"
+            )
 
     def accounts(self) -> list[AccountRecord]:
         return self._store.list_accounts()
 
     # --- accounts ---------------------------------------------------------------------------
 
-    def add(self, account_id: str, cookie: Cookie, *, enabled: bool, remark: str) -> AccountRecord:
+    def add(
+        self, account_id: str, cookie: Cookie, *, enabled: bool, remark: str, proxy: str = ""
+    ) -> AccountRecord:
         return self._store.add_account(
-            account_id, cookie.serialize(), cookie.unb, enabled=enabled, remark=remark
+            account_id, cookie.serialize(), cookie.unb, enabled=enabled, remark=remark, proxy=proxy
         )
+
+    def set_proxy(self, account_id: str, proxy: str) -> AccountRecord:
+        return self._store.update_account(account_id, proxy=proxy)
 
     def set_enabled(self, account_id: str, *, enabled: bool) -> None:
         self._store.update_account(account_id, enabled=enabled)
@@ -75,9 +83,9 @@ class AccountBook:
         active = self._store.active_cookie(account_id)
         return None if active is None else version_candidate(active)
 
-    def propose(self, account_id: str, value: str) -> Candidate:
-        """A new ``pending`` version of ``value`` (an operator's cookie)."""
-        return version_candidate(self._store.propose_cookie(account_id, value, source=SOURCE_ADMIN))
+    def propose(self, account_id: str, value: str, *, source: str = SOURCE_ADMIN) -> Candidate:
+        """A new ``pending`` version of ``value`` (an operator's cookie, or a renewal's)."""
+        return version_candidate(self._store.propose_cookie(account_id, value, source=source))
 
     def rollback_target(self, account_id: str, to_version: int | None) -> Candidate:
         return version_candidate(self._store.rollback_target(account_id, to_version))
@@ -118,6 +126,13 @@ class AccountBook:
             log.warning("totals_not_saved", account=account_id, error=str(exc))
             return False
         return True
+
+    def expire_token(self, account_id: str) -> None:
+        """The cached IM token belongs to a login session being replaced: mark it as issued
+        at the epoch, so the next generation fetches a fresh one (and keeps its device id)."""
+        cached = self._store.load_token(account_id)
+        if cached is not None:
+            self._store.save_token(account_id, "", cached.did, issued_at=0.0)
 
     # --- the audit log ----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import pykka
 from actors.budget import LoginBudget
 from actors.replies import Incoming, ReplyKind, choose_reply, match_rule
 from common.errors import InvalidValueError, NotRunningError, XianyuSupervisorError
+from common.proxy import proxy_label
 from common.secret_urls import url_label
 from common.settings import Timings
 from storage import AccountRecord, DefaultReply, Rule, RuleSet, Store
@@ -53,9 +54,17 @@ class SupervisorClient:
     # --- lifecycle --------------------------------------------------------------------------
 
     def add(
-        self, account_id: str, cookie: str, *, enabled: bool = True, remark: str = ""
+        self,
+        account_id: str,
+        cookie: str,
+        *,
+        enabled: bool = True,
+        remark: str = "",
+        proxy: str = "",
     ) -> dict[str, Any]:
-        return self._call(rq.Add(account_id, cookie=cookie, enabled=enabled, remark=remark))
+        """``proxy``: the URL its token calls and WebSocket go through ('' = direct)."""
+        request = rq.Add(account_id, cookie=cookie, enabled=enabled, remark=remark, proxy=proxy)
+        return self._call(request)
 
     def remove(self, account_id: str) -> dict[str, Any]:
         return self._call(rq.Remove(account_id))
@@ -88,6 +97,13 @@ class SupervisorClient:
     def rollback(self, account_id: str, to_version: int | None = None) -> dict[str, Any]:
         return self._call(rq.Rollback(account_id, to_version=to_version))
 
+    def renew(self, account_id: str) -> dict[str, Any]:
+        """Renew the login session now; answered like ``update``, plus ``renewal`` (what the
+        passport ladder did: ``renewed``, ``fatigue``, ``refused``, ...)."""
+        # the passport ladder (up to three calls) runs before the update's own worst case
+        timeout = self._default_timeout() + 3 * self._timings.token_timeout_s
+        return self._call(rq.Renew(account_id), timeout=timeout)
+
     def freeze(self, account_id: str, seconds: float) -> dict[str, Any]:
         """Test/demo hook: block the account's current generation for ``seconds``."""
         return self._call(rq.FreezeChild(account_id, seconds=seconds))
@@ -97,6 +113,19 @@ class SupervisorClient:
         for row in result["accounts"]:  # login calls left this hour (None: no budget)
             row["login_budget_left"] = self._budget.left(row["id"]) if self._budget else None
         return result
+
+    def observe(self, *, timeout: float = 10.0) -> dict[str, Any]:
+        """``{"accounts": [row]}``: each ``status`` row plus ``serving``, ``reconnects_by``
+        and ``restarts_by`` (what the metrics read at scrape time)."""
+        return self._call(rq.Observe(), timeout=timeout)
+
+    def alive(self, *, timeout: float = 2.0) -> bool:
+        """Whether the supervisor answers within ``timeout`` (the health check)."""
+        try:
+            self._ref.ask(rq.Ping(), timeout=timeout)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            return False
+        return True
 
     def shutdown(self, timeout: float | None = None) -> dict[str, Any]:
         """Stop every child in parallel within ``timeout`` (default: stop_timeout), then stop."""
@@ -213,10 +242,14 @@ class SupervisorClient:
         remark: str | None = None,
         pause_minutes: int | None = None,
         notify: Sequence[str] | None = None,
+        proxy: str | None = None,
     ) -> dict[str, Any]:
         """Partial update; ``notify`` replaces the account's own notification URLs
         (``[]`` clears them: it uses the global ones again). The answer shows the URLs by
-        label only (``json://host #fingerprint``): they hold credentials."""
+        label only (``json://host #fingerprint``): they hold credentials. ``proxy`` ('' clears
+        it) goes through the supervisor, which restarts a running account onto it."""
+        if proxy is not None:
+            self._call(rq.SetProxy(account_id, proxy=proxy))
         record = self._store.update_account(account_id, remark=remark, pause_minutes=pause_minutes)
         if notify is not None:
             self._store.set_notify_urls(account_id, list(notify))
@@ -270,6 +303,8 @@ def account_dict(record: AccountRecord) -> dict[str, Any]:
         "cookie_version": record.active_version,
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
+        # scheme://host:port only: a proxy URL may hold credentials
+        "proxy": proxy_label(record.proxy) or None,
     }
 
 

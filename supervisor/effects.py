@@ -26,17 +26,27 @@ from actors.messages import (
     StatusCell,
     SwapCookie,
 )
-from common.errors import XianyuSupervisorError
+from common import metrics_sink
+from common.errors import ConflictError, XianyuSupervisorError
 from common.io_loop import IoLoop
 from common.settings import Timings
 from goofish.cookies import Cookie
-from storage import AccountRecord
+from storage import SOURCE_RENEWAL, AccountRecord
 from supervisor import machine as m
 from supervisor import preflow as pf
 from supervisor import shutdown as sd
 from supervisor.book import AccountBook, not_found
 from supervisor.children import ChildFactory, NeverStarted
 from supervisor.entry import AccountEntry, Child, ChildRef
+from supervisor.outcomes import (
+    as_project_error,
+    observe_outcome,
+    operation_of,
+    relay,
+    restart_cause,
+)
+from supervisor.renew_flow import RenewFlow
+from supervisor.renewals import Renewals
 from supervisor.requests import (
     Add,
     ChildAlreadyGone,
@@ -47,6 +57,7 @@ from supervisor.requests import (
     Rollback,
     ShutdownDeadline,
     Sweep,
+    Update,
 )
 from supervisor.restarts import RestartPolicy
 
@@ -65,6 +76,7 @@ class Effects:
         io: IoLoop,
         timings: Timings,
         tell_self: Callable[[object], None],
+        renewals: Renewals,
     ) -> None:
         self._book = book
         self._entries = entries  # the supervisor's own table: DeleteAccount drops a row
@@ -72,6 +84,7 @@ class Effects:
         self._io = io
         self._timings = timings
         self._tell_self = tell_self  # also what children call to notify upward
+        self._renewals = renewals
 
     # --- accounts -------------------------------------------------------------------------
 
@@ -86,6 +99,7 @@ class Effects:
             window_s=self._timings.restart_window_s,
         )
         entry = AccountEntry(record.account_id, record.user_id, record.enabled, active, policy)
+        entry.proxy = record.proxy
         entry.stored = self._book.totals(record.account_id)
         return entry
 
@@ -93,7 +107,11 @@ class Effects:
         """Store a new account, start it if enabled, answer ``added``."""
         cookie = Cookie.parse(request.cookie)
         record = self._book.add(
-            request.account_id, cookie, enabled=request.enabled, remark=request.remark
+            request.account_id,
+            cookie,
+            enabled=request.enabled,
+            remark=request.remark,
+            proxy=request.proxy,
         )
         entry = self._entries[record.account_id] = self.new_entry(record)
         self._book.record(
@@ -102,6 +120,7 @@ class Effects:
         log.info("account_added", account=record.account_id, unb=cookie.unb, enabled=record.enabled)
         if entry.enabled:
             self.start_child(entry, entry.current, operator=True)
+        self._renewals.track(entry)
         request.reply.set_result({"outcome": "added", "account": record.account_id})
 
     # --- before a flow: a pre-flow plan -------------------------------------------------------
@@ -120,6 +139,7 @@ class Effects:
             # an operator took the account in hand: lift ``failed`` and forget earlier crashes
             entry.failed = None
             entry.policy.reset()
+            self._renewals.operator_acted(entry)
         if plan.operator_acted or plan.cancel_restart:
             entry.cancel_pending_restart()
         return self._act(entry, request, plan.action)
@@ -129,6 +149,8 @@ class Effects:
             raise action.error
         if isinstance(action, pf.TryCookie):
             return self._apply_flow(entry, action)
+        if isinstance(action, pf.RenewNow):
+            return self._renew_flow(entry, action)
         if isinstance(action, pf.StopFirst):
             timeout = self._timings.stop_timeout_s
             return m.StopFlow(then=action.then, current=entry.current, stop_timeout_s=timeout)
@@ -162,7 +184,7 @@ class Effects:
     def _apply_flow(self, entry: AccountEntry, action: pf.TryCookie) -> m.ApplyFlow:
         candidate = action.candidate
         if action.save:
-            candidate = self._book.propose(entry.account_id, candidate.cookie)
+            candidate = self._book.propose(entry.account_id, candidate.cookie, source=action.source)
         log.info(
             f"{action.operation}_started",
             account=entry.account_id,
@@ -178,6 +200,36 @@ class Effects:
             swap_grace_s=self._timings.stop_timeout_s,
         )
 
+    def _renew_flow(self, entry: AccountEntry, action: pf.RenewNow) -> RenewFlow:
+        if not self._renewals.enabled:
+            raise ConflictError(
+                "session renewal is not configured in this service (no passport client)"
+            )
+        if action.trigger == "operator":
+            self._renewals.operator_acted(entry)  # an operator may try what gave up before
+        dead = entry.child is not None and entry.child.read().state is ChildState.NEEDS_COOKIE
+        return RenewFlow(
+            current=entry.current,
+            trigger=action.trigger,
+            deadline_s=self._renewals.deadline_s,
+            session_expired=dead,
+        )
+
+    def _renewal_step(self, entry: AccountEntry, effect: m.AskPassport | m.ApplyRenewal) -> None:
+        """Ask the passport; or put the renewed cookie next, through the update path (the
+        renewal's caller hears the update's answer)."""
+        if isinstance(effect, m.AskPassport):
+            self._renewals.ask(entry, effect)
+            return
+        renew = entry.request
+        if entry.condition() is not m.ChildCondition.SWAPPABLE:
+            # a fresh generation will start on the renewed cookie: not with the dead one's token
+            self._book.expire_token(entry.account_id)
+        update = Update(entry.account_id, cookie=effect.cookie, source=SOURCE_RENEWAL)
+        if renew is not None:
+            update.reply.add_done_callback(lambda done: relay(done, renew.reply))
+        entry.queue.appendleft(update)
+
     # --- a flow's effects -------------------------------------------------------------------
 
     def carry_out(self, entry: AccountEntry, effect: m.Effect) -> None:
@@ -192,14 +244,18 @@ class Effects:
         elif isinstance(effect, m.ArmDeadline):
             self._arm_deadline(entry, effect)
         elif isinstance(effect, m.Commit):
-            self.commit(entry, effect.candidate, operation=_operation(entry))
+            self.commit(entry, effect.candidate, operation=operation_of(entry))
         elif isinstance(effect, m.Reject):
             # a rollback target stays as it was: it served before and may again
-            if effect.candidate.version is not None and _operation(entry) == "update":
+            if effect.candidate.version is not None and operation_of(entry) != "rollback":
                 self._book.fail(entry.account_id, effect.candidate.version, effect.reason)
         elif isinstance(effect, m.DeleteAccount):
             self._delete(entry)
+        elif isinstance(effect, m.AskPassport | m.ApplyRenewal):
+            self._renewal_step(entry, effect)
         elif isinstance(effect, m.Finish) and entry.request is not None:
+            if operation_of(entry) == "renewal" and effect.event:
+                self._renewals.finished(entry, effect.event, dict(effect.result))
             self.answer(entry, entry.request, effect.event, dict(effect.result))
 
     def _tell_swap(self, entry: AccountEntry, effect: m.TellSwap) -> None:
@@ -231,15 +287,23 @@ class Effects:
             entry.crashes += 1
         child.fence.trip()  # cuts its sockets; the generation never sends, ACKs or writes again
         child.ref.stop(block=False)
+        if not isinstance(entry.flow, m.KillFlow):  # a stop or swap cut off at its deadline
+            entry.restart_cause = "timeout"
         generation = child.generation
         self._book.record("killed", entry.account_id, generation=generation, reason=reason)
         log.info("child_killed", account=entry.account_id, generation=generation, reason=reason)
 
     def start_child(
-        self, entry: AccountEntry, candidate: m.Candidate, *, operator: bool = False
+        self,
+        entry: AccountEntry,
+        candidate: m.Candidate,
+        *,
+        operator: bool = False,
+        cause: str | None = None,
     ) -> None:
         """A new generation; ``operator``: an operator's command started it (the login
-        budget lets its first login through)."""
+        budget lets its first login through); ``cause`` names why it replaces one, when it
+        is not a flow's (a crash)."""
         if candidate is entry.current:
             self.refresh_current(entry)
             candidate = entry.current
@@ -250,6 +314,8 @@ class Effects:
         entry.cancel_pending_restart()
         if entry.generations:
             entry.restarts += 1
+            entry.count_restart(cause or entry.restart_cause or restart_cause(entry))
+        entry.restart_cause = None
         entry.generations += 1
         generation = entry.generations
         spec = AccountSpec(
@@ -258,7 +324,9 @@ class Effects:
             cookie=candidate.cookie,
             cookie_version=candidate.version,
             generation=generation,
+            proxy=entry.proxy,
             operator=operator,
+            supervisor_renews=self._renewals.enabled,
         )
         fence = Fence()
         cell = StatusCell(AccountStatus(entry.account_id, generation, ChildState.CONNECTING))
@@ -320,10 +388,13 @@ class Effects:
             # a rollback is something an operator should see
             level = log.warning if result.get("outcome") == "rolled_back" else log.info
             level(event, account=entry.account_id, **result)
+            observe_outcome(event, result)
         if not request.reply.done():
             request.reply.set_result(result)
 
     def fail_request(self, request: Request, exc: BaseException) -> None:
+        if isinstance(request, Update | Rollback):
+            metrics_sink.operation_finished(type(request).__name__.lower(), "error", None)
         if not request.reply.done():
             request.reply.set_exception(as_project_error(exc))
             return
@@ -377,15 +448,3 @@ class Effects:
             killed, stop_ms = effect.result["killed"], effect.result["stop_ms"]
             log.info("supervisor_stopped", killed=killed, stop_ms=stop_ms)
             reply.set_result(dict(effect.result))
-
-
-def _operation(entry: AccountEntry) -> str:
-    flow = entry.flow
-    return flow.operation if isinstance(flow, m.ApplyFlow) else "update"
-
-
-def as_project_error(exc: BaseException) -> BaseException:
-    """What a caller hears of a failure: our own errors as they are, anything else wrapped."""
-    if isinstance(exc, XianyuSupervisorError | ValueError):
-        return exc
-    return XianyuSupervisorError(f"the supervisor failed: {type(exc).__name__}: {exc}")

@@ -15,6 +15,8 @@ from actors.messages import AccountStatus, ChildState, Fence, StatusCell
 from storage import Totals
 from supervisor.machine import ApplyFlow, Candidate, ChildCondition, Flow
 from supervisor.preflow import AccountView
+from supervisor.renew_flow import RenewFlow
+from supervisor.renewal_plan import RenewalState
 from supervisor.requests import Request
 from supervisor.restarts import RestartPolicy
 from supervisor.status import Facts, account_state
@@ -73,6 +75,12 @@ class AccountEntry:
     received: int = 0
     replied: int = 0
     reconnects: int = 0
+    reconnects_by: dict[str, int] = field(default_factory=dict)  # reason -> count
+    # restarts by cause (crash, timeout, operator, update, rollback, commit_failed), and
+    # the cause a deadline kill left for the generation that follows it
+    restarts_by: dict[str, int] = field(default_factory=dict)
+    restart_cause: str | None = None
+    proxy: str = field(default="", repr=False)  # '' = direct; may hold credentials
     # crashes and stops cut off at a deadline (not operator actions), since start
     crashes: int = 0
     # lifetime totals stored before this process started, and what it has stored since
@@ -91,6 +99,8 @@ class AccountEntry:
     def unsaved_totals(self) -> Totals:
         """Counted but not yet added to the stored totals; the caller stores it, then marks."""
         return self.since_start() - self.saved
+
+    renewal: RenewalState = field(default_factory=RenewalState)
 
     @property
     def restart_pending(self) -> bool:
@@ -123,8 +133,27 @@ class AccountEntry:
             self.received += snapshot.received
             self.replied += snapshot.replied
             self.reconnects += snapshot.reconnects
+            for reason, count in snapshot.reconnect_reasons:
+                self.reconnects_by[reason] = self.reconnects_by.get(reason, 0) + count
             self.last_error = snapshot.last_error or self.last_error
         return child
+
+    def count_restart(self, cause: str) -> None:
+        self.restarts_by[cause] = self.restarts_by.get(cause, 0) + 1
+
+    def metrics_row(self) -> dict[str, Any]:
+        """The status entry plus what the metrics break down: ``serving`` (the live
+        generation is registered, also while an update is on top), ``reconnects_by``
+        (reason -> count) and ``restarts_by`` (cause -> count)."""
+        row = self.status()
+        snapshot = self.child.read() if self.child is not None else None
+        reconnects_by = dict(self.reconnects_by)
+        for reason, count in snapshot.reconnect_reasons if snapshot else ():
+            reconnects_by[reason] = reconnects_by.get(reason, 0) + count
+        row["serving"] = snapshot is not None and snapshot.state is ChildState.ONLINE
+        row["reconnects_by"] = reconnects_by
+        row["restarts_by"] = dict(self.restarts_by)
+        return row
 
     def cancel_pending_restart(self) -> None:
         self.restart_token += 1
@@ -139,8 +168,10 @@ class AccountEntry:
         facts = Facts(
             enabled=self.enabled,
             failed=self.failed is not None,
-            updating=isinstance(self.flow, ApplyFlow),
-            restart_pending=self.restart_pending,
+            # a dead session being renewed is being updated too
+            updating=isinstance(self.flow, ApplyFlow)
+            or (isinstance(self.flow, RenewFlow) and self.flow.session_expired),
+            restart_pending=self.restart_pending or self.renewal.waiting,
             child=snapshot,
             was_online=self.child is not None and self.child.was_online,
         )
@@ -155,7 +186,17 @@ class AccountEntry:
             "restarts": self.restarts,  # since start, operator actions included
             "crashes": lifetime.crashes,
             "reconnects": self.reconnects + (snapshot.reconnects if snapshot else 0),
-            "last_error": self.failed or (snapshot and snapshot.last_error) or self.last_error,
+            "last_error": self.failed
+            or self._gave_up()
+            or (snapshot and snapshot.last_error)
+            or self.last_error,
             "received": lifetime.received,
             "replied": lifetime.replied,
+            "session_expires_at": self.renewal.session_expires_at,
+            "last_renewal_at": self.renewal.last_renewal_at,
         }
+
+    def _gave_up(self) -> str | None:
+        """Why renewal cannot help this cookie (a person must log in): shown while the
+        session still serves, too, so the operator hears it before it dies."""
+        return self.renewal.needs_login

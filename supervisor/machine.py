@@ -37,6 +37,7 @@ class Phase(StrEnum):
     STOPPING = "stopping"  # waiting for the current generation to stop
     STARTING = "starting"  # a fresh generation with the candidate must reach ``online``
     REVERTING = "reverting"  # the candidate failed; stopping its generation to go back
+    ASKING = "asking"  # a renewal waits for the passport's answer (supervisor.renew_flow)
     DONE = "done"
 
 
@@ -159,6 +160,22 @@ class DeleteAccount:
 
 
 @dataclass(frozen=True)
+class AskPassport:
+    """Run the renewal ladder on ``cookie`` off the supervisor's thread; the answer comes
+    back as a message (``supervisor.renew_flow``)."""
+
+    cookie: str = field(repr=False)
+    session_expired: bool = False
+
+
+@dataclass(frozen=True)
+class ApplyRenewal:
+    """Put the renewed ``cookie`` through the update path (source ``renewal``)."""
+
+    cookie: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Finish:
     """The operation's outcome: complete the caller's future and, if ``event``, record it."""
 
@@ -175,6 +192,8 @@ Effect = (
     | Commit
     | Reject
     | DeleteAccount
+    | AskPassport
+    | ApplyRenewal
     | Finish
 )
 
@@ -208,7 +227,8 @@ class ApplyFlow(Flow):
         stop_timeout_s: float,
         swap_grace_s: float = 0.0,
     ) -> None:
-        self.operation = operation  # "update" or "rollback": prefixes the outcome event
+        # "update", "rollback" or "renewal": prefixes the outcome event
+        self.operation = operation
         self.candidate = candidate
         self.previous = previous
         self.probation_s = probation_s
@@ -311,7 +331,9 @@ class ApplyFlow(Flow):
     def _rolled_back(self, reason: str) -> Finish:
         self.phase = Phase.DONE
         self.reason = reason
-        return Finish(f"{self.operation}_rolled_back", self._result("rolled_back", reason, None))
+        # a renewal nobody asked for did not work: the event says so plainly
+        suffix = "failed" if self.operation == "renewal" else "rolled_back"
+        return Finish(f"{self.operation}_{suffix}", self._result("rolled_back", reason, None))
 
     def _result(self, outcome: str, reason: str | None, swap_ms: float | None) -> dict[str, Any]:
         return {

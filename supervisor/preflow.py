@@ -19,6 +19,12 @@ or children: ``supervisor.effects`` carries a plan out.
     kill ────────────────────────────────────────────► KillNow  (KillFlow)
     enable ──────────────────────────────────────────► EnableNow (a generation unless one runs)
     freeze ──────────────────────────────────────────► FreezeNow, or Refuse without a generation
+    renew    disabled ───────────────────────────────► Refuse
+             otherwise ──────────────────────────────► RenewNow  (supervisor.renew_flow)
+
+An update whose ``source`` is ``renewal`` (the renewal flow's renewed cookie) is a
+``renewal`` operation: its events are ``renewal_applied`` / ``renewal_failed``, and it is
+not an operator's act (a ``failed`` account stays failed, earlier crashes still count).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 
 from common.errors import ConflictError
 from goofish.cookies import Cookie
+from storage import SOURCE_ADMIN, SOURCE_RENEWAL
 from supervisor.machine import Candidate, StopThen
 from supervisor.requests import (
     Disable,
@@ -36,6 +43,7 @@ from supervisor.requests import (
     FreezeChild,
     Kill,
     Remove,
+    Renew,
     Request,
     Restart,
     Rollback,
@@ -86,6 +94,14 @@ class TryCookie:
     operation: str
     candidate: Candidate
     save: bool
+    source: str = SOURCE_ADMIN  # the new version's source, when saved
+
+
+@dataclass(frozen=True)
+class RenewNow:
+    """Begin a ``RenewFlow``: ask the passport for a new session (``trigger`` says why)."""
+
+    trigger: str
 
 
 @dataclass(frozen=True)
@@ -123,7 +139,17 @@ class Refuse:
     error: ConflictError
 
 
-Action = Answer | StoreCookie | TryCookie | StopFirst | KillNow | EnableNow | FreezeNow | Refuse
+Action = (
+    Answer
+    | StoreCookie
+    | TryCookie
+    | RenewNow
+    | StopFirst
+    | KillNow
+    | EnableNow
+    | FreezeNow
+    | Refuse
+)
 
 
 @dataclass(frozen=True)
@@ -146,12 +172,14 @@ def plan(request: Request, account: AccountView, *, target: Candidate | None = N
         return _rollback(target, account)
     if isinstance(request, FreezeChild):
         return _freeze(request, account)
-    if isinstance(request, Restart) and not account.enabled:
+    if isinstance(request, Restart | Renew) and not account.enabled:
         error = ConflictError(
             f"account {account.account_id!r} is disabled; "
             f"run 'ctl enable {account.account_id}' to start it"
         )
         return Plan(Refuse(error))
+    if isinstance(request, Renew):
+        return Plan(RenewNow(request.trigger))
     plans: dict[type, Callable[[], Plan]] = {
         Restart: lambda: Plan(StopFirst(StopThen.RESTART), operator_acted=True),
         Kill: lambda: Plan(KillNow(restart=account.enabled), operator_acted=True),
@@ -165,6 +193,16 @@ def plan(request: Request, account: AccountView, *, target: Candidate | None = N
     if chosen is None:
         raise TypeError(f"no pre-flow decision for {type(request).__name__}")
     return chosen()
+
+
+def accepted_answer(request: Request) -> dict[str, Any] | None:
+    """The answer of an update or restart asked not to wait (``wait=False``), else None."""
+    if isinstance(request, Update) and not request.wait:
+        keys = ("version", "previous_version", "reason", "swap_ms")
+        return {"outcome": "accepted", **dict.fromkeys(keys)}
+    if isinstance(request, Restart) and not request.wait:
+        return {"outcome": "accepted", "stop_ms": None}
+    return None
 
 
 def check_seller(request: Update, account: AccountView) -> None:
@@ -202,6 +240,8 @@ def _update(request: Update, account: AccountView) -> Plan:
         # nothing to try out: persist it as the cookie the next generation starts with
         outcome = "applied" if account.enabled else "stored"
         return Plan(StoreCookie("update", candidate, save=request.save, outcome=outcome))
+    if request.source == SOURCE_RENEWAL:
+        return Plan(TryCookie("renewal", candidate, save=request.save, source=SOURCE_RENEWAL))
     return Plan(TryCookie("update", candidate, save=request.save), operator_acted=True)
 
 

@@ -37,6 +37,7 @@ class Add(Request):
     cookie: str = field(default="", repr=False)
     enabled: bool = True
     remark: str = ""
+    proxy: str = field(default="", repr=False)  # may hold credentials
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,19 @@ class Disable(Request):
 
 
 @dataclass(frozen=True)
+class SetProxy(Request):
+    """Store the account's proxy ('' = direct) and restart a running generation onto it."""
+
+    proxy: str = field(default="", repr=False)  # may hold credentials
+
+
+@dataclass(frozen=True)
 class Update(Request):
     cookie: str = field(default="", repr=False)
     save: bool = True
     force: bool = False
     wait: bool = True
+    source: str = "admin"  # storage.SOURCE_*: "renewal" for a renewed session's cookie
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,14 @@ class Rollback(Request):
 
 
 @dataclass(frozen=True)
+class Renew(Request):
+    """Renew the login session now (``ctl renew``), or on the schedule or after the token
+    API said the session expired (``trigger``); answered like an update."""
+
+    trigger: str = "operator"  # "operator", "scheduled" or "reactive"
+
+
+@dataclass(frozen=True)
 class FreezeChild(Request):
     """Test/demo hook: tell the account's current generation to block for ``seconds``."""
 
@@ -89,6 +106,14 @@ class Status:
     """Every account's status, or one (``account_id``); answered at once from StatusCells."""
 
     account_id: str | None = None
+    reply: Reply = field(default_factory=_future, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Observe:
+    """Every account's status row plus the breakdowns the metrics label (reconnects by
+    reason, restarts by cause); answered at once, like ``Status``."""
+
     reply: Reply = field(default_factory=_future, repr=False, compare=False)
 
 
@@ -126,6 +151,28 @@ class FlowDeadline:
     flow_id: int
     seq: int
     kind: DeadlineKind
+
+
+@dataclass(frozen=True)
+class RenewalDue:
+    """An account's renewal timer fired; stale unless ``token`` still matches.
+
+    ``reactive``: the session is dead and this is the retry; ``slotted``: the fleet-wide
+    spacing slot was already taken for it."""
+
+    account_id: str
+    token: int
+    reactive: bool = False
+    slotted: bool = False
+
+
+@dataclass(frozen=True)
+class RenewalAnswered:
+    """The passport ladder of flow ``flow_id`` finished (``outcome``: a RenewalOutcome)."""
+
+    account_id: str
+    flow_id: int
+    outcome: Any = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ class Facts:
     enabled: bool
     failed: bool
     updating: bool
-    restart_pending: bool
+    restart_pending: bool  # a crash restart, or a dead session's renewal, is due later
     child: AccountStatus | None  # None: no live generation
     was_online: bool
 
@@ -55,4 +55,6 @@ def account_state(facts: Facts) -> State:
         return State.BACKOFF if facts.restart_pending else State.STOPPED
     if facts.child.state is ChildState.CONNECTING:
         return State.RECONNECTING if facts.was_online else State.STARTING
-    return _FROM_CHILD[facts.child.state]
+    state = _FROM_CHILD[facts.child.state]
+    # a dead session whose renewal waits (the min gap, risk control) is backing off
+    return State.BACKOFF if state is State.NEEDS_COOKIE and facts.restart_pending else state

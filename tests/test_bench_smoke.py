@@ -100,3 +100,28 @@ def test_web_page_bench_renders_every_row() -> None:
     result = run_bench("web_page.py", "--accounts", "3", "--requests", "2")
     assert result.keys() >= {"server_ms_p50", "fetch_ms_p50", "page_kb", "rows_rendered"}
     assert result["rows_rendered"] == 3
+
+
+LONGEVITY_KEYS = {
+    "accounts",
+    "simulated_hours",
+    "online_fraction",
+    "renewals",
+    "needs_cookie",
+    "token_calls_per_account_hour",
+    "human_actions_needed",
+    "lost",
+    "duplicates",
+}
+
+
+@pytest.mark.slow
+def test_longevity_bench_renews_through_two_lifetimes_without_a_person() -> None:
+    # a 6 s session (= 24 h): without renewal both accounts would be dead after the first
+    result = run_bench("longevity.py", *("--accounts", "2", "--lifetimes", "2", "--session-s", "6"))
+    assert result.keys() >= LONGEVITY_KEYS
+    assert result["renewals"] > 0
+    assert result["human_actions_needed"] == 0
+    assert result["needs_cookie"] == 0
+    assert result["lost"] == 0
+    assert result["duplicates"] == 0

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from notify.policy import Policy, Signal
+from notify.policy import GROUP_MAX_S, Policy, Signal
 from storage.outbox import NotifyCondition
 
 COOLDOWN = 100.0
@@ -32,16 +32,19 @@ CASES = {
         ],
         [(10, "needs_cookie", ("a",))],
     ),
-    "many accounts inside the window: one notice listing them": (
+    "accounts joining while the window is open: one notice listing them": (
         [
             (0, "open", "a", "needs_cookie"),
             (3, "open", "b", "needs_cookie"),
             (9, "open", "c", "needs_cookie"),
             (10, "tick"),
             (11, "open", "d", "needs_cookie"),
+            (20, "tick"),
             (21, "tick"),
+            (22, "open", "e", "needs_cookie"),
+            (32, "tick"),
         ],
-        [(10, "needs_cookie", ("a", "b", "c")), (21, "needs_cookie", ("d",))],
+        [(21, "needs_cookie", ("a", "b", "c", "d")), (32, "needs_cookie", ("e",))],
     ),
     "kinds are grouped apart": (
         [(0, "open", "a", "needs_cookie"), (1, "open", "b", "failed"), (10, "tick"), (11, "tick")],
@@ -148,11 +151,20 @@ def test_a_notice_carries_each_accounts_detail() -> None:
     policy = Policy(cooldown_s=COOLDOWN, group_s=GROUP)
     policy.observe(Signal("a", "needs_cookie", opened=True, detail="session expired"), 0)
     policy.observe(Signal("b", "needs_cookie", opened=True, detail="refused"), 1)
-    (group,) = policy.tick(10).groups
+    (group,) = policy.tick(11).groups
     assert [(m.account_id, m.detail) for m in group.members] == [
         ("a", "session expired"),
         ("b", "refused"),
     ]
+
+
+def test_a_steady_trickle_is_told_after_at_most_group_max_s() -> None:
+    policy = Policy(cooldown_s=COOLDOWN, group_s=GROUP)
+    told: list[tuple[float, int]] = []
+    for second in range(0, 400, 5):  # one more account every 5 s, the window never goes quiet
+        policy.observe(Signal(f"a{second}", "needs_cookie", opened=True), second)
+        told += [(second, len(g.members)) for g in policy.tick(second).groups]
+    assert told[0] == (GROUP_MAX_S, int(GROUP_MAX_S) // 5 + 1)  # the one joining at 300 s too
 
 
 def at(seconds: float) -> datetime:

@@ -31,6 +31,8 @@ TIMINGS = replace(
     notify_poll_s=0.05,
     notify_backoff=Backoff(base_s=0.1, cap_s=0.3, jitter=0.0),
     notify_attempts=1000,
+    # dead sessions get one renewal try each before needs_cookie: keep the fleet's spacing short
+    renew_spacing_s=0.02,
 )
 
 

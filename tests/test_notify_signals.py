@@ -128,3 +128,16 @@ def test_two_hundred_accounts_in_one_notice_list_every_one() -> None:
     assert row_.title == "200 accounts need a new cookie"
     assert all(f"shop-{i}" in row_.body for i in range(200))
     assert "… and 180 more" in row_.body
+
+
+def test_only_a_scheduled_renewal_failure_is_a_notice_of_its_own() -> None:
+    # a reactive one ends in needs_cookie (its own notice, same reason) or a retry; an
+    # operator's `ctl renew` answers the operator
+    signals = event_signals(
+        [
+            event("renewal_failed", account="s", trigger="scheduled", reason="refused"),
+            event("renewal_failed", account="r", trigger="reactive", reason="refused"),
+            event("renewal_failed", account="o", trigger="operator", reason="refused"),
+        ]
+    )
+    assert opened(signals) == [("s", "renewal_failed", "refused")]

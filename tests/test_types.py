@@ -21,6 +21,7 @@ SOURCE = [
     "service",
     "simulator",
     "web",
+    "metrics",
     "run.py",
 ]
 

@@ -68,8 +68,8 @@ def script_main(
     return main_guard(lambda stack, tmp: run(args, stack, tmp))
 
 
-def start_rig(stack: contextlib.ExitStack) -> SimRig:
-    rig = SimRig()
+def start_rig(stack: contextlib.ExitStack, **knobs: object) -> SimRig:
+    rig = SimRig(**knobs)
     stack.callback(rig.stop)
     return rig
 
@@ -77,7 +77,8 @@ def start_rig(stack: contextlib.ExitStack) -> SimRig:
 def start_service(
     stack: contextlib.ExitStack, rig: SimRig, data_dir: Path, **kwargs: object
 ) -> ServiceProcess:
-    service = ServiceProcess(data_dir, ws_url=rig.ws_url, api_url=rig.api_url, **kwargs)  # type: ignore[arg-type]
+    urls = {"ws_url": rig.ws_url, "api_url": rig.api_url, "passport_url": rig.passport_url}
+    service = ServiceProcess(data_dir, **urls, **kwargs)  # type: ignore[arg-type]
     stack.callback(service.stop)
     service.start()
     return service
@@ -135,12 +136,19 @@ def start_fleet(
 
 
 def start_online(
-    stack: contextlib.ExitStack, rig: SimRig, data_dir: Path, count: int, *, name: str
+    stack: contextlib.ExitStack,
+    rig: SimRig,
+    data_dir: Path,
+    count: int,
+    *,
+    name: str,
+    **kwargs: object,
 ) -> tuple[ServiceProcess, float]:
-    """Start a service on a data dir that already holds ``count`` accounts (phase ``name``);
-    returns it once all are online, and ``online_s``: from its spawn to that moment."""
+    """Start a service on a data dir that already holds ``count`` accounts (phase ``name``;
+    ``kwargs`` as for ``start_service``); returns it once all are online, and ``online_s``:
+    from its spawn to that moment."""
     with phase(name):
-        service = start_service(stack, rig, data_dir)
+        service = start_service(stack, rig, data_dir, **kwargs)
         with contextlib.closing(service.client()) as client:
             online_at = require_online(client, count, service)
     return service, online_at - service.started_at

@@ -90,6 +90,7 @@ class ServiceProcess:
         *,
         ws_url: str,
         api_url: str,
+        passport_url: str | None = None,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -108,6 +109,8 @@ class ServiceProcess:
             "json",
             # no web page unless a bench asks for one (``extra_args`` come later and win)
             *("--web", "off"),
+            # never the real login host from a benchmark
+            *(("--passport-url", passport_url) if passport_url else ()),
             *extra_args,
         ]
         self.popen: subprocess.Popen[bytes] | None = None

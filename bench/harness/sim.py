@@ -90,9 +90,10 @@ class Ledger:
 class SimRig:
     """A running simulator plus the ledger of what went through it."""
 
-    def __init__(self) -> None:
+    def __init__(self, **knobs: Any) -> None:
+        """``knobs``: simulator.knobs.Knobs overrides (e.g. an accelerated session clock)."""
         self.ledger = Ledger()
-        self.simulator = Simulator()
+        self.simulator = Simulator(**knobs)
         self._watch_sends(self.simulator)
         self.handle: SimulatorHandle = self.simulator.start_in_thread()
         self._buyers = itertools.count(_FIRST_BUYER_ID)
@@ -117,6 +118,10 @@ class SimRig:
     @property
     def api_url(self) -> str:
         return self.handle.api_url
+
+    @property
+    def passport_url(self) -> str:
+        return self.handle.passport_url
 
     def new_seller(self) -> tuple[str, str]:
         """A new seller: ``(user_id, cookie)``. The cookie is a secret: never print it."""

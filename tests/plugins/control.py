@@ -51,7 +51,15 @@ class FakeSupervisor:
             )
         return self.accounts[account_id]
 
-    def add(self, account_id: str, cookie: str, *, enabled: bool = True, remark: str = "") -> Any:
+    def add(
+        self,
+        account_id: str,
+        cookie: str,
+        *,
+        enabled: bool = True,
+        remark: str = "",
+        proxy: str = "",
+    ) -> Any:
         self._record("add", account_id, enabled=enabled, remark=remark)
         if account_id in self.accounts:
             raise AlreadyExistsError(f"account {account_id!r} already exists")
@@ -117,6 +125,12 @@ class FakeSupervisor:
     def kill(self, account_id: str) -> Any:
         self._get(account_id)
         return {"outcome": "killed"}
+
+    def renew(self, account_id: str) -> Any:
+        account = self._get(account_id)
+        account["cookie_version"] += 1  # a renewed session is a new version
+        version = account["cookie_version"]
+        return {**_outcome("applied", version, version - 1, swap_ms=9.0), "renewal": "renewed"}
 
     def rollback(self, account_id: str, to_version: int | None = None) -> Any:
         account = self._get(account_id)
@@ -186,8 +200,11 @@ class FakeSupervisor:
         remark: str | None = None,
         pause_minutes: int | None = None,
         notify: Sequence[str] | None = None,
+        proxy: str | None = None,
     ) -> Any:
         account = self._get(account_id)
+        if proxy is not None:
+            account["proxy"] = proxy.split("@")[-1] or None  # never the credentials
         if remark is not None:
             account["remark"] = remark
         if pause_minutes is not None:

@@ -30,6 +30,9 @@ STATUS_FIELDS = {
     "received",
     "replied",
     "login_budget_left",  # login calls left this hour (issue 16); None without a budget
+    # session renewal (supervisor.renewals): epoch seconds, or null when not known yet
+    "session_expires_at",
+    "last_renewal_at",
 }
 # one entry of ``history``: a fingerprint, never the cookie value
 VERSION_FIELDS = {"version", "fingerprint", "status", "source", "created_at", "reason"}
