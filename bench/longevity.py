@@ -71,6 +71,12 @@ def renewal_args(session_s: float, accounts: int) -> list[str]:
     ]
 
 
+def budget_config(path: Path, session_s: float) -> list[str]:
+    """The login budget's "hour" on the same clock, in a config file (it has no flag)."""
+    path.write_text(f"[timings]\nlogin_budget_window_s = {3600.0 / (DAY_S / session_s):g}\n")
+    return ["--config", str(path)]
+
+
 def serving(row: dict[str, object]) -> bool:
     """Online, or swapping onto a renewed cookie while the old session still serves
     (``updating`` with an ``online_since``: make-before-break)."""
@@ -112,6 +118,7 @@ class OnlineSampler:
 def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int:
     rig = start_rig(stack, **knobs(args.session_s))
     extra = renewal_args(args.session_s, args.accounts)
+    extra += budget_config(tmp / "config.toml", args.session_s)
     service, fleet, _ = start_fleet(stack, rig, tmp / "data", args.accounts, extra_args=extra)
     client = stack.enter_context(contextlib.closing(service.client()))
     before = rig.handle.admin.state()["users"]

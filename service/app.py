@@ -33,6 +33,7 @@ from goofish.token import TokenClient
 from metrics import parse_address
 from metrics.server import MetricsServer
 from notify import Notifier
+from service.database_lock import DatabaseLock
 from service.housekeeping import Housekeeping
 from service.logging import active_format
 from storage import Store
@@ -104,6 +105,7 @@ class Service:
         self._housekeeping: Housekeeping | None = None
         self._metrics: MetricsServer | None = None
         self._notifier: Notifier | None = None
+        self._database_lock: DatabaseLock | None = None
         self._web: WebServer | None = None
 
     @property
@@ -147,6 +149,10 @@ class Service:
         # claim the data dir first: a second service must give up before it connects anyone
         self._control = ControlServer(settings.socket_path, self._handle_line).bind()
         try:
+            # and the SQLite file: another data dir may name the same database (one service each)
+            self._database_lock = DatabaseLock.acquire(
+                settings.effective_database_url, data_dir=settings.data_dir
+            )
             self._store = Store.open(
                 settings.effective_database_url, cookie_history=settings.cookie_history
             )
@@ -256,10 +262,18 @@ class Service:
             finally:
                 self._stop_leftover_actors()
                 self._stop_io()
-                store, self._store = self._store, None
-                if store is not None:
-                    store.close()
+                self._close_store()
         log.info("service_stopped")
+
+    def _close_store(self) -> None:
+        store, self._store = self._store, None
+        database_lock, self._database_lock = self._database_lock, None
+        try:
+            if store is not None:
+                store.close()
+        finally:
+            if database_lock is not None:  # after the store: nobody writes once it is free
+                database_lock.release()
 
     def _stop_leftover_actors(self) -> None:
         leftover = pykka.ActorRegistry.get_all()

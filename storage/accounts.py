@@ -102,6 +102,12 @@ class AccountOps(StoreCore):
                 account_record(row) for row in m.Account.select().order_by(m.Account.account_id)
             ]
 
+    def seller_accounts(self, user_id: str) -> list[str]:
+        """The ids of the accounts of seller ``user_id``, ordered (one seller, one account)."""
+        with self._locked(f"looking up the accounts of seller {user_id}") as m:
+            rows = m.Account.select(m.Account.account_id).where(m.Account.user_id == user_id)
+            return [row.account_id for row in rows.order_by(m.Account.account_id)]
+
     def update_account(
         self,
         account_id: str,

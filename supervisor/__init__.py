@@ -59,7 +59,8 @@ def start_supervisor(
 ) -> SupervisorClient:
     """Start the supervisor actor (which starts every enabled account) and return its client.
 
-    ``login_budget`` (given to the default child factory; ``status`` shows what is left).
+    ``login_budget`` (given to the default child factory and to the renewals; ``status`` shows
+    what is left).
     ``passport``: a ``goofish.passport_client.PassportClient`` used on ``io`` to renew login
     sessions (``supervisor.renewals``); None: sessions are never renewed.
     Returns once the supervisor has booted (pending versions resolved, starts scheduled);
@@ -69,7 +70,12 @@ def start_supervisor(
         store=store, io=io, token_client=token_client, settings=settings, login_budget=login_budget
     )
     ref = SupervisorActor.start(
-        store=store, io=io, settings=settings, child_factory=factory, passport=passport
+        store=store,
+        io=io,
+        settings=settings,
+        child_factory=factory,
+        passport=passport,
+        login_budget=login_budget,
     )
     try:
         ref.ask(Ping(), timeout=boot_timeout_s)  # answered after on_start

@@ -22,13 +22,8 @@ from typing import Any
 import pykka
 import structlog
 
-from actors.messages import (
-    ChildCrashed,
-    ChildState,
-    ChildStateChanged,
-    ChildStopped,
-    SwapFinished,
-)
+from actors.budget import LoginBudget
+from actors.messages import ChildCrashed, ChildState, ChildStateChanged, ChildStopped, SwapFinished
 from common.errors import XianyuSupervisorError
 from common.io_loop import IoLoop
 from common.proxy import proxy_label
@@ -83,6 +78,7 @@ class SupervisorActor(pykka.ThreadingActor):
         settings: Settings,
         child_factory: ChildFactory,
         passport: Any = None,  # a goofish PassportClient: renew login sessions (None: never)
+        login_budget: LoginBudget | None = None,  # automatic renewals count and wait on it
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -94,7 +90,12 @@ class SupervisorActor(pykka.ThreadingActor):
         self._rand = rand
         self._entries: dict[str, AccountEntry] = {}
         self._renewals = Renewals(
-            passport, io=io, timings=self._timings, book=self._book, tell_self=self._tell_self
+            passport,
+            io=io,
+            timings=self._timings,
+            book=self._book,
+            tell_self=self._tell_self,
+            budget=login_budget,
         )
         self._effects = Effects(
             book=self._book,
@@ -226,7 +227,7 @@ class SupervisorActor(pykka.ThreadingActor):
         if entry is None:
             raise not_found(request.account_id)
         if isinstance(request, Update):
-            check_seller(request, entry.view())
+            check_seller(request, entry.view(), self._book.seller_accounts)
         if (accepted := accepted_answer(request)) is not None:
             request.reply.set_result(accepted)  # wait=False: answered once it is queued
         entry.queue.append(request)

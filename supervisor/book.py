@@ -24,6 +24,7 @@ from storage import (
     Totals,
 )
 from supervisor.machine import Candidate
+from supervisor.requests import Add
 
 log = structlog.get_logger(__name__)
 
@@ -60,15 +61,23 @@ class AccountBook:
 
     # --- accounts ---------------------------------------------------------------------------
 
-    def add(
-        self, account_id: str, cookie: Cookie, *, enabled: bool, remark: str, proxy: str = ""
-    ) -> AccountRecord:
+    def add(self, request: Add, cookie: Cookie) -> AccountRecord:
+        """Store the new account of ``request`` (its first cookie version active)."""
         return self._store.add_account(
-            account_id, cookie.serialize(), cookie.unb, enabled=enabled, remark=remark, proxy=proxy
+            request.account_id,
+            cookie.serialize(),
+            cookie.unb,
+            enabled=request.enabled,
+            remark=request.remark,
+            proxy=request.proxy,
         )
 
     def set_proxy(self, account_id: str, proxy: str) -> AccountRecord:
         return self._store.update_account(account_id, proxy=proxy)
+
+    def seller_accounts(self, unb: str) -> list[str]:
+        """The accounts already stored for seller ``unb`` (the one-seller-one-account check)."""
+        return self._store.seller_accounts(unb)
 
     def set_enabled(self, account_id: str, *, enabled: bool) -> None:
         self._store.update_account(account_id, enabled=enabled)

@@ -106,13 +106,8 @@ class Effects:
     def add(self, request: Add) -> None:
         """Store a new account, start it if enabled, answer ``added``."""
         cookie = Cookie.parse(request.cookie)
-        record = self._book.add(
-            request.account_id,
-            cookie,
-            enabled=request.enabled,
-            remark=request.remark,
-            proxy=request.proxy,
-        )
+        pf.check_one_account(cookie.unb, request.account_id, self._book.seller_accounts(cookie.unb))
+        record = self._book.add(request, cookie)
         entry = self._entries[record.account_id] = self.new_entry(record)
         self._book.record(
             "added", record.account_id, fingerprint=cookie.fingerprint, enabled=record.enabled

@@ -29,7 +29,7 @@ not an operator's act (a ``failed`` account stays failed, earlier crashes still 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,14 +205,35 @@ def accepted_answer(request: Request) -> dict[str, Any] | None:
     return None
 
 
-def check_seller(request: Update, account: AccountView) -> None:
-    """Refuse (``ConflictError``) another seller's cookie unless forced; ``CookieError`` if bad."""
+def check_seller(
+    request: Update, account: AccountView, seller_accounts: Callable[[str], list[str]]
+) -> None:
+    """Refuse (``ConflictError``) a seller that another account has (``seller_accounts``: its
+    lookup), forced or not, and another seller's cookie unless forced; ``CookieError`` if bad.
+    """
     cookie = Cookie.parse(request.cookie)
+    # first: --force cannot help here, so it is not what the refusal below would suggest
+    check_one_account(cookie.unb, account.account_id, seller_accounts(cookie.unb))
     if cookie.unb != account.user_id and not request.force:
         raise ConflictError(
             f"this cookie belongs to seller {cookie.unb}, but account {account.account_id!r} "
             f"is seller {account.user_id}; check you picked the right account, or pass "
             "--force (force: true) to use it anyway"
+        )
+
+
+def check_one_account(unb: str, account_id: str, seller_accounts: Iterable[str]) -> None:
+    """Refuse (``ConflictError``) seller ``unb`` for ``account_id`` when another of
+    ``seller_accounts`` (the accounts stored for that seller) has it: two sessions of one
+    seller evict each other at every registration, so both accounts would flap for good."""
+    others = [other for other in seller_accounts if other != account_id]
+    if others:
+        other = others[0]
+        raise ConflictError(
+            f"seller {unb} already belongs to account {other!r}; one seller is served by one "
+            f"account (two would keep kicking each other's session): update {other!r} "
+            f"instead, or remove it first ('ctl remove {other}')",
+            account=account_id,
         )
 
 

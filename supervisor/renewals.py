@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from actors.budget import LoginBudget
 from actors.messages import ChildState
 from common.errors import CookieError
 from common.io_loop import IoLoop
@@ -54,6 +55,7 @@ class Renewals:
         timings: Timings,
         book: AccountBook,
         tell_self: Callable[[object], None],
+        budget: LoginBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
@@ -63,6 +65,7 @@ class Renewals:
         self._timings = timings
         self._book = book
         self._tell_self = tell_self
+        self._budget = budget
         self._clock = clock
         self._wall = wall
         self._rand = rand
@@ -123,6 +126,8 @@ class Renewals:
         return self._slotted(entry, message, reactive=False)
 
     def _slotted(self, entry: AccountEntry, message: RenewalDue, *, reactive: bool) -> Renew | None:
+        if self._over_budget(entry, reactive=reactive):
+            return None
         if not message.slotted:
             wait = self._spacer.take(self._clock())
             if wait > 0:
@@ -132,6 +137,26 @@ class Renewals:
         if _renewal_queued(entry):
             return None
         return Renew(entry.account_id, trigger="reactive" if reactive else "scheduled")
+
+    def _over_budget(self, entry: AccountEntry, *, reactive: bool) -> bool:
+        """A renewal the service starts on its own waits while the login budget is spent
+        (``ctl renew`` never does: it is queued as the operator's, not through here)."""
+        view = self._budget.view(entry.account_id) if self._budget is not None else None
+        if view is None or view.left > 0:
+            return False
+        assert self._budget is not None
+        wait_s = view.refill_s * (1.0 + 0.3 * self._rand())
+        if self._budget.note_exhausted(entry.account_id):
+            reason = (
+                f"login budget: {view.per_h} logins in the last hour; "
+                f"renewing in {wait_s:.0f}s instead of asking again"
+            )
+            fields = {"per_h": view.per_h, "retry_in_s": round(wait_s, 1), "reason": reason}
+            self._book.record("login_budget_exhausted", entry.account_id, **fields)
+            log.warning("login_budget_exhausted", account=entry.account_id, **fields)
+        entry.renewal.waiting = reactive
+        self._arm(entry, wait_s, reactive=reactive)
+        return True
 
     def _may_renew(self, entry: AccountEntry) -> bool:
         return (
@@ -250,6 +275,8 @@ class Renewals:
             wall=self._wall(),
             retry_at=outcome.retry_at,
         )
+        if self._budget is not None:  # every renewal call counts, an operator's too
+            self._budget.spend(entry.account_id, outcome.calls)
         hint = plan.login_hint(entry.account_id)
         message = outcome.message.replace(plan.LOGIN_HINT, hint)
         log.info(

@@ -29,7 +29,15 @@ SWAP_KEYS = {
     "reply_ms_p99",
     "sibling_p99_ratio",
 }
-SCALE_KEYS = {"online_s", "rss_mb", "threads", "idle_cpu_pct", "replies_per_s", "reply_ms_p99"}
+SCALE_KEYS = {
+    "online_s",
+    "rss_mb",
+    "threads",
+    "idle_cpu_pct",
+    "replies_per_s",
+    "reply_ms_p99",
+    "cpu_ms_per_reply",
+}
 RECOVERY_KEYS = {"online_s", "lost", "duplicates", "active_versions_ok"}
 
 
@@ -78,6 +86,10 @@ def test_scale_bench_reports_every_key() -> None:
         "scale.py", "--accounts", "3", "--idle-s", "1", "--step-s", "1", "--rates", "20"
     )
     assert result.keys() >= SCALE_KEYS
+    assert isinstance(result["threads"], int) and result["threads"] > 1
+    cpu_ms = result["cpu_ms_per_reply"]  # None only when no step was sustained
+    assert cpu_ms is None or (isinstance(cpu_ms, float) and cpu_ms > 0)
+    assert all("cpu_ms_per_reply" in step and "threads" in step for step in result["ramp"])
     assert result["lost"] == 0
     assert result["duplicates"] == 0
 

@@ -57,6 +57,17 @@ def test_list_accounts_is_ordered_by_id(store: Store) -> None:
     assert [a.account_id for a in store.list_accounts()] == ["a", "b", "c"]
 
 
+def test_seller_accounts_names_the_accounts_of_one_seller(store: Store) -> None:
+    add(store, "b")
+    add(store, "a")
+    store.add_account("c", "unb=2202; cookie2=c3", "2202")
+    assert store.seller_accounts("2201") == ["a", "b"]
+    assert store.seller_accounts("2202") == ["c"]
+    assert store.seller_accounts("2203") == []
+    store.remove_account("c")
+    assert store.seller_accounts("2202") == []
+
+
 def test_update_account_writes_only_the_given_fields(store: Store) -> None:
     add(store, remark="keep me", nick="Ann", pause_minutes=30, enabled=False)
 

@@ -473,14 +473,14 @@ def test_a_stuck_child_is_killed_at_the_stop_deadline_and_replaced(online, sqlit
 
 def test_a_stuck_account_does_not_delay_another_accounts_operations(boot, sqlite_store):
     sqlite_store.add_account("stuck", cookie("v1"), SELLER)
-    sqlite_store.add_account("fine", cookie("v1"), SELLER)
+    sqlite_store.add_account("fine", cookie("v1", "2200000002"), "2200000002")
     client = boot(replace(TIMINGS, stop_timeout_s=1.5))
     wait_state(client, "stuck", "online")
     wait_state(client, "fine", "online")
     client.freeze("stuck", 2.0)
     client.restart("stuck", wait=False)  # in flight until the 1.5 s stop deadline
-    assert client.update("fine", cookie("v2"))["outcome"] == "applied"
-    assert client.update("fine", cookie("v3"))["outcome"] == "applied"
+    assert client.update("fine", cookie("v2", "2200000002"))["outcome"] == "applied"
+    assert client.update("fine", cookie("v3", "2200000002"))["outcome"] == "applied"
     assert "restarted" not in kinds(sqlite_store, "stuck")  # the stuck one is still waiting
     wait_for(lambda: "restarted" in kinds(sqlite_store, "stuck"))
     assert "killed" in kinds(sqlite_store, "stuck")

@@ -20,6 +20,7 @@ from supervisor.preflow import (
     StopFirst,
     StoreCookie,
     TryCookie,
+    check_one_account,
     check_seller,
     plan,
 )
@@ -214,9 +215,25 @@ def test_an_unparseable_cookie_is_a_cookie_error():
         plan(Update("shop", cookie="no seller here"), RUNNING)
 
 
+def nobody(_unb: str) -> list[str]:
+    return []
+
+
 def test_another_sellers_cookie_is_refused_unless_forced():
     other = "unb=2200000999; t=x"
     with pytest.raises(ConflictError, match=r"seller 2200000999.*force"):
-        check_seller(Update("shop", cookie=other), RUNNING)
-    check_seller(Update("shop", cookie=other, force=True), RUNNING)
-    check_seller(Update("shop", cookie=V2), RUNNING)
+        check_seller(Update("shop", cookie=other), RUNNING, nobody)
+    check_seller(Update("shop", cookie=other, force=True), RUNNING, nobody)
+    check_seller(Update("shop", cookie=V2), RUNNING, nobody)
+
+
+def test_a_seller_another_account_has_is_refused_forced_or_not():
+    other = "unb=2200000999; t=x"
+    owners = {"2200000999": ["other"], SELLER: ["shop"]}
+    for force in (False, True):
+        with pytest.raises(ConflictError, match=r"seller 2200000999 already .* account 'other'"):
+            check_seller(Update("shop", cookie=other, force=force), RUNNING, owners.__getitem__)
+    check_seller(Update("shop", cookie=V2), RUNNING, owners.__getitem__)  # its own seller
+    check_one_account(SELLER, "shop", ["shop"])
+    with pytest.raises(ConflictError, match="'ctl remove shop'"):
+        check_one_account(SELLER, "shop-2", ["shop"])

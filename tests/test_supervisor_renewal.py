@@ -26,6 +26,8 @@ RENEWING = replace(
     renew_interval_s=scaled(1.5),
     renew_min_gap_s=scaled(0.5),
     renew_spacing_s=scaled(0.05),
+    # the login budget's "hour" on the sessions' clock (6 s stand for a day)
+    login_budget_window_s=scaled(1.0),
 )
 # long enough that no proactive renewal happens during a test
 NOT_SOON = replace(FAULT_TIMINGS, renew_interval_s=3600.0)
@@ -222,3 +224,35 @@ def test_risk_control_on_the_passport_reports_the_punish_url(start_sim, short_di
         assert refused["renewal"] == "risk_control"
         assert refused["punish_url"]
         assert row(client, "shop")["state"] == "online"
+
+
+def test_automatic_renewals_wait_for_the_login_budget(ageing_sim, short_dir):
+    # renewing every ~1.5 s with 2 logins per (real) hour: the budget stops them
+    sim = ageing_sim
+    seller = new_seller(sim, nick="shop")
+    settings = Settings(
+        data_dir=short_dir / "svc",
+        ws_url=sim.ws_url,
+        api_url=sim.api_url,
+        passport_url=sim.passport_url,
+        timings=replace(RENEWING, login_budget_per_h=2, login_budget_window_s=3600.0),
+    )
+    with Service(settings) as service:
+        client = service.client
+        add_echo_account(client, "shop", seller)
+        wait_for(
+            lambda: "login_budget_exhausted" in event_kinds(client, "shop"),
+            timeout=20.0,
+            what="the login budget to run out",
+        )
+        spent = renewals(sim, seller)
+        (event,) = [
+            e for e in client.events("shop")["events"] if e["kind"] == "login_budget_exhausted"
+        ]
+        assert "login budget" in event["data"]["reason"]
+        assert row(client, "shop")["login_budget_left"] == 0
+        # nothing more is asked of the passport on the account's own account
+        renewed_at = len(renewal_versions(client, "shop"))
+        time.sleep(scaled(3.0))  # two more renewal intervals: proves nothing happens
+        assert renewals(sim, seller) == spent
+        assert len(renewal_versions(client, "shop")) == renewed_at
