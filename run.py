@@ -5,6 +5,7 @@
     python run.py simulator [options]   a local Goofish server for tests, demo and benchmarks
     python run.py ctl <command> ...     talk to a running service through its control socket
     python run.py demo                  simulator + service in one process, a 30-second tour
+    python run.py web-token [--rotate]  the web page's login URL; --rotate replaces its token
     python run.py config [options]      the effective configuration (serve's options), redacted
 
 Each subcommand lives in its own module; this file only dispatches.
@@ -20,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulator": ("simulator.__main__", "main"),
     "ctl": ("control.cli", "main"),
     "demo": ("service.demo", "main"),
+    "web-token": ("web.cli", "main"),
     "config": ("service.cli", "print_config"),
 }
 

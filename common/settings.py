@@ -10,6 +10,7 @@ from pathlib import Path
 
 DEFAULT_WS_URL = "wss://wss-goofish.dingtalk.com/"
 DEFAULT_API_URL = "https://h5api.m.goofish.com/h5/"
+DEFAULT_WEB = "127.0.0.1:8780"
 DEFAULT_PASSPORT_URL = "https://passport.goofish.com/"
 
 
@@ -88,6 +89,9 @@ class Settings:
     passport_url: str = DEFAULT_PASSPORT_URL
     log_format: str = "auto"  # auto | console | json
     cookie_history: int = 10
+    # the web page: "HOST:PORT" or "off" (web/address.py reads it). A Settings built in code
+    # (tests, the demo) serves none; ``python run.py serve`` defaults to DEFAULT_WEB.
+    web: str = "off"
     # HOST:PORT serving /metrics, /healthz and /readyz (metrics/); None: off
     metrics: str | None = None
     timings: Timings = field(default_factory=Timings)
@@ -101,6 +105,10 @@ class Settings:
     @property
     def socket_path(self) -> Path:
         return self.data_dir / "control.sock"
+
+    @property
+    def web_token_path(self) -> Path:
+        return self.data_dir / "web-token"
 
     @property
     def effective_database_url(self) -> str:

@@ -274,6 +274,16 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         # an empty rule set wipes everything: it must be asked for
         "clear": Arg(boolean, default=False),
     },
+    # one account's stored fields (remark, pause minutes), without changing them
+    "account": {"account": _ACCOUNT},
+    # which rule answers ``text``: the saved rules, or a draft given as ``rules`` (not saved)
+    "rules_preview": {
+        "account": _ACCOUNT,
+        "text": Arg(text, required=True),
+        "item_id": Arg(_optional_item),
+        "rules": Arg(rules),
+        "default_reply": Arg(default_reply),
+    },
     "set": {
         "account": _ACCOUNT,
         "remark": Arg(text),

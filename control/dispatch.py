@@ -23,6 +23,7 @@ from common.errors import (
     NotFoundError,
     XianyuSupervisorError,
 )
+from control.arguments import COMMANDS, validate_arguments
 from control.errors import (
     BAD_REQUEST,
     CONFLICT,
@@ -85,6 +86,16 @@ class SupervisorApi(Protocol):
     ) -> Any: ...
     def pauses(self, account_id: str) -> Any: ...
     def unpause(self, account_id: str, chat: str) -> Any: ...
+    def account(self, account_id: str) -> Any: ...
+    def rules_preview(
+        self,
+        account_id: str,
+        text: str,
+        *,
+        item_id: str | None = None,
+        rules: list[dict[str, Any]] | None = None,
+        default_reply: Any = None,
+    ) -> Any: ...
 
 
 class LoginApi(Protocol):
@@ -166,6 +177,14 @@ _HANDLERS: dict[str, Handler] = {
         notify=a["notify"],
         **_proxy(a),
     ),
+    "account": lambda s, a: s.account(a["account"]),
+    "rules_preview": lambda s, a: s.rules_preview(
+        a["account"],
+        a["text"],
+        item_id=a["item_id"],
+        rules=a["rules"],
+        default_reply=a["default_reply"],
+    ),
 }
 
 
@@ -233,16 +252,46 @@ class Dispatcher:
 
     def handle_line(self, line: bytes) -> bytes:
         """One request line in, one response line out. Never raises."""
+        request_id, answer = self._answer(lambda: parse_request(line))
+        if not answer["ok"]:
+            return error_response(request_id, **answer["error"])
+        try:
+            return ok_response(request_id, answer["result"])
+        # survival boundary: a result that does not encode is still answered (internal)
+        except Exception as exc:  # noqa: BLE001
+            return error_response(request_id, **self._error(exc))
+
+    def call(self, cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        """The same request as a dict (the web page's way in): the response object a
+        request line gets, ``{"ok": true, "result"}`` or ``{"ok": false, "error": {"code",
+        "message"}}``, with the same validation, results and error codes. Never raises."""
+        _request_id, answer = self._answer(
+            lambda: Request(None, cmd, validate_arguments(cmd, args))
+        )
+        return answer
+
+    def knows(self, cmd: str) -> bool:
+        """Whether this dispatcher serves ``cmd`` (a page hides what the service lacks)."""
+        if cmd not in COMMANDS:
+            return False
+        if cmd in _LOGIN_HANDLERS:
+            return self._logins is not None
+        if cmd == "notify_test":
+            return self._notifier is not None
+        return cmd == "ping" or cmd in _HANDLERS
+
+    def _answer(self, parse: Callable[[], Request]) -> tuple[Any, dict[str, Any]]:
+        """(the request's id if known, the response object without it)."""
         request_id = None
         try:
-            request = parse_request(line)
+            request = parse()
             request_id = request.id
-            return ok_response(request_id, self.handle(request))
+            return request_id, {"ok": True, "result": dict(self.handle(request))}
         # survival boundary (module docstring): every request gets an answer; _error logs
         # anything unexpected with its traceback
         except Exception as exc:  # noqa: BLE001
             request_id = exc.request_id if isinstance(exc, ControlError) else request_id
-            return self._error(request_id, exc)
+            return request_id, {"ok": False, "error": self._error(exc)}
 
     def handle(self, request: Request) -> Mapping[str, Any]:
         if request.cmd == "ping":
@@ -274,7 +323,8 @@ class Dispatcher:
             raise ControlError(CONFLICT, "notifications are not running in this service")
         return self._notifier
 
-    def _error(self, request_id: Any, exc: Exception) -> bytes:
+    def _error(self, exc: Exception) -> dict[str, str]:
+        """The response's ``error`` object for ``exc``: its code and a redacted sentence."""
         code = error_code(exc)
         if code != INTERNAL:
             message = str(exc)
@@ -293,4 +343,4 @@ class Dispatcher:
                 "control_request_crashed", code=code, error_type=type(exc).__name__, exc_info=exc
             )
             message = f"internal error ({type(exc).__name__}); the service log has the traceback"
-        return error_response(request_id, code, redact_text(message) or code)
+        return {"code": code, "message": redact_text(message) or code}

@@ -46,6 +46,7 @@ from supervisor import (
     account_actor_factory,
     start_supervisor,
 )
+from web import WebServer, parse_web
 
 if TYPE_CHECKING:
     from actors.account import AccountActor
@@ -105,6 +106,12 @@ class Service:
         self._metrics: MetricsServer | None = None
         self._notifier: Notifier | None = None
         self._database_lock: DatabaseLock | None = None
+        self._web: WebServer | None = None
+
+    @property
+    def web(self) -> WebServer | None:
+        """The web page's server, None when ``settings.web`` is ``off``."""
+        return self._web
 
     @property
     def client(self) -> SupervisorClient:
@@ -196,6 +203,11 @@ class Service:
                 address = parse_address(settings.metrics)
                 self._metrics = MetricsServer(address, self._client).start()
             self._control.start()
+            web_address = parse_web(settings.web)
+            if web_address is not None:
+                self._web = WebServer(
+                    web_address, self._dispatcher, settings.web_token_path
+                ).start()
         except BaseException:
             self.stop()
             raise
@@ -218,6 +230,9 @@ class Service:
     def stop(self, *, timeout: float | None = None) -> None:
         """Stop in reverse order: control socket, accounts (within the deadline), IO, store."""
         deadline = self.settings.timings.stop_timeout_s if timeout is None else timeout
+        web, self._web = self._web, None
+        if web is not None:
+            web.stop()
         control, self._control = self._control, None
         housekeeping, self._housekeeping = self._housekeeping, None
         if housekeeping is not None:

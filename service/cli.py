@@ -9,6 +9,8 @@
 --log-format     XIANYU_LOG_FORMAT     auto (console on a tty, JSON otherwise) | console | json
 --notify URL     XIANYU_NOTIFY_URLS    apprise URLs told when a person is needed (repeatable;
                                        the variable holds them separated by spaces)
+--web            XIANYU_WEB            127.0.0.1:8780 | HOST:PORT | off; a non-loopback HOST
+                                       only when given as --web (not the environment or file)
 --metrics        XIANYU_METRICS        off; HOST:PORT serves /metrics, /healthz, /readyz
 --renew-interval-s, --renew-min-gap-s, --renew-spacing-s (XIANYU_RENEW_*_S): session renewal
                  timings in seconds (defaults 4 h, 60, 1; docs/login.md)
@@ -27,11 +29,12 @@ from typing import TYPE_CHECKING, TextIO
 import structlog
 
 from common.errors import InvalidValueError, XianyuSupervisorError
-from common.settings import Settings, Timings
+from common.settings import DEFAULT_WEB, Settings, Timings
 from metrics import parse_address
 from notify.sender import check_urls
 from service.config import CONFIG_NAME, ENV_CONFIG, apply, config_path, read_config, render_toml
 from service.logging import FORMATS, configure_logging
+from web.address import parse_web
 
 if TYPE_CHECKING:
     from actors.account import AccountActor
@@ -54,6 +57,7 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("--api-url", "XIANYU_API_URL", "api_url"),
     ("--passport-url", "XIANYU_PASSPORT_URL", "passport_url"),
     ("--log-format", "XIANYU_LOG_FORMAT", "log_format"),
+    ("--web", "XIANYU_WEB", "web"),
     ("--metrics", "XIANYU_METRICS", "metrics"),
 )
 
@@ -111,6 +115,12 @@ def build_parser(
         "space-separated)",
     )
     parser.add_argument(
+        "--web",
+        metavar="HOST:PORT|off",
+        help=f"the web page (env XIANYU_WEB; default {DEFAULT_WEB}; 'off' serves none); "
+        "an address other than loopback is taken from this flag only",
+    )
+    parser.add_argument(
         "--metrics",
         metavar="HOST:PORT",
         help="serve Prometheus /metrics, /healthz and /readyz there (env XIANYU_METRICS; "
@@ -149,7 +159,8 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path | None]:
     environment = {field: env[var] for _flag, var, field in OPTIONS if env.get(var)}
     data_dir = Path(flags["data_dir"] or environment.get("data_dir") or Settings().data_dir)
     path, required = config_path(args.config, env, data_dir)
-    settings = Settings()
+    # serve's page is on by default; a Settings built in code (tests, the demo) has none
+    settings = Settings(web=DEFAULT_WEB)
     if path is not None and (required or path.exists()):
         settings = apply(settings, read_config(path), path=path)
     overrides: dict[str, object] = {**environment, **{k: v for k, v in flags.items() if v}}
@@ -162,6 +173,7 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path | None]:
     settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
     settings = dataclasses.replace(settings, timings=_timings(settings.timings, args, env))
     _check_choices(settings, path)
+    _check_web(settings, path, from_flag=flags["web"] is not None)
     check_urls(settings.notify_urls)
     return settings, path
 
@@ -178,6 +190,21 @@ def _check_choices(settings: Settings, path: Path | None) -> None:
         raise XianyuSupervisorError(
             f"log format {settings.log_format!r} (from the flags, the environment or "
             f"{path or 'the defaults'}) is not one of {', '.join(FORMATS)}"
+        )
+
+
+def _check_web(settings: Settings, path: Path | None, *, from_flag: bool) -> None:
+    """A bad address is refused; one beyond loopback only when ``--web`` itself gave it:
+    exposing every account's controls must be a visible choice on the command line."""
+    where = "--web" if from_flag else f"XIANYU_WEB or {path or 'the defaults'}"
+    try:
+        address = parse_web(settings.web)
+    except InvalidValueError as exc:
+        raise XianyuSupervisorError(f"{exc} (from {where})") from None
+    if address is not None and not address.loopback and not from_flag:
+        raise XianyuSupervisorError(
+            f"the web page's address {address} (from {where}) is not a loopback address",
+            hint=f"to serve the page beyond this machine, give --web {address} on the command line",
         )
 
 

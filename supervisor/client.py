@@ -18,12 +18,17 @@ from typing import Any
 import pykka
 
 from actors.budget import LoginBudget
+from actors.replies import Incoming, ReplyKind, choose_reply, match_rule
 from common.errors import InvalidValueError, NotRunningError, XianyuSupervisorError
 from common.proxy import proxy_label
 from common.secret_urls import url_label
 from common.settings import Timings
-from storage import AccountRecord, DefaultReply, Rule, Store
+from storage import AccountRecord, DefaultReply, Rule, RuleSet, Store
 from supervisor import requests as rq
+
+# who "sends" a rules preview's text: what {buyer_name} and {buyer_id} become in it
+PREVIEW_BUYER_NAME = "buyer"
+PREVIEW_BUYER_ID = "0"
 
 
 class SupervisorClient:
@@ -190,6 +195,45 @@ class SupervisorClient:
         parsed = [_rule(r, order) for order, r in enumerate(rules)]
         self._store.set_rules(account_id, parsed, _default_reply(default_reply))
         return self.rules(account_id)
+
+    def account(self, account_id: str) -> dict[str, Any]:
+        """One account's stored fields (remark, pause minutes, ...), the ``set`` result's shape."""
+        return {"account": account_dict(self._store.get_account(account_id))}
+
+    def rules_preview(
+        self,
+        account_id: str,
+        text: str,
+        *,
+        item_id: str | None = None,
+        rules: Iterable[Mapping[str, Any] | Rule] | None = None,
+        default_reply: Mapping[str, Any] | DefaultReply | None = None,
+    ) -> dict[str, Any]:
+        """Which rule answers ``text`` (on ``item_id``), by the account's own matching
+        (``actors.replies``): under the saved rules, or under a draft ``rules`` list (with
+        its ``default_reply``) that is not saved. ``rule_index`` counts in that list."""
+        if rules is None:
+            ruleset = self._store.get_rules(account_id)
+            listed = list(ruleset.rules)
+            default = ruleset.default_reply
+        else:
+            self._store.get_account(account_id)  # NotFoundError for an unknown account
+            listed = [_rule(r, order) for order, r in enumerate(rules)]
+            default = _default_reply(default_reply)
+        incoming = Incoming(
+            text=text, buyer_id=PREVIEW_BUYER_ID, buyer_name=PREVIEW_BUYER_NAME, item_id=item_id
+        )
+        choice = choose_reply(RuleSet(tuple(listed), default, 0), incoming)
+        matched = match_rule(listed, incoming) if choice.kind is ReplyKind.RULE else None
+        return {
+            "kind": str(choice.kind),
+            "keyword": choice.keyword,
+            "item_id": matched.item_id if matched else None,
+            "rule_index": next((i for i, r in enumerate(listed) if r is matched), None),
+            "reply": choice.text,
+            "silent": choice.silent,
+            "once_per_chat": choice.once_per_chat,
+        }
 
     def set_account(
         self,

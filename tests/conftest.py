@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.plugins.logs",
     "tests.plugins.accounts",
     "tests.plugins.delivery",
+    "tests.plugins.browser",
     "tests.plugins.webhook",
 ]
 

@@ -107,6 +107,13 @@ def test_recovery_bench_restores_everything_after_sigkill() -> None:
     assert result["active_versions_ok"] is True
 
 
+@pytest.mark.slow
+def test_web_page_bench_renders_every_row() -> None:
+    result = run_bench("web_page.py", "--accounts", "3", "--requests", "2")
+    assert result.keys() >= {"server_ms_p50", "fetch_ms_p50", "page_kb", "rows_rendered"}
+    assert result["rows_rendered"] == 3
+
+
 LONGEVITY_KEYS = {
     "accounts",
     "simulated_hours",

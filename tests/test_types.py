@@ -20,6 +20,7 @@ SOURCE = [
     "notify",
     "service",
     "simulator",
+    "web",
     "metrics",
     "run.py",
 ]

@@ -107,6 +107,8 @@ class ServiceProcess:
             api_url,
             "--log-format",
             "json",
+            # no web page unless a bench asks for one (``extra_args`` come later and win)
+            *("--web", "off"),
             # never the real login host from a benchmark
             *(("--passport-url", passport_url) if passport_url else ()),
             *extra_args,

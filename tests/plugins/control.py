@@ -213,6 +213,29 @@ class FakeSupervisor:
             account["notify"] = [url.split("://")[0] + "://…" for url in notify]
         return {"account": account}
 
+    def account(self, account_id: str) -> Any:
+        row = self._get(account_id)
+        fields = {"remark": "", "pause_minutes": 10, **row}
+        return {"account": fields}
+
+    def rules_preview(
+        self,
+        account_id: str,
+        text: str,
+        *,
+        item_id: str | None = None,
+        rules: list[dict[str, Any]] | None = None,
+        default_reply: Any = None,
+    ) -> Any:
+        """Keyword rules only, first match by order (the real matching: actors/replies.py)."""
+        self._record("rules_preview", account_id, text, item_id=item_id)
+        self._get(account_id)
+        listed = rules if rules is not None else self.rules_of.get(account_id, {}).get("rules", [])
+        for index, rule in enumerate(listed):
+            if rule["keyword"].casefold() in text.casefold():
+                return {"kind": "rule", "rule_index": index, "reply": rule["reply"]}
+        return {"kind": "none", "rule_index": None, "reply": ""}
+
 
 def _outcome(outcome: str, version: int, previous: int, *, swap_ms: float | None = None) -> Any:
     return {

@@ -1,13 +1,13 @@
 """``python run.py serve`` as a real child process against the simulator (``test_service_serve``,
 ``test_faults_sigkill``).
 
-- ``ServeProcess(sim, data_dir, log_name=..., args=())``: one child (``args``: more flags).
-  It inherits no ``XIANYU_`` variable but ``XIANYU_WS_URL`` (the environment route; flags for
-  the rest); its stdout and stderr are appended to ``data_dir / log_name``, read with
-  ``log_text()``.
-- ``serve(log_name="serve.log")``: a ``ServeProcess`` on ``short_dir``, returned once its
-  control socket answers; whatever still runs after the test is SIGKILLed. Processes started
-  with the same ``log_name`` share the file, so it holds every run's output.
+- ``ServeProcess(sim, data_dir, log_name=..., args=(), web="off")``: one child (``args``: more
+  flags; ``web="127.0.0.1:0"``: with the web page, on any port). It inherits no ``XIANYU_``
+  variable but ``XIANYU_WS_URL`` (the environment route; flags for the rest); its stdout and
+  stderr are appended to ``data_dir / log_name``, read with ``log_text()``.
+- ``serve(log_name="serve.log", web="off")``: a ``ServeProcess`` on ``short_dir``, returned
+  once its control socket answers; whatever still runs after the test is SIGKILLed. Processes
+  started with the same ``log_name`` share the file, so it holds every run's output.
 - ``statuses(process)``, ``all_online(process, count)``: one ``status`` call, read.
 """
 
@@ -36,7 +36,13 @@ class ServeProcess:
     """One ``run.py serve`` child; its output goes to a log file, read on demand."""
 
     def __init__(
-        self, sim: SimulatorHandle, data_dir: Path, *, log_name: str, args: Sequence[str] = ()
+        self,
+        sim: SimulatorHandle,
+        data_dir: Path,
+        *,
+        log_name: str,
+        args: Sequence[str] = (),
+        web: str = "off",
     ) -> None:
         self.data_dir = data_dir
         self.log_path = data_dir / log_name
@@ -50,6 +56,8 @@ class ServeProcess:
                 "run.py",
                 "serve",
                 *("--data-dir", str(data_dir), "--api-url", sim.api_url, "--log-format", "json"),
+                # the web page only where a test asks for it (port 0: any free one)
+                *("--web", web),
                 *args,
             ],
             cwd=REPO,
@@ -95,8 +103,8 @@ class ServeProcess:
 def serve(sim: SimulatorHandle, short_dir: Path) -> Iterator[Callable[..., ServeProcess]]:
     started: list[ServeProcess] = []
 
-    def start(log_name: str = "serve.log") -> ServeProcess:
-        process = ServeProcess(sim, short_dir, log_name=log_name)
+    def start(log_name: str = "serve.log", web: str = "off") -> ServeProcess:
+        process = ServeProcess(sim, short_dir, log_name=log_name, web=web)
         started.append(process)
         process.wait_ready()
         return process
