@@ -53,14 +53,15 @@ commands:
   rules ACCOUNT                             keyword rules and the default reply
   set-rules ACCOUNT --file FILE|- | --clear replace them: {"rules": [{"keyword", "reply",
                                             "item_id"?}], "default_reply": {"text"} | null}
-  set ACCOUNT [--remark TEXT] [--pause-minutes N] [--notify URL ...]
-                                            --notify: this account's own notification URLs
-                                            (apprise; repeatable; --notify "" clears)
+  set ACCOUNT [--remark TEXT] [--pause-minutes N] [--notify URL ...] [--proxy URL]
+                                            change only those fields. --notify: this account's
+                                            own notification URLs (apprise; repeatable;
+                                            --notify "" clears). --proxy: its token calls and
+                                            WebSocket through http://, https:// or socks5://
+                                            (user:pass@ allowed, never shown; --proxy "" clears;
+                                            restarts it onto the new route)
   pauses ACCOUNT                            chats where auto-replies are paused (a person answered)
   unpause ACCOUNT CHAT                      auto-reply in that chat again
-  set ACCOUNT --proxy URL                   its token calls and WebSocket through http://,
-                                            https:// or socks5:// (user:pass@ allowed, never
-                                            shown); --proxy "" clears; restarts it onto it
   notify-test                               send a test notice to every notification URL
   login ACCOUNT [--new] [--png FILE]        QR-code login: scan with the Goofish app; the new
                                             login is applied like 'update' (--new: adds it)

@@ -261,8 +261,10 @@ def test_add_of_a_good_cookie_says_online(ctl, cookie_file):
 def test_help_lists_each_command_once(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for name in ("ping", "status", "add", "update", "set-rules", "pauses", "unpause"):
-        listed = [line for line in out.splitlines() if line.strip().startswith(f"{name} ")]
+    names = ("ping", "status", "add", "remove", "enable", "update", "restart", "kill", "renew")
+    names += ("rollback", "history", "events", "rules", "set-rules", "set", "pauses", "unpause")
+    for name in (*names, "notify-test", "login"):
+        listed = [line for line in out.splitlines() if line.startswith(f"  {name} ")]
         assert len(listed) == 1, (name, listed)
     assert "set_rules" not in out
     assert "{" not in out.split("commands:")[0]  # no argparse choice list
