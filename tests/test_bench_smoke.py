@@ -109,9 +109,16 @@ def test_recovery_bench_restores_everything_after_sigkill() -> None:
 
 @pytest.mark.slow
 def test_web_page_bench_renders_every_row() -> None:
-    result = run_bench("web_page.py", "--accounts", "3", "--requests", "2")
+    result = run_bench(
+        "web_page.py",
+        *("--accounts", "3", "--requests", "2", "--window-s", "1", "--rate", "20"),
+    )
     assert result.keys() >= {"server_ms_p50", "fetch_ms_p50", "page_kb", "rows_rendered"}
     assert result["rows_rendered"] == 3
+    assert result.keys() >= {"load_cpu_pct", "load_pages_cpu_pct", "pages_extra_cpu_pct"}
+    # the pages were sent the rows the load changed; every buyer message was answered
+    assert float(result["load_live_kb_per_s"]) > 0
+    assert result["load_unanswered"] == 0
 
 
 LONGEVITY_KEYS = {
