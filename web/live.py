@@ -39,6 +39,11 @@ class Change:
     # HTML rendered for this change, by (language, what, index): every open page in the
     # same language shares one rendering (the listeners all run on the page's loop)
     rendered: dict[tuple[str, str, int], str] = field(default_factory=dict, compare=False)
+    # the whole SSE message, by (language, account filter, kind filter): the pages that show
+    # the same thing share one serialisation (None: nothing for such a page)
+    encoded: dict[tuple[str, str | None, str | None], bytes | None] = field(
+        default_factory=dict, compare=False
+    )
 
 
 OVERFLOW = Change()  # the marker put in a full queue's place: "reload"

@@ -56,6 +56,18 @@ def shape(
     return {"rows": rows, "removed": removed, "counts": dict(change.counts), "events": events}
 
 
+def encoded(
+    change: Change, fragments: Fragments, lang: str, account: str | None, kind: str | None
+) -> bytes | None:
+    """The ``change`` message for a page showing (``lang``, ``account``, ``kind``), built once
+    per change for every page that shows the same (five fleet pages: one rendering, one JSON)."""
+    key = (lang, account, kind)
+    if key not in change.encoded:
+        data = shape(change, fragments, lang, account, kind)
+        change.encoded[key] = None if data is None else message("change", data)
+    return change.encoded[key]
+
+
 async def stream(
     request: web.Request,
     live: Live,
@@ -86,9 +98,9 @@ async def stream(
             if change is OVERFLOW:
                 await response.write(message("reload", {}))
                 break
-            data = shape(change, fragments, lang, account, kind)
-            if data is not None:
-                await response.write(message("change", data))
+            payload = encoded(change, fragments, lang, account, kind)
+            if payload is not None:
+                await response.write(payload)
     except ConnectionResetError:
         return response  # the page went away
     finally:
