@@ -141,10 +141,11 @@ class Renewals:
     def _over_budget(self, entry: AccountEntry, *, reactive: bool) -> bool:
         """A renewal the service starts on its own waits while the login budget is spent
         (``ctl renew`` never does: it is queued as the operator's, not through here)."""
-        view = self._budget.view(entry.account_id) if self._budget is not None else None
-        if view is None or view.left > 0:
+        if self._budget is None:
             return False
-        assert self._budget is not None
+        view = self._budget.view(entry.account_id)
+        if view.left > 0:
+            return False
         wait_s = view.refill_s * (1.0 + 0.3 * self._rand())
         if self._budget.note_exhausted(entry.account_id):
             reason = (

@@ -33,6 +33,18 @@ RENEWING = replace(
 NOT_SOON = replace(FAULT_TIMINGS, renew_interval_s=3600.0)
 
 
+def service_on(sim, short_dir, timings) -> Service:
+    """A service (not started) on ``sim``'s IM, token API and passport."""
+    settings = Settings(
+        data_dir=short_dir / "svc",
+        ws_url=sim.ws_url,
+        api_url=sim.api_url,
+        passport_url=sim.passport_url,
+        timings=timings,
+    )
+    return Service(settings)
+
+
 def renewal_versions(client, account: str) -> list[dict]:
     return [v for v in client.history(account)["versions"] if v["source"] == "renewal"]
 
@@ -55,14 +67,7 @@ def test_a_session_about_to_expire_is_renewed_and_every_message_answered_once(
 ):
     sim = ageing_sim
     seller = new_seller(sim, nick="shop")
-    settings = Settings(
-        data_dir=short_dir / "svc",
-        ws_url=sim.ws_url,
-        api_url=sim.api_url,
-        passport_url=sim.passport_url,
-        timings=RENEWING,
-    )
-    with Service(settings) as service:
+    with service_on(sim, short_dir, RENEWING) as service:
         client = service.client
         add_echo_account(client, "shop", seller)
         chat = Chat(sim, seller)
@@ -208,14 +213,7 @@ def test_risk_control_on_the_passport_reports_the_punish_url(start_sim, short_di
     # no fatigue window: the second renewal reaches the passport, which has had enough
     sim = start_sim(renew_risk_per_h=1, sdk_silent_s=0.0)
     seller = new_seller(sim, nick="shop")
-    settings = Settings(
-        data_dir=short_dir / "svc",
-        ws_url=sim.ws_url,
-        api_url=sim.api_url,
-        passport_url=sim.passport_url,
-        timings=NOT_SOON,
-    )
-    with Service(settings) as service:
+    with service_on(sim, short_dir, NOT_SOON) as service:
         client = service.client
         add_echo_account(client, "shop", seller)
         assert client.renew("shop")["outcome"] == "applied"
@@ -230,14 +228,8 @@ def test_automatic_renewals_wait_for_the_login_budget(ageing_sim, short_dir):
     # renewing every ~1.5 s with 2 logins per (real) hour: the budget stops them
     sim = ageing_sim
     seller = new_seller(sim, nick="shop")
-    settings = Settings(
-        data_dir=short_dir / "svc",
-        ws_url=sim.ws_url,
-        api_url=sim.api_url,
-        passport_url=sim.passport_url,
-        timings=replace(RENEWING, login_budget_per_h=2, login_budget_window_s=3600.0),
-    )
-    with Service(settings) as service:
+    budgeted = replace(RENEWING, login_budget_per_h=2, login_budget_window_s=3600.0)
+    with service_on(sim, short_dir, budgeted) as service:
         client = service.client
         add_echo_account(client, "shop", seller)
         wait_for(
