@@ -135,14 +135,18 @@ class Fence:
     closers registered here are run so the sockets go away at once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lease: Callable[[], bool] | None = None) -> None:
         self._tripped = threading.Event()
         self._lock = threading.Lock()
         self._closers: list[Callable[[], None]] = []
+        # cluster mode: "is this node's lease on the account still valid locally?" (a
+        # monotonic deadline, docs/cluster.md). A passed deadline stops every side effect at
+        # once, before the supervisor hears of it: a node paused past its lease never sends.
+        self._lease = lease
 
     @property
     def tripped(self) -> bool:
-        return self._tripped.is_set()
+        return self._tripped.is_set() or (self._lease is not None and not self._lease())
 
     def add_closer(self, closer: Callable[[], None]) -> None:
         """Register a thread-safe callable that cuts a connection; runs now if already tripped."""

@@ -77,6 +77,14 @@ class Timings:
     renew_min_gap_s: float = 60.0
     # the whole fleet starts at most one renewal this often, so it never renews in a burst
     renew_spacing_s: float = 1.0
+    # cluster mode (PostgreSQL, docs/cluster.md): an account's lease is renewed this often and
+    # valid this long on the database's clock; a node stops sending for an account this much
+    # before its lease can have expired (self-fence)
+    lease_renew_s: float = 5.0
+    lease_ttl_s: float = 15.0
+    lease_margin_s: float = 3.0
+    # a command routed to the node that serves the account gives up after this
+    operation_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,8 @@ class Settings:
     # goes out as one notice listing every account
     notify_cooldown_s: float = 1800.0
     notify_group_s: float = 10.0
+    # this node's name in a cluster (PostgreSQL); None: derived from the host name and data dir
+    node_id: str | None = None
 
     @property
     def socket_path(self) -> Path:

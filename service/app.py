@@ -23,6 +23,7 @@ import pykka
 import structlog
 
 from actors.budget import LoginBudget
+from cluster.node import ClusterNode
 from common.errors import NotRunningError
 from common.io_loop import IoLoop
 from common.settings import Settings
@@ -107,6 +108,7 @@ class Service:
         self._notifier: Notifier | None = None
         self._database_lock: DatabaseLock | None = None
         self._web: WebServer | None = None
+        self._node: ClusterNode | None = None
 
     @property
     def web(self) -> WebServer | None:
@@ -157,6 +159,10 @@ class Service:
                 settings.effective_database_url, cookie_history=settings.cookie_history
             )
             _warn_when_too_open(settings)
+            if self._store.is_postgres:  # every service on PostgreSQL is a node of its cluster
+                self._node = ClusterNode(
+                    self._store, settings, database_url=settings.effective_database_url
+                ).join()
             self._io = IoLoop().start()
             self._token_client = TokenClient(
                 settings.api_url, timeout_s=settings.timings.token_timeout_s
@@ -183,7 +189,11 @@ class Service:
                 child_factory=factory,
                 login_budget=budget,
                 passport=self._passport_client,
+                cluster=None if self._node is None else self._node.hooks,
             )
+            if self._node is not None:
+                self._node.attach(self._client)
+                self._node.start()
             self._logins = LoginManager(
                 self._passport_client,
                 self._io,
@@ -244,6 +254,9 @@ class Service:
         if notifier is not None:
             notifier.stop()  # before the shutdown: stopping accounts is no news
         client, self._client = self._client, None
+        node = self._node
+        if node is not None:
+            node.pause()  # no claims nor remote operations while the accounts stop
         if self._dispatcher is not None:
             self._dispatcher.stopping()
         logins, self._logins = self._logins, None
@@ -260,6 +273,9 @@ class Service:
                 if control is not None:
                     control.join_workers()
             finally:
+                self._node = None
+                if node is not None:
+                    node.leave()  # the others claim our accounts at once
                 self._stop_leftover_actors()
                 self._stop_io()
                 self._close_store()

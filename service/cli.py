@@ -41,11 +41,15 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# session renewal (supervisor.renewals): Timings field -> help; tests and benchmarks shrink them
-_RENEW_TIMINGS = {
+# Timings with a flag (session renewal, cluster leases): field -> help; tests and benchmarks
+# shrink them
+_TIMING_FLAGS = {
     "renew_interval_s": "how often each account renews its login session (default 4 h, +-30%%)",
     "renew_min_gap_s": "after 'session expired': at most one renewal per account this often",
     "renew_spacing_s": "the whole fleet starts at most one renewal this often",
+    # cluster mode (docs/cluster.md)
+    "lease_renew_s": "cluster: how often a node renews its accounts' leases (default 5)",
+    "lease_ttl_s": "cluster: how long a lease is valid on the database's clock (default 15)",
 }
 
 
@@ -59,6 +63,7 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("--log-format", "XIANYU_LOG_FORMAT", "log_format"),
     ("--web", "XIANYU_WEB", "web"),
     ("--metrics", "XIANYU_METRICS", "metrics"),
+    ("--node-id", "XIANYU_NODE_ID", "node_id"),
 )
 
 
@@ -121,12 +126,17 @@ def build_parser(
         "an address other than loopback is taken from this flag only",
     )
     parser.add_argument(
+        "--node-id",
+        help="this node's name in a cluster on PostgreSQL, unique among live nodes "
+        "(env XIANYU_NODE_ID; default derived from the host name and the data dir)",
+    )
+    parser.add_argument(
         "--metrics",
         metavar="HOST:PORT",
         help="serve Prometheus /metrics, /healthz and /readyz there (env XIANYU_METRICS; "
         "default off), e.g. 127.0.0.1:9108",
     )
-    for name, text in _RENEW_TIMINGS.items():
+    for name, text in _TIMING_FLAGS.items():
         flag, variable = "--" + name.replace("_", "-"), "XIANYU_" + name.upper()
         parser.add_argument(
             flag, type=float, default=None, metavar="S", help=f"{text} (env {variable})"
@@ -137,7 +147,7 @@ def build_parser(
 
 def _timings(timings: Timings, args: argparse.Namespace, env: Mapping[str, str]) -> Timings:
     """``timings`` with the renewal ones given by flag (first) or environment variable."""
-    for name in _RENEW_TIMINGS:
+    for name in _TIMING_FLAGS:
         value = getattr(args, name, None) or env.get("XIANYU_" + name.upper())
         if value is not None:
             timings = dataclasses.replace(timings, **{name: float(value)})  # type: ignore[arg-type]

@@ -13,6 +13,8 @@ the returned ``SupervisorClient``. Modules, one job each:
 - ``actor``: ``SupervisorActor``, routing and the survival boundary; ``entry``: its
   bookkeeping per account; ``requests``: its messages; ``children``: the child factory seam.
 - ``client``: ``SupervisorClient``, the blocking facade.
+- ``leases``: cluster mode, the lease keeper's word (``Adopt``, ``LeaseLost``) on the
+  supervisor's table, and ``ClusterHooks`` (docs/cluster.md).
 - ``logins``: ``LoginManager``, QR-code logins in progress (polls the passport on the IoLoop,
   hands a confirmed cookie to the client like ``update``/``add``).
 """
@@ -31,12 +33,14 @@ from storage import Store
 from supervisor.actor import SupervisorActor
 from supervisor.children import ChildFactory, account_actor_factory
 from supervisor.client import SupervisorClient
+from supervisor.leases import ClusterHooks
 from supervisor.logins import LoginManager
 from supervisor.requests import Ping
 from supervisor.status import State
 
 __all__ = [
     "ChildFactory",
+    "ClusterHooks",
     "LoginManager",
     "State",
     "SupervisorActor",
@@ -56,6 +60,7 @@ def start_supervisor(
     passport: Any = None,
     boot_timeout_s: float = 30.0,
     login_budget: LoginBudget | None = None,
+    cluster: ClusterHooks | None = None,
 ) -> SupervisorClient:
     """Start the supervisor actor (which starts every enabled account) and return its client.
 
@@ -63,6 +68,7 @@ def start_supervisor(
     what is left).
     ``passport``: a ``goofish.passport_client.PassportClient`` used on ``io`` to renew login
     sessions (``supervisor.renewals``); None: sessions are never renewed.
+    ``cluster``: run as a node of a cluster: no boot, accounts come and go with their leases.
     Returns once the supervisor has booted (pending versions resolved, starts scheduled);
     raises ``XianyuSupervisorError`` if it failed to (the log has the cause).
     """
@@ -76,6 +82,7 @@ def start_supervisor(
         child_factory=factory,
         passport=passport,
         login_budget=login_budget,
+        cluster=cluster,
     )
     try:
         ref.ask(Ping(), timeout=boot_timeout_s)  # answered after on_start

@@ -26,7 +26,6 @@ from actors.budget import LoginBudget
 from actors.messages import ChildCrashed, ChildState, ChildStateChanged, ChildStopped, SwapFinished
 from common.errors import XianyuSupervisorError
 from common.io_loop import IoLoop
-from common.proxy import proxy_label
 from common.settings import Settings
 from storage import Store
 from supervisor import machine as m
@@ -36,13 +35,16 @@ from supervisor.children import ChildFactory
 from supervisor.crashes import CrashRestarts
 from supervisor.effects import Effects
 from supervisor.entry import AccountEntry, Child
+from supervisor.leases import ClusterHooks, LeaseSide
 from supervisor.outcomes import as_project_error
 from supervisor.preflow import accepted_answer, check_seller
 from supervisor.renewals import Renewals
 from supervisor.requests import (
     Add,
+    Adopt,
     ChildAlreadyGone,
     FlowDeadline,
+    LeaseLost,
     Observe,
     Ping,
     Reap,
@@ -60,6 +62,7 @@ from supervisor.requests import (
     Sweep,
     Update,
 )
+from supervisor.shutdown_effects import ShutdownEffects
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +82,7 @@ class SupervisorActor(pykka.ThreadingActor):
         child_factory: ChildFactory,
         passport: Any = None,  # a goofish PassportClient: renew login sessions (None: never)
         login_budget: LoginBudget | None = None,  # automatic renewals count and wait on it
+        cluster: ClusterHooks | None = None,  # a cluster node: accounts come and go by lease
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -105,7 +109,20 @@ class SupervisorActor(pykka.ThreadingActor):
             timings=self._timings,
             tell_self=self._tell_self,
             renewals=self._renewals,
+            fence_for=None if cluster is None else cluster.fence_for,
+            on_added=None if cluster is None else cluster.on_added,
         )
+        self._cluster = cluster is not None
+        self._leases = LeaseSide(
+            book=self._book,
+            effects=self._effects,
+            entries=self._entries,
+            renewals=self._renewals,
+            start_later=lambda account_id, delay_s: io.call_later(
+                delay_s, self._tell_self, StartDue(account_id)
+            ),
+        )
+        self._stopping = ShutdownEffects(self._effects, self._entries, io, self._tell_self)
         self._crashes = CrashRestarts(
             self._book, self._effects, io, self._tell_self, clock=clock, rand=rand
         )
@@ -116,7 +133,7 @@ class SupervisorActor(pykka.ThreadingActor):
         self._handlers: dict[type, Callable[[Any], None]] = {
             Ping: lambda _message: None,
             Status: self._on_status,
-            Observe: self._on_observe,
+            Observe: self._on_status,
             SetProxy: self._on_set_proxy,
             Add: self._on_add,
             Shutdown: self._on_shutdown,
@@ -133,12 +150,18 @@ class SupervisorActor(pykka.ThreadingActor):
             ChildCrashed: self._on_child_crashed,
             RenewalDue: self._on_renewal,
             RenewalAnswered: self._on_renewal,
+            Adopt: self._leases.adopt,
+            LeaseLost: self._leases.lost,
         }
 
     # --- pykka hooks ------------------------------------------------------------------------
 
     def on_start(self) -> None:
         threading.current_thread().name = "supervisor"
+        if self._cluster:  # no boot: the lease keeper hands accounts in (docs/cluster.md)
+            self._arm_sweep()
+            log.info("supervisor_started", cluster=True)
+            return
         self._book.fail_interrupted()
         records = self._book.accounts()
         for record in records:
@@ -155,17 +178,7 @@ class SupervisorActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         if self._cancel_sweep is not None:
             self._cancel_sweep()
-        for entry in self._entries.values():
-            entry.cancel_pending_restart()
-            if entry.cancel_deadline is not None:
-                entry.cancel_deadline()
-            if entry.child is not None:
-                entry.child.ref.stop(block=False)
-            for request in [entry.request, *entry.queue]:
-                if request is not None and not request.reply.done():
-                    request.reply.set_exception(
-                        XianyuSupervisorError("the supervisor stopped before finishing")
-                    )
+        self._stopping.abandon()
 
     def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
         log.error("supervisor_crashed", exc_info=(exc_type, exc, tb))
@@ -192,28 +205,23 @@ class SupervisorActor(pykka.ThreadingActor):
 
     # --- operator requests ------------------------------------------------------------------
 
-    def _on_status(self, message: Status) -> None:
-        if message.account_id is None:
-            entries = sorted(self._entries.values(), key=lambda e: e.account_id)
-        elif message.account_id in self._entries:
-            entries = [self._entries[message.account_id]]
-        else:
-            raise not_found(message.account_id)
-        message.reply.set_result({"accounts": [entry.status() for entry in entries]})
+    def _on_status(self, message: Status | Observe) -> None:
+        """Status rows (``Observe``: the metrics' rows), of every account or of one."""
+        account_id = message.account_id if isinstance(message, Status) else None
+        if account_id is not None and account_id not in self._entries:
+            raise not_found(account_id)
+        entries = [self._entries[account_id]] if account_id is not None else self._sorted()
+        row = AccountEntry.status if isinstance(message, Status) else AccountEntry.metrics_row
+        message.reply.set_result({"accounts": [row(entry) for entry in entries]})
 
-    def _on_observe(self, message: Observe) -> None:
-        entries = sorted(self._entries.values(), key=lambda e: e.account_id)
-        message.reply.set_result({"accounts": [entry.metrics_row() for entry in entries]})
+    def _sorted(self) -> list[AccountEntry]:
+        return sorted(self._entries.values(), key=lambda e: e.account_id)
 
     def _on_set_proxy(self, request: SetProxy) -> None:
         entry = self._entries.get(request.account_id)
         if entry is None:
             raise not_found(request.account_id)
-        record = self._book.set_proxy(request.account_id, request.proxy)
-        entry.proxy = record.proxy
-        log.info("proxy_set", account=entry.account_id, proxy=proxy_label(record.proxy) or None)
-        request.reply.set_result({"outcome": "proxy_set"})
-        if entry.enabled and (entry.child is not None or entry.flow is not None):
+        if self._effects.set_proxy(entry, request):
             # the live sessions use the old route: a fresh generation takes the new one
             self._on_request(Restart(entry.account_id, wait=False))
 
@@ -437,7 +445,7 @@ class SupervisorActor(pykka.ThreadingActor):
         assert self._shutdown is not None
         flow, reply = self._shutdown
         for effect in effects:
-            self._effects.carry_out_shutdown(effect, reply)
+            self._stopping.carry_out(effect, reply)
         if flow.done:
             self.stop()
 

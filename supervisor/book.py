@@ -45,11 +45,16 @@ class AccountBook:
 
     # --- boot -------------------------------------------------------------------------------
 
-    def fail_interrupted(self) -> None:
+    def fail_interrupted(self, account_id: str | None = None) -> None:
         """Versions a killed process left ``pending`` become ``failed`` ("interrupted"); the
-        event names the accounts (asked before failing them)."""
-        accounts = self._store.pending_accounts()
-        count = self._store.fail_pending_versions()
+        event names the accounts (asked before failing them). ``account_id``: that account's
+        only (cluster: a node claiming an account whose previous owner died)."""
+        if account_id is not None:
+            failed = self._store.fail_pending_for(account_id)
+            accounts, count = [account_id], len(failed)
+        else:
+            accounts = self._store.pending_accounts()
+            count = self._store.fail_pending_versions()
         if count:
             self.record("pending_versions_failed", count=count, accounts=accounts)
             log.warning(
@@ -58,6 +63,9 @@ class AccountBook:
 
     def accounts(self) -> list[AccountRecord]:
         return self._store.list_accounts()
+
+    def account(self, account_id: str) -> AccountRecord:
+        return self._store.get_account(account_id)
 
     # --- accounts ---------------------------------------------------------------------------
 

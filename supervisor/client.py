@@ -266,7 +266,36 @@ class SupervisorClient:
         lifted = self._store.unpause_chat(account_id, chat)
         return {"outcome": "unpaused" if lifted else "not_paused", "chat": chat}
 
+    # --- cluster mode: the lease keeper's side (docs/cluster.md) -----------------------------
+
+    def adopt(self, account_id: str, epoch: int, *, start_in_s: float = 0.0) -> None:
+        """This node now holds the account's lease: serve it (told, not asked), its generation
+        starting in ``start_in_s`` (a claim of many is spread like boot)."""
+        self._tell(rq.Adopt(account_id, epoch, start_in_s=start_in_s))
+
+    def lease_lost(self, account_id: str, reason: str) -> None:
+        """This node no longer holds the account's lease: cut it off now (told, not asked)."""
+        self._tell(rq.LeaseLost(account_id, reason))
+
+    def release(self, account_id: str) -> concurrent.futures.Future[dict[str, Any]]:
+        """Hand the account off gracefully; the future completes once its generation stopped
+        and the supervisor forgot it (the lease may then be released)."""
+        request = rq.Release(account_id)
+        self._tell(request)
+        return request.reply
+
+    def status_rows(self) -> list[dict[str, Any]]:
+        """Every status row of the accounts this supervisor serves (a cluster node's share)."""
+        rows: list[dict[str, Any]] = self.status()["accounts"]
+        return rows
+
     # --- plumbing ----------------------------------------------------------------------------
+
+    def _tell(self, message: Any) -> None:
+        try:
+            self._ref.tell(message)
+        except pykka.ActorDeadError as exc:
+            raise NotRunningError("the supervisor is not running") from exc
 
     def _call(self, request: Any, *, timeout: float | None = None) -> dict[str, Any]:
         try:

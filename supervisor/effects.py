@@ -27,14 +27,14 @@ from actors.messages import (
     SwapCookie,
 )
 from common import metrics_sink
-from common.errors import ConflictError, XianyuSupervisorError
+from common.errors import ConflictError
 from common.io_loop import IoLoop
+from common.proxy import proxy_label
 from common.settings import Timings
 from goofish.cookies import Cookie
 from storage import SOURCE_RENEWAL, AccountRecord
 from supervisor import machine as m
 from supervisor import preflow as pf
-from supervisor import shutdown as sd
 from supervisor.book import AccountBook, not_found
 from supervisor.children import ChildFactory, NeverStarted
 from supervisor.entry import AccountEntry, Child, ChildRef
@@ -52,11 +52,9 @@ from supervisor.requests import (
     ChildAlreadyGone,
     FlowDeadline,
     Reap,
-    Reply,
     Request,
     Rollback,
-    ShutdownDeadline,
-    Sweep,
+    SetProxy,
     Update,
 )
 from supervisor.restarts import RestartPolicy
@@ -77,7 +75,13 @@ class Effects:
         timings: Timings,
         tell_self: Callable[[object], None],
         renewals: Renewals,
+        fence_for: Callable[[str], Fence] | None = None,
+        on_added: Callable[[str], None] | None = None,
     ) -> None:
+        # cluster mode (docs/cluster.md): fences that also honour the account's lease, and
+        # added accounts left to whichever node's keeper claims them
+        self._fence_for = fence_for or (lambda _account_id: Fence())
+        self._on_added = on_added
         self._book = book
         self._entries = entries  # the supervisor's own table: DeleteAccount drops a row
         self._factory = factory
@@ -113,10 +117,21 @@ class Effects:
             "added", record.account_id, fingerprint=cookie.fingerprint, enabled=record.enabled
         )
         log.info("account_added", account=record.account_id, unb=cookie.unb, enabled=record.enabled)
-        if entry.enabled:
+        if self._on_added is not None:  # cluster: served by the node that claims its lease
+            del self._entries[record.account_id]
+            self._on_added(record.account_id)
+        elif entry.enabled:
             self.start_child(entry, entry.current, operator=True)
         self._renewals.track(entry)
         request.reply.set_result({"outcome": "added", "account": record.account_id})
+
+    def set_proxy(self, entry: AccountEntry, request: SetProxy) -> bool:
+        """Store the account's proxy and answer; True when a running generation must restart."""
+        record = self._book.set_proxy(request.account_id, request.proxy)
+        entry.proxy = record.proxy
+        log.info("proxy_set", account=entry.account_id, proxy=proxy_label(record.proxy) or None)
+        request.reply.set_result({"outcome": "proxy_set"})
+        return entry.enabled and (entry.child is not None or entry.flow is not None)
 
     # --- before a flow: a pre-flow plan -------------------------------------------------------
 
@@ -244,8 +259,8 @@ class Effects:
             # a rollback target stays as it was: it served before and may again
             if effect.candidate.version is not None and operation_of(entry) != "rollback":
                 self._book.fail(entry.account_id, effect.candidate.version, effect.reason)
-        elif isinstance(effect, m.DeleteAccount):
-            self._delete(entry)
+        elif isinstance(effect, m.DeleteAccount | m.ForgetAccount):
+            self.drop(entry, delete=isinstance(effect, m.DeleteAccount))
         elif isinstance(effect, m.AskPassport | m.ApplyRenewal):
             self._renewal_step(entry, effect)
         elif isinstance(effect, m.Finish) and entry.request is not None:
@@ -323,7 +338,7 @@ class Effects:
             operator=operator,
             supervisor_renews=self._renewals.enabled,
         )
-        fence = Fence()
+        fence = self._fence_for(entry.account_id)
         cell = StatusCell(AccountStatus(entry.account_id, generation, ChildState.CONNECTING))
         try:
             ref: ChildRef = self._factory(spec, fence=fence, status=cell, notify=self._tell_self)
@@ -357,11 +372,15 @@ class Effects:
         if active is not None:
             entry.current = active
 
-    def _delete(self, entry: AccountEntry) -> None:
-        self._book.remove(entry.account_id)
-        del self._entries[entry.account_id]
+    def drop(self, entry: AccountEntry, *, delete: bool, why: Exception | None = None) -> None:
+        """Forget the account here (its generation is gone or fenced); ``delete``: its data too.
+        Requests queued behind hear ``why`` (default: not found)."""
+        if delete:
+            self._book.remove(entry.account_id)
+        if self._entries.get(entry.account_id) is entry:
+            del self._entries[entry.account_id]
         for request in entry.queue:
-            self.fail_request(request, not_found(entry.account_id))
+            self.fail_request(request, why or not_found(entry.account_id))
         entry.queue.clear()
 
     # --- answers ----------------------------------------------------------------------------
@@ -413,33 +432,3 @@ class Effects:
         if entry.cancel_deadline is not None:
             entry.cancel_deadline()
         entry.flow = entry.request = entry.cancel_deadline = None
-
-    # --- the shutdown flow's effects -------------------------------------------------------------
-
-    def carry_out_shutdown(self, effect: sd.ShutdownEffect, reply: Reply) -> None:
-        if isinstance(effect, sd.EndOperations):
-            interrupted = XianyuSupervisorError(effect.reason)
-            for entry in self._entries.values():
-                entry.cancel_pending_restart()
-                for request in [entry.request, *entry.queue]:
-                    if request is not None:
-                        self.fail_request(request, interrupted)
-                self.end_flow(entry)
-                entry.queue.clear()
-        elif isinstance(effect, sd.StopChildren):
-            for account_id in effect.accounts:
-                child = self._entries[account_id].child
-                if child is not None:
-                    child.stopping = True
-                    child.ref.stop(block=False)
-            self._tell_self(Sweep())  # children already dead are reaped at once
-        elif isinstance(effect, sd.KillChildren):
-            for account_id in effect.accounts:
-                self.kill_child(self._entries[account_id], effect.reason)
-        elif isinstance(effect, m.ArmDeadline):
-            self._io.call_later(effect.seconds, self._tell_self, ShutdownDeadline())
-        elif not reply.done():  # Finish
-            self.save_totals()
-            killed, stop_ms = effect.result["killed"], effect.result["stop_ms"]
-            log.info("supervisor_stopped", killed=killed, stop_ms=stop_ms)
-            reply.set_result(dict(effect.result))

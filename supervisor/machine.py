@@ -19,7 +19,7 @@ the flow of ``supervisor.shutdown``.
         └─ child died ────────────────────────────────────► DONE rolled back (previous started)
       REVERTING ─ stopped / killed ───────────────────────► DONE rolled back (previous started)
 
-    restart / disable / remove (StopFlow): STOPPING ── stopped, or killed at the deadline ──► DONE
+    restart / disable / remove / release (StopFlow): STOPPING ── stopped, or killed ──► DONE
     kill (KillFlow): done at once.
 """
 
@@ -160,6 +160,11 @@ class DeleteAccount:
 
 
 @dataclass(frozen=True)
+class ForgetAccount:
+    """Drop the account from this supervisor, keeping its data (cluster hand-off)."""
+
+
+@dataclass(frozen=True)
 class AskPassport:
     """Run the renewal ladder on ``cookie`` off the supervisor's thread; the answer comes
     back as a message (``supervisor.renew_flow``)."""
@@ -192,6 +197,7 @@ Effect = (
     | Commit
     | Reject
     | DeleteAccount
+    | ForgetAccount
     | AskPassport
     | ApplyRenewal
     | Finish
@@ -357,6 +363,7 @@ class StopThen(StrEnum):
     RESTART = "restart"
     DISABLE = "disable"
     REMOVE = "remove"
+    RELEASE = "release"  # cluster: hand the account to another node
 
 
 class StopFlow(Flow):
@@ -395,6 +402,9 @@ class StopFlow(Flow):
             return [StartChild(self.current), Finish("restarted", result)]
         if self.then is StopThen.DISABLE:
             return [Finish("disabled", {"outcome": "disabled", "stop_ms": stop_ms})]
+        if self.then is StopThen.RELEASE:
+            result = {"outcome": "released", "stop_ms": stop_ms}
+            return [ForgetAccount(), Finish("lease_released", result)]
         return [DeleteAccount(), Finish("removed", {"outcome": "removed", "stop_ms": stop_ms})]
 
 

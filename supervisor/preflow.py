@@ -42,6 +42,7 @@ from supervisor.requests import (
     Enable,
     FreezeChild,
     Kill,
+    Release,
     Remove,
     Renew,
     Request,
@@ -185,6 +186,7 @@ def plan(request: Request, account: AccountView, *, target: Candidate | None = N
         Kill: lambda: Plan(KillNow(restart=account.enabled), operator_acted=True),
         Disable: lambda: Plan(StopFirst(StopThen.DISABLE), enabled=False, cancel_restart=True),
         Remove: lambda: Plan(StopFirst(StopThen.REMOVE), cancel_restart=True),
+        Release: lambda: Plan(StopFirst(StopThen.RELEASE), cancel_restart=True),
         Enable: lambda: Plan(
             EnableNow(start_child=not account.has_child), enabled=True, operator_acted=True
         ),

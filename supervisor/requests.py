@@ -95,6 +95,12 @@ class Renew(Request):
 
 
 @dataclass(frozen=True)
+class Release(Request):
+    """Cluster: hand the account off (stop its generation gracefully, then forget it here);
+    the lease keeper releases the lease once this is answered (docs/cluster.md)."""
+
+
+@dataclass(frozen=True)
 class FreezeChild(Request):
     """Test/demo hook: tell the account's current generation to block for ``seconds``."""
 
@@ -123,6 +129,26 @@ class Shutdown:
 
     timeout_s: float
     reply: Reply = field(default_factory=_future, repr=False, compare=False)
+
+
+# --- cluster mode: the lease keeper's word (docs/cluster.md) ----------------------------
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """This node now holds the account's lease (``epoch``): serve it."""
+
+    account_id: str
+    epoch: int
+    start_in_s: float = 0.0  # spread like boot: a claim of hundreds must not stampede
+
+
+@dataclass(frozen=True)
+class LeaseLost:
+    """This node no longer holds the account's lease: cut its generation off at once."""
+
+    account_id: str
+    reason: str
 
 
 # --- the supervisor's own timers ----------------------------------------------------------

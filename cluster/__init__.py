@@ -1,0 +1,4 @@
+"""Cluster mode on PostgreSQL: leases, fencing, balancing, control from any node.
+
+See docs/cluster.md.
+"""

@@ -1,0 +1,346 @@
+"""The lease keeper: the accounts this node serves, renewed, balanced, fenced (docs/cluster.md).
+
+One thread per node. Each round (every ``lease_renew_s``, sooner when woken by a
+``NOTIFY xianyu_leases`` or by a local add) it:
+
+1. renews every lease it holds; a lease that no longer matches is lost at once;
+2. fences the accounts whose local deadline passed (the renewal kept failing): their
+   generations are cut off before the lease can have expired on the database's clock;
+3. heartbeats, then balances towards the fair share ``ceil(accounts / live nodes)``: hands
+   the excess off (a graceful ``Release`` through the supervisor's queue, the lease released
+   once the generation stopped) and claims free or expired leases (``SKIP LOCKED``);
+4. writes the status snapshot of its accounts (what ``status`` shows on the other nodes).
+
+The local deadline of a lease is ``t0 + ttl - margin`` where ``t0`` is read *before* the
+renewal (or claim) statement is sent: it always falls before the database's expiry, whatever
+the network delay. ``valid(account)`` (read by every send through the account's ``Fence``)
+compares it with the monotonic clock, so a node paused past its lease (SIGSTOP) cannot send
+when it wakes, even before this thread has run again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from cluster.identity import NodeIdentity
+from cluster.ports import KeeperStore, ListenerLike, NodeSupervisor
+from common.errors import NodeIdInUseError, NotRunningError, StorageError
+from common.settings import Timings
+from storage.cluster import Lease
+
+log = structlog.get_logger(__name__)
+
+LEASE_CHANNEL = "xianyu_leases"
+# after a failed renewal the next try comes this soon (a restarted database is usually back
+# within a second or two, and the deadline is only ttl - margin away)
+RETRY_AFTER_FAILURE_S = 1.0
+
+
+class LeaseKeeper:
+    """Holds this node's leases; ``register`` before the supervisor starts, then ``attach``
+    and ``start``; ``stop`` after the supervisor shut down (releases every lease)."""
+
+    def __init__(
+        self,
+        store: KeeperStore,
+        node: NodeIdentity,
+        timings: Timings,
+        *,
+        listener: Callable[[], ListenerLike] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._node = node
+        self._ttl = timings.lease_ttl_s
+        self._renew_s = timings.lease_renew_s
+        self._margin = min(timings.lease_margin_s, self._ttl / 2)
+        self._start_rate = max(timings.start_rate_per_s, 1e-3)
+        self._per_round = max(1, int(timings.start_rate_per_s * timings.lease_renew_s))
+        self._listener_factory = listener
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._held: dict[str, int] = {}  # account -> epoch
+        self._deadline: dict[str, float] = {}  # account -> monotonic local deadline
+        self._releasing: dict[str, concurrent.futures.Future[Any]] = {}
+        self._supervisor: NodeSupervisor | None = None
+        self._on_claimed: Callable[[], None] | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._db_down_since: float | None = None
+
+    @property
+    def node_id(self) -> str:
+        return self._node.node_id
+
+    # --- start and stop -------------------------------------------------------------------
+
+    def register(self) -> None:
+        """Join the cluster under this node's id; ``NodeIdInUseError`` when a live node has it.
+
+        A row left by a dead process of this host under the same id (a restart after a crash,
+        within the lease time) is taken over: the id is ours, its pid is gone."""
+        node = self._node
+        try:
+            self._store.register_node(
+                node.node_id,
+                host=node.host,
+                pid=node.pid,
+                data_dir=node.data_dir,
+                version=node.version,
+                ttl_s=self._ttl,
+            )
+        except NodeIdInUseError as exc:
+            if not node.is_dead_incarnation(exc.host, exc.pid):
+                raise
+            log.info("node_id_taken_over", node=node.node_id, previous_pid=exc.pid)
+            self._store.register_node(
+                node.node_id,
+                host=node.host,
+                pid=node.pid,
+                data_dir=node.data_dir,
+                version=node.version,
+                ttl_s=self._ttl,
+                replace=True,
+            )
+        self._store.bind_node(node.node_id, self._lost_by_write)
+        log.info("node_registered", node=node.node_id, host=node.host, pid=node.pid)
+
+    def attach(
+        self, supervisor: NodeSupervisor, *, on_claimed: Callable[[], None] | None = None
+    ) -> None:
+        """The supervisor that serves what this node holds; ``on_claimed``: called after a
+        round claimed accounts (the operation runner looks for their pending commands)."""
+        self._supervisor = supervisor
+        self._on_claimed = on_claimed
+
+    def start(self) -> LeaseKeeper:
+        self._spawn(self._run, "lease-keeper")
+        if self._listener_factory is not None:
+            self._spawn(self._listen, "lease-listener")
+        return self
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def pause(self) -> None:
+        """Stop claiming and renewing (the service is stopping: the supervisor shuts down next)."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=self._renew_s + 5.0)
+        self._threads.clear()
+
+    def stop(self) -> None:
+        """Leave the cluster: release every lease (the others claim at once) and the node row."""
+        self.pause()
+        with self._lock:
+            held, self._held = self._held, {}
+            self._deadline.clear()
+        try:
+            for account_id, epoch in held.items():
+                self._store.release_lease(self.node_id, account_id, epoch)
+                self._store.unhold(account_id)
+            self._store.deregister_node(self.node_id)
+        except StorageError as exc:  # the leases expire on their own: nothing is stuck
+            log.warning("node_leave_failed", node=self.node_id, error=str(exc))
+        log.info("node_left", node=self.node_id, released=len(held))
+
+    # --- what the rest of the node asks --------------------------------------------------------
+
+    def valid(self, account_id: str) -> bool:
+        """Is this node's lease on ``account_id`` still valid by the local deadline?"""
+        return self._clock() < self._deadline.get(account_id, 0.0)
+
+    def held(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._held)
+
+    def wake(self, _account_id: str | None = None) -> None:
+        """Run a round now (an account was added here; a lease was released somewhere)."""
+        self._wake.set()
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ok = self.round()
+            except Exception:  # noqa: BLE001 (survival boundary: the keeper must keep renewing)
+                log.exception("lease_round_failed", node=self.node_id)
+                ok = False
+            self._wake.wait(self._next_wait(ok))
+            self._wake.clear()
+
+    def _next_wait(self, ok: bool) -> float:
+        wait = self._renew_s if ok else min(RETRY_AFTER_FAILURE_S, self._renew_s)
+        with self._lock:
+            if self._deadline:  # wake up to fence an account the moment its deadline passes
+                wait = min(wait, max(0.0, min(self._deadline.values()) - self._clock()))
+        return max(wait, 0.01)
+
+    def _listen(self) -> None:
+        assert self._listener_factory is not None
+        listener = self._listener_factory()
+        try:
+            while not self._stop.is_set():
+                if listener.wait(1.0):
+                    self._wake.set()
+        finally:
+            listener.close()
+
+    def round(self) -> bool:
+        """One renew / fence / balance / snapshot round; False when the database failed."""
+        renewed = self._renew()
+        self._fence_expired()
+        if not renewed:
+            return False
+        try:
+            self._balance()
+            self._snapshot()
+        except StorageError as exc:
+            log.warning("lease_balance_failed", node=self.node_id, error=str(exc))
+            return False
+        return True
+
+    def _renew(self) -> bool:
+        held = self.held()
+        t0 = self._clock()
+        try:
+            renewed = self._store.renew_leases(self.node_id, held, ttl_s=self._ttl)
+            beating = self._store.node_heartbeat(self.node_id, accounts=len(held))
+        except StorageError as exc:
+            if self._db_down_since is None:
+                self._db_down_since = t0
+                log.warning("lease_renewal_failed", node=self.node_id, error=str(exc))
+            return False
+        if self._db_down_since is not None:
+            down_s = round(t0 - self._db_down_since, 1)
+            log.info("lease_renewal_back", node=self.node_id, after_s=down_s)
+            self._db_down_since = None
+        if not beating:  # our row vanished (taken as dead by someone): join again
+            self.register()
+        for account_id, epoch in held.items():
+            if account_id in renewed:
+                with self._lock:
+                    if self._held.get(account_id) == epoch:
+                        self._deadline[account_id] = t0 + self._ttl - self._margin
+            else:
+                self._lose(account_id, "another node holds the lease now, or the account is gone")
+        return True
+
+    def _fence_expired(self) -> None:
+        now = self._clock()
+        with self._lock:
+            expired = [a for a, deadline in self._deadline.items() if now >= deadline]
+        for account_id in expired:
+            self._lose(account_id, "the lease could not be renewed in time (database unreachable)")
+
+    def _balance(self) -> None:
+        store = self._store
+        live = store.nodes(live_within_s=self._ttl)
+        total = store.account_count()
+        share = math.ceil(total / max(1, len(live)))
+        leases = store.leases()
+        self._finish_releases()
+        held = self.held()
+        staying = [a for a in sorted(held) if a not in self._releasing]
+        pinned_away = [a for a in staying if _pinned(leases, a) not in (None, self.node_id)]
+        others = [a for a in staying if a not in pinned_away]
+        excess = max(0, len(staying) - len(pinned_away) - share)
+        handoff = pinned_away + (others[len(others) - excess :] if excess else [])
+        for account_id in handoff[: self._per_round]:
+            self._hand_off(account_id)
+        pinned_here = sum(
+            1 for a, lease in leases.items() if lease.pinned_node == self.node_id and a not in held
+        )
+        want = max(share - (len(staying) - len(handoff)), pinned_here, 0)
+        if want > 0:
+            self._claim(min(want, self._per_round))
+
+    def _claim(self, limit: int) -> None:
+        t0 = self._clock()
+        claimed = self._store.claim_leases(self.node_id, limit=limit, ttl_s=self._ttl)
+        supervisor = self._supervisor
+        for index, (account_id, epoch) in enumerate(claimed):
+            with self._lock:
+                self._held[account_id] = epoch
+                self._deadline[account_id] = t0 + self._ttl - self._margin
+            self._store.hold(account_id, epoch)
+            # what a dead previous owner was running is answered before anything new runs
+            self._store.interrupt_operations(account_id)
+            if supervisor is not None:
+                supervisor.adopt(account_id, epoch, start_in_s=index / self._start_rate)
+        if claimed:
+            log.info("leases_claimed", node=self.node_id, count=len(claimed))
+            if self._on_claimed is not None:
+                self._on_claimed()
+
+    def _hand_off(self, account_id: str) -> None:
+        if self._supervisor is None or account_id in self._releasing:
+            return
+        log.info("lease_handing_off", node=self.node_id, account=account_id)
+        self._releasing[account_id] = self._supervisor.release(account_id)
+
+    def _finish_releases(self) -> None:
+        """Release the leases whose generation has stopped (the hand-off is complete)."""
+        for account_id, future in list(self._releasing.items()):
+            if not future.done():
+                continue
+            del self._releasing[account_id]
+            if future.exception() is not None:  # refused (e.g. shutting down): keep serving
+                continue
+            with self._lock:
+                if account_id not in self._held:  # lost meanwhile: nothing to release
+                    continue
+                epoch = self._held.pop(account_id, None)
+                self._deadline.pop(account_id, None)
+            self._store.unhold(account_id)
+            if epoch is not None:
+                self._store.release_lease(self.node_id, account_id, epoch)
+
+    def _snapshot(self) -> None:
+        supervisor = self._supervisor
+        if supervisor is None:
+            return
+        held = self.held()
+        rows = {
+            row["id"]: (held[row["id"]], row)
+            for row in supervisor.status_rows()
+            if row.get("id") in held
+        }
+        if rows:
+            self._store.save_snapshots(self.node_id, rows)
+
+    # --- losing a lease ------------------------------------------------------------------------
+
+    def _lost_by_write(self, account_id: str) -> None:
+        """The Store refused a fenced write: a newer epoch exists (called on a writer's thread)."""
+        self._lose(account_id, "a write was refused: another node holds a newer lease")
+
+    def _lose(self, account_id: str, reason: str) -> None:
+        with self._lock:
+            epoch = self._held.pop(account_id, None)
+            self._deadline.pop(account_id, None)
+        if epoch is None:
+            return
+        self._store.unhold(account_id)
+        log.warning("lease_lost", node=self.node_id, account=account_id, epoch=epoch, reason=reason)
+        if self._supervisor is not None:
+            with contextlib.suppress(NotRunningError):  # stopped: nothing left to cut off
+                self._supervisor.lease_lost(account_id, reason)
+
+
+def _pinned(leases: Mapping[str, Lease], account_id: str) -> str | None:
+    lease = leases.get(account_id)
+    return None if lease is None else lease.pinned_node

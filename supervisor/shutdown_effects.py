@@ -1,0 +1,75 @@
+"""Carrying out the shutdown flow's effects (``supervisor.shutdown`` decides, as data)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from common.errors import XianyuSupervisorError
+from common.io_loop import IoLoop
+from supervisor import machine as m
+from supervisor import shutdown as sd
+from supervisor.effects import Effects
+from supervisor.entry import AccountEntry
+from supervisor.requests import Reply, ShutdownDeadline, Sweep
+
+log = structlog.get_logger(__name__)
+
+
+class ShutdownEffects:
+    """Ends the operations, stops and kills the children, answers the shutdown's caller."""
+
+    def __init__(
+        self,
+        effects: Effects,
+        entries: dict[str, AccountEntry],
+        io: IoLoop,
+        tell_self: Callable[[object], None],
+    ) -> None:
+        self._effects = effects
+        self._entries = entries
+        self._io = io
+        self._tell_self = tell_self
+
+    def abandon(self) -> None:
+        """The supervisor stopped (outside a shutdown flow too): stop asking, tell the waiting."""
+        for entry in self._entries.values():
+            entry.cancel_pending_restart()
+            if entry.cancel_deadline is not None:
+                entry.cancel_deadline()
+            if entry.child is not None:
+                entry.child.ref.stop(block=False)
+            for request in [entry.request, *entry.queue]:
+                if request is not None and not request.reply.done():
+                    request.reply.set_exception(
+                        XianyuSupervisorError("the supervisor stopped before finishing")
+                    )
+
+    def carry_out(self, effect: sd.ShutdownEffect, reply: Reply) -> None:
+        if isinstance(effect, sd.EndOperations):
+            interrupted = XianyuSupervisorError(effect.reason)
+            for entry in self._entries.values():
+                entry.cancel_pending_restart()
+                for request in [entry.request, *entry.queue]:
+                    if request is not None:
+                        self._effects.fail_request(request, interrupted)
+                self._effects.end_flow(entry)
+                entry.queue.clear()
+        elif isinstance(effect, sd.StopChildren):
+            for account_id in effect.accounts:
+                child = self._entries[account_id].child
+                if child is not None:
+                    child.stopping = True
+                    child.ref.stop(block=False)
+            self._tell_self(Sweep())  # children already dead are reaped at once
+        elif isinstance(effect, sd.KillChildren):
+            for account_id in effect.accounts:
+                self._effects.kill_child(self._entries[account_id], effect.reason)
+        elif isinstance(effect, m.ArmDeadline):
+            self._io.call_later(effect.seconds, self._tell_self, ShutdownDeadline())
+        elif not reply.done():  # Finish
+            self._effects.save_totals()
+            killed, stop_ms = effect.result["killed"], effect.result["stop_ms"]
+            log.info("supervisor_stopped", killed=killed, stop_ms=stop_ms)
+            reply.set_result(dict(effect.result))
