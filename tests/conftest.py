@@ -28,6 +28,7 @@ pytest_plugins = [
     "tests.plugins.browser",
     "tests.plugins.webhook",
     "tests.plugins.cluster",
+    "tests.plugins.pgserver",
 ]
 
 # Kept importable from here only so that tests written on other branches still load at merge;

@@ -206,3 +206,30 @@ def test_a_node_killed_during_a_routed_update_leaves_one_active_version(cluster)
     assert "pending" not in statuses, versions
     failed = [v for v in versions if v["status"] == "failed"]
     assert failed and "interrupted" in (failed[0]["reason"] or ""), versions
+
+
+@pytest.mark.parametrize("outage", ["shorter_than_the_lease", "longer_than_the_lease"])
+def test_a_database_restart_loses_nothing_and_leaves_no_account_offline(
+    private_postgres, sim, short_dir, outage
+):
+    cluster = Cluster(sim, private_postgres.url, short_dir)
+    ttl_s = 6.0
+    try:
+        for node in ("n1", "n2"):
+            cluster.start(node, ttl_s=ttl_s, renew_s=1.0)
+            if node == "n1":
+                chats = cluster.add_accounts(4)
+        wait_for(lambda: balanced(cluster, ["n1", "n2"], 2, 0), timeout=20, what="balanced")
+        cluster.wait_online(4)
+        with Load(chats) as load:
+            private_postgres.stop()
+            if outage == "longer_than_the_lease":
+                threading.Event().wait(ttl_s + 2)  # the outage itself is what is tested
+            private_postgres.start()
+            cluster.wait_online(4, timeout=ttl_s + 20)
+            load.round("after")
+        load.check_exactly_once(timeout=40)
+        if outage == "shorter_than_the_lease":
+            assert "lease_lost" not in cluster.logs()
+    finally:
+        cluster.kill_all()

@@ -37,12 +37,14 @@ class Cluster:
         self.root = root
         self.nodes: dict[str, ServeProcess] = {}
 
-    def start(self, node_id: str, *, wait: bool = True) -> ServeProcess:
+    def start(
+        self, node_id: str, *, wait: bool = True, ttl_s: float = TTL_S, renew_s: float = RENEW_S
+    ) -> ServeProcess:
         data_dir = self.root / node_id
         data_dir.mkdir(mode=0o700, exist_ok=True)
         args = (
             *("--database-url", self.url, "--node-id", node_id),
-            *("--lease-renew-s", str(RENEW_S), "--lease-ttl-s", str(TTL_S)),
+            *("--lease-renew-s", str(renew_s), "--lease-ttl-s", str(ttl_s)),
         )
         process = ServeProcess(self.sim, data_dir, log_name="serve.log", args=args)
         self.nodes[node_id] = process
