@@ -213,7 +213,7 @@ def test_a_database_restart_loses_nothing_and_leaves_no_account_offline(
     private_postgres, sim, short_dir, outage
 ):
     cluster = Cluster(sim, private_postgres.url, short_dir)
-    ttl_s = 6.0
+    ttl_s = 8.0
     try:
         for node in ("n1", "n2"):
             cluster.start(node, ttl_s=ttl_s, renew_s=1.0)
