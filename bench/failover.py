@@ -12,7 +12,7 @@ schema of it, dropped afterwards. Phases, one buyer-load generator throughout:
    the same load again: ``replies_per_s_n_nodes``, and ``scaling`` (their ratio);
 3. SIGKILL of one node under a steady load: ``failover_s`` until every account it held is
    online on another node;
-4. SIGSTOP of another node for 2 × ``lease_ttl_s``, then SIGCONT: ``stop_resume_duplicates``
+4. SIGSTOP of another node for 2 x ``lease_ttl_s``, then SIGCONT: ``stop_resume_duplicates``
    (chats answered twice in that phase);
 5. the load stops and the replies drain: ``lost`` and ``duplicates`` over the whole run.
 
