@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.plugins.delivery",
     "tests.plugins.browser",
     "tests.plugins.webhook",
+    "tests.plugins.cluster_fakes",
 ]
 
 # Kept importable from here only so that tests written on other branches still load at merge;
