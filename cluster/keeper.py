@@ -31,7 +31,7 @@ from typing import Any
 import structlog
 
 from cluster.identity import NodeIdentity
-from cluster.ports import KeeperStore, ListenerLike, NodeSupervisor
+from cluster.ports import KeeperStore, ListenerView, NodeSupervisor
 from common.errors import NodeIdInUseError, NotRunningError, StorageError
 from common.settings import Timings
 from storage.cluster import Lease
@@ -54,7 +54,7 @@ class LeaseKeeper:
         node: NodeIdentity,
         timings: Timings,
         *,
-        listener: Callable[[], ListenerLike] | None = None,
+        listener: Callable[[], ListenerView] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store

@@ -205,6 +205,19 @@ def login_id(field: str, value: Any) -> str:
     return value
 
 
+MAX_NODE_ID = 128
+
+
+def node_id(field: str, value: Any) -> str:
+    """A cluster node's id as ``ctl nodes`` shows it, or '' (no node: unpin)."""
+    wanted = f"a node id of at most {MAX_NODE_ID} printable characters (see 'ctl nodes'), or ''"
+    if not isinstance(value, str) or len(value) > MAX_NODE_ID:
+        raise _fail(field, wanted)
+    if value != value.strip() or not value.isprintable():
+        raise _fail(field, wanted)
+    return value
+
+
 MAX_NOTIFY_URLS = 20
 MAX_URL = 4096
 
@@ -290,10 +303,14 @@ COMMANDS: Mapping[str, Mapping[str, Arg]] = {
         "pause_minutes": Arg(minutes),
         "notify": Arg(notify_urls),
         "proxy": Arg(proxy_url),
+        # the node the account is pinned to ('' unpins); cluster mode only
+        "node": Arg(node_id),
     },
     "pauses": {"account": _ACCOUNT},
     "unpause": {"account": _ACCOUNT, "chat": Arg(chat_id, required=True)},
     "notify_test": {},
+    # the nodes of the cluster (one in SQLite mode)
+    "nodes": {},
     # QR-code login (issue 16 section 3)
     "login_start": {"account": _ACCOUNT, "new": Arg(boolean, default=False)},
     "login_poll": {"login_id": Arg(login_id, required=True)},
@@ -316,12 +333,12 @@ def validate_arguments(cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
             BAD_REQUEST,
             f"unknown argument {unknown[0][:64]!r} for {cmd!r}; allowed arguments: {allowed}",
         )
-    fields = ("remark", "pause_minutes", "notify", "proxy")
+    fields = ("remark", "pause_minutes", "notify", "proxy", "node")
     if cmd == "set" and all(args.get(f) is None for f in fields):
         raise ControlError(
             BAD_REQUEST,
-            "'set' changes nothing without a field: give remark, pause_minutes, notify "
-            "and/or proxy",
+            "'set' changes nothing without a field: give remark, pause_minutes, notify, "
+            "proxy and/or node",
         )
     out: dict[str, Any] = {}
     for name, arg in spec.items():

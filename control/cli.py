@@ -53,16 +53,18 @@ commands:
   rules ACCOUNT                             keyword rules and the default reply
   set-rules ACCOUNT --file FILE|- | --clear replace them: {"rules": [{"keyword", "reply",
                                             "item_id"?}], "default_reply": {"text"} | null}
-  set ACCOUNT [--remark TEXT] [--pause-minutes N] [--notify URL ...] [--proxy URL]
+  set ACCOUNT [--remark TEXT] [--pause-minutes N] [--notify URL ...] [--proxy URL] [--node N]
                                             change only those fields. --notify: this account's
                                             own notification URLs (apprise; repeatable;
                                             --notify "" clears). --proxy: its token calls and
                                             WebSocket through http://, https:// or socks5://
                                             (user:pass@ allowed, never shown; --proxy "" clears;
-                                            restarts it onto the new route)
+                                            restarts it onto the new route). --node: pin it
+                                            to that cluster node (--node "" unpins)
   pauses ACCOUNT                            chats where auto-replies are paused (a person answered)
   unpause ACCOUNT CHAT                      auto-reply in that chat again
   notify-test                               send a test notice to every notification URL
+  nodes                                     the cluster's live nodes (one without PostgreSQL)
   login ACCOUNT [--new] [--png FILE]        QR-code login: scan with the Goofish app; the new
                                             login is applied like 'update' (--new: adds it)
 
@@ -136,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cookie", dest="cookie_on_command_line", help=argparse.SUPPRESS)
 
     command("ping", "is the service up? (version, uptime)")
+    command("nodes", "the cluster's live nodes and how many accounts each serves")
     account_arg(command("status", "state of every account, or of one"), optional=True)
     p = command("add", "add an account and start it")
     account_arg(p)
@@ -200,6 +203,7 @@ def _settings_commands(
         help="this account's own notification URL (apprise, e.g. json://host/path); "
         'repeatable; --notify "" goes back to the global ones',
     )
+    p.add_argument("--node", help="pin it to this cluster node (see 'nodes'); \"\" unpins")
     account_arg(command("pauses", "chats of an account where auto-replies are paused"))
     p = command("unpause", "auto-reply in a paused chat again")
     account_arg(p)
@@ -318,9 +322,11 @@ def build_request(args: argparse.Namespace, stdin: TextIO) -> tuple[str, dict[st
             "pause_minutes": args.pause_minutes,
             "notify": args.notify,
             "proxy": args.proxy,
+            "node": args.node,
         },
         "unpause": lambda: {"account": account, "chat": args.chat},
         "notify_test": dict,
+        "nodes": dict,
     }
     build = builders.get(cmd, lambda: {"account": account})
     return cmd, {k: v for k, v in build().items() if v is not None}

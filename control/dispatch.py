@@ -14,25 +14,15 @@ from typing import Any, Protocol
 
 import structlog
 
-from common.errors import (
-    AlreadyExistsError,
-    ConflictError,
-    CookieError,
-    InvalidValueError,
-    LoginError,
-    NotFoundError,
-    XianyuSupervisorError,
-)
+from common.errors import XianyuSupervisorError
 from control.arguments import COMMANDS, validate_arguments
 from control.errors import (
     BAD_REQUEST,
     CONFLICT,
-    EXISTS,
     INTERNAL,
-    LOGIN_FAILED,
-    NOT_FOUND,
     UNAVAILABLE,
     ControlError,
+    error_code,
 )
 from control.protocol import Request, error_response, ok_response, parse_request
 from control.redact import redact_text
@@ -96,6 +86,17 @@ class SupervisorApi(Protocol):
         rules: list[dict[str, Any]] | None = None,
         default_reply: Any = None,
     ) -> Any: ...
+
+
+class ClusterApi(Protocol):
+    """The nodes of the service's database: ``cluster.ClusterSupervisor`` in cluster mode,
+    ``cluster.SingleNode`` (this one process; ``pin`` refuses) on SQLite."""
+
+    def nodes(self) -> Mapping[str, Any]: ...
+    def pin(self, account_id: str, node: str | None) -> Any: ...
+
+
+NEEDS_CLUSTER = "--node needs cluster mode (a PostgreSQL --database-url)"
 
 
 class LoginApi(Protocol):
@@ -199,31 +200,12 @@ _LOGIN_HANDLERS: dict[str, LoginHandler] = {
     "login_cancel": lambda m, a: m.cancel(a["login_id"]),
 }
 
-# checked in order: the most specific type first
-_CODES: tuple[tuple[type[BaseException], str], ...] = (
-    (ControlError, ""),  # carries its own code
-    (NotFoundError, NOT_FOUND),
-    (AlreadyExistsError, EXISTS),
-    (ConflictError, CONFLICT),
-    (CookieError, BAD_REQUEST),
-    (InvalidValueError, BAD_REQUEST),
-    (LoginError, LOGIN_FAILED),
-)
-
 
 def service_version() -> str:
     try:
         return metadata.version("xianyu-supervisor")
     except metadata.PackageNotFoundError:
         return "0+unknown"
-
-
-def error_code(exc: BaseException) -> str:
-    """The control-socket error code for an exception raised while serving a request."""
-    for kind, code in _CODES:
-        if isinstance(exc, kind):
-            return exc.code if isinstance(exc, ControlError) else code
-    return INTERNAL
 
 
 class Dispatcher:
@@ -237,8 +219,10 @@ class Dispatcher:
         started_at: float | None = None,
         logins: LoginApi | None = None,
         notifier: NotifierApi | None = None,
+        cluster: ClusterApi | None = None,
     ) -> None:
         self._supervisor = supervisor
+        self._cluster = cluster
         self._stopping = False
         self._logins = logins
         self._notifier = notifier
@@ -278,6 +262,8 @@ class Dispatcher:
             return self._logins is not None
         if cmd == "notify_test":
             return self._notifier is not None
+        if cmd == "nodes":
+            return self._cluster is not None
         return cmd == "ping" or cmd in _HANDLERS
 
     def _answer(self, parse: Callable[[], Request]) -> tuple[Any, dict[str, Any]]:
@@ -306,6 +292,12 @@ class Dispatcher:
                 self._notifier_or_fail().check_urls(request.args["notify"])
             except ValueError as exc:
                 raise ControlError(BAD_REQUEST, str(exc)) from None
+        if request.cmd == "nodes":
+            if self._cluster is None:
+                raise ControlError(CONFLICT, "this service does not know its nodes")
+            return self._cluster.nodes()
+        if request.cmd == "set" and request.args.get("node") is not None:
+            return self._set_with_node(request.args)
         if request.cmd in _LOGIN_HANDLERS:
             if self._logins is None:
                 raise ControlError(INTERNAL, "QR login is not wired into this service")
@@ -317,6 +309,20 @@ class Dispatcher:
         if not isinstance(result, Mapping):
             raise TypeError(f"supervisor returned {type(result).__name__} for {request.cmd!r}")
         return result
+
+    def _set_with_node(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``set --node``: pin (or with '' unpin) first, then the other fields, if any."""
+        if self._cluster is None:
+            raise ControlError(BAD_REQUEST, NEEDS_CLUSTER)
+        node = args["node"] or None
+        self._cluster.pin(args["account"], node)
+        fields = ("remark", "pause_minutes", "notify", "proxy")
+        if any(args.get(f) is not None for f in fields):
+            result = _HANDLERS["set"](self._supervisor, args)
+        else:
+            result = self._supervisor.account(args["account"])
+        fields_now = dict((result or {}).get("account") or {})
+        return {**(result or {}), "account": {**fields_now, "pinned_node": node}}
 
     def _notifier_or_fail(self) -> NotifierApi:
         if self._notifier is None:

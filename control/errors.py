@@ -6,7 +6,15 @@ Codes are the contract of the control socket (issue 6): ``bad_request``,
 
 from __future__ import annotations
 
-from common.errors import XianyuSupervisorError
+from common.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    CookieError,
+    InvalidValueError,
+    LoginError,
+    NotFoundError,
+    XianyuSupervisorError,
+)
 
 BAD_REQUEST = "bad_request"
 UNKNOWN_COMMAND = "unknown_command"
@@ -50,3 +58,40 @@ class ControlError(XianyuSupervisorError):
 
     def __str__(self) -> str:
         return self.message
+
+
+# checked in order: the most specific type first
+_CODES: tuple[tuple[type[BaseException], str], ...] = (
+    (ControlError, ""),  # carries its own code
+    (NotFoundError, NOT_FOUND),
+    (AlreadyExistsError, EXISTS),
+    (ConflictError, CONFLICT),
+    (CookieError, BAD_REQUEST),
+    (InvalidValueError, BAD_REQUEST),
+    (LoginError, LOGIN_FAILED),
+)
+
+# the other way (an answer that came from another node): the error that maps back to it
+_ERRORS: dict[str, type[XianyuSupervisorError]] = {
+    NOT_FOUND: NotFoundError,
+    EXISTS: AlreadyExistsError,
+    CONFLICT: ConflictError,
+    LOGIN_FAILED: LoginError,
+}
+
+
+def error_code(exc: BaseException) -> str:
+    """The control-socket error code for an exception raised while serving a request."""
+    for kind, code in _CODES:
+        if isinstance(exc, kind):
+            return exc.code if isinstance(exc, ControlError) else code
+    return INTERNAL
+
+
+def error_for(code: str, message: str) -> XianyuSupervisorError:
+    """An error that ``error_code`` maps to ``code`` and whose text is ``message``: a
+    ``common.errors`` type where one fits, else a ``ControlError`` carrying the code."""
+    kind = _ERRORS.get(code)
+    if kind is not None:
+        return kind(message)
+    return ControlError(code if code in CODES else INTERNAL, message)

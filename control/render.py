@@ -88,8 +88,10 @@ def status(result: Mapping[str, Any]) -> str:
     headers = ["ACCOUNT", "USER", "STATE", "ENABLED", "VERSION", "ONLINE SINCE (UTC)"]
     headers += ["RESTARTS", "CRASHES", "RECONNECTS", "LOGINS LEFT", "RECEIVED", "REPLIED"]
     headers += ["LAST ERROR"]
+    clustered = any(a.get("node") for a in accounts)  # a NODE column in cluster mode only
     rows = [
         [
+            *([a.get("node")] if clustered else []),
             a.get("id"),
             a.get("user_id"),
             a.get("state"),
@@ -106,6 +108,7 @@ def status(result: Mapping[str, Any]) -> str:
         ]
         for a in accounts
     ]
+    headers = ["NODE", *headers] if clustered else headers
     return f"{table(headers, rows)}\n{STATUS_FOOTNOTE}"
 
 
@@ -243,6 +246,25 @@ def notify_test(result: Mapping[str, Any]) -> str:
     return table(["URL", "FOR", "RESULT", "ERROR"], rows) + "\n" + summary
 
 
+def nodes(result: Mapping[str, Any]) -> str:
+    rows = [
+        [
+            n.get("id"),
+            n.get("host"),
+            n.get("pid"),
+            n.get("accounts"),
+            n.get("heartbeat_age_s"),
+            _moment(n.get("started_at")),
+            n.get("version"),
+        ]
+        for n in result.get("nodes") or []
+    ]
+    if not rows:
+        return "no live node"
+    headers = ["NODE", "HOST", "PID", "ACCOUNTS", "HEARTBEAT AGE (S)", "STARTED (UTC)", "VERSION"]
+    return table(headers, rows)
+
+
 def generic(result: Mapping[str, Any]) -> str:
     if "outcome" in result:
         return outcome(result)
@@ -261,6 +283,7 @@ RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "pauses": pauses,
     "unpause": unpaused,
     "notify_test": notify_test,
+    "nodes": nodes,
 }
 
 

@@ -29,6 +29,7 @@ pytest_plugins = [
     "tests.plugins.webhook",
     "tests.plugins.cluster",
     "tests.plugins.pgserver",
+    "tests.plugins.cluster_fakes",
 ]
 
 # Kept importable from here only so that tests written on other branches still load at merge;

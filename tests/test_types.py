@@ -22,6 +22,7 @@ SOURCE = [
     "simulator",
     "web",
     "metrics",
+    "cluster",
     "run.py",
 ]
 
