@@ -120,7 +120,7 @@ class NodeLeaseOps(FencingOps):
         """Register this node; a live node (heartbeat within ``ttl_s``) with the same id is
         refused with ``NodeIdInUseError`` unless ``replace``. Leases still naming ``node_id``
         belonged to a previous, dead incarnation: released (their epochs stay)."""
-        what = "registering node {node_id!r}"
+        what = f"registering node {node_id!r}"
         self._cluster_only(what)
         with self._write(what):
             # INSERT first: of two processes registering one new id at once, the second
@@ -144,14 +144,14 @@ class NodeLeaseOps(FencingOps):
     def node_heartbeat(self, node_id: str, *, accounts: int) -> bool:
         """Beat (database clock) and publish how many accounts it serves; False when the
         row is gone (another process took the id over with ``replace``, or deregistered)."""
-        what = "recording the heartbeat of node {node_id!r}"
+        what = f"recording the heartbeat of node {node_id!r}"
         self._cluster_only(what)
         with self._locked(what):
             return self._execute(_HEARTBEAT, (accounts, node_id)) > 0
 
     def deregister_node(self, node_id: str) -> None:
         """A graceful stop: the row goes and every lease it held is released at once."""
-        what = "deregistering node {node_id!r}"
+        what = f"deregistering node {node_id!r}"
         self._cluster_only(what)
         with self._write(what):
             self._execute(_DELETE_NODE, (node_id,))
@@ -175,7 +175,7 @@ class NodeLeaseOps(FencingOps):
     def claim_leases(self, node_id: str, *, limit: int, ttl_s: float) -> list[tuple[str, int]]:
         """Take up to ``limit`` free or expired leases not pinned elsewhere, by account id;
         returns ``(account_id, new epoch)`` pairs."""
-        what = "claiming leases for node {node_id!r}"
+        what = f"claiming leases for node {node_id!r}"
         self._cluster_only(what)
         if limit <= 0:
             return []
@@ -186,7 +186,7 @@ class NodeLeaseOps(FencingOps):
 
     def claim_lease(self, node_id: str, account_id: str, *, ttl_s: float) -> int | None:
         """Take one account's lease if free or expired and not pinned elsewhere: its epoch."""
-        what = "claiming the lease of {account_id!r} for node {node_id!r}"
+        what = f"claiming the lease of {account_id!r} for node {node_id!r}"
         self._cluster_only(what)
         with self._locked(what):
             params = (node_id, ttl_s, account_id, node_id)
@@ -195,7 +195,7 @@ class NodeLeaseOps(FencingOps):
 
     def renew_leases(self, node_id: str, held: Mapping[str, int], *, ttl_s: float) -> set[str]:
         """Extend the leases whose (account, node, epoch) still match; the renewed ids."""
-        what = "renewing {len(held)} leases of node {node_id!r}"
+        what = f"renewing {len(held)} leases of node {node_id!r}"
         self._cluster_only(what)
         if not held:
             return set()
@@ -208,7 +208,7 @@ class NodeLeaseOps(FencingOps):
 
     def release_lease(self, node_id: str, account_id: str, epoch: int) -> bool:
         """Give the lease up (a hand-off) if it is still this one; wakes the other nodes."""
-        what = "releasing the lease of {account_id!r} (node {node_id!r}, epoch {epoch})"
+        what = f"releasing the lease of {account_id!r} (node {node_id!r}, epoch {epoch})"
         self._cluster_only(what)
         with self._locked(what):
             rows = self._db.execute_sql(self._sql(_RELEASE), (account_id, node_id, epoch))
@@ -238,7 +238,7 @@ class NodeLeaseOps(FencingOps):
 
     def pin_account(self, account_id: str, node_id: str | None) -> None:
         """Only ``node_id`` may serve the account from now on (None or '': any node)."""
-        what = "pinning account {account_id!r} to node {node_id!r}"
+        what = f"pinning account {account_id!r} to node {node_id!r}"
         self._cluster_only(what)
         with self._locked(what):
             cursor = self._db.execute_sql(self._sql(_PIN), (node_id or None, account_id))

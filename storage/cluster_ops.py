@@ -99,7 +99,7 @@ class OperationOps(StoreCore):
         self, account_id: str, *, caller_node: str, method: str, args: dict[str, Any]
     ) -> int:
         """Ask the account's owner to run ``method(**args)``; wakes it. The new row's id."""
-        what = "forwarding {method!r} of {account_id!r}"
+        what = f"forwarding {method!r} of {account_id!r}"
         self._cluster_only(what)
         with self._write(what):
             params = (account_id, caller_node, method, json.dumps(args))
@@ -110,7 +110,7 @@ class OperationOps(StoreCore):
     def claim_operations(self, node_id: str, account_ids: Iterable[str]) -> list[Operation]:
         """The pending operations of these (held) accounts, oldest first, now ``running``."""
         accounts = list(account_ids)
-        what = "claiming the operations of {len(accounts)} accounts for node {node_id!r}"
+        what = f"claiming the operations of {len(accounts)} accounts for node {node_id!r}"
         self._cluster_only(what)
         if not accounts:
             return []
@@ -128,7 +128,7 @@ class OperationOps(StoreCore):
         """A running operation's outcome: ``done`` with ``result``, or ``failed`` with
         ``error = {"code", "message"}``; wakes the caller. A row no longer running (the
         caller cancelled it, a new owner interrupted it) keeps what it has."""
-        what = "finishing operation {op_id}"
+        what = f"finishing operation {op_id}"
         self._cluster_only(what)
         state = OP_DONE if error is None else OP_FAILED
         params = (
@@ -143,25 +143,25 @@ class OperationOps(StoreCore):
 
     def cancel_operation(self, op_id: int, reason: str) -> bool:
         """The caller gave up: a still-pending row fails (it must never run later)."""
-        what = "cancelling operation {op_id}"
+        what = f"cancelling operation {op_id}"
         self._cluster_only(what)
         error = json.dumps({"code": "unavailable", "message": reason})
         with self._locked(what):
             return self._execute(_CANCEL, (error, op_id)) > 0
 
     def get_operation(self, op_id: int) -> Operation:
-        what = "reading operation {op_id}"
+        what = f"reading operation {op_id}"
         self._cluster_only(what)
         with self._locked(what):
             row = self._db.execute_sql(self._sql(_GET), (op_id,)).fetchone()
         if row is None:
-            raise NotFoundError("operation {op_id} not found", operation=what)
+            raise NotFoundError(f"operation {op_id} not found", operation=what)
         return _operation(row)
 
     def interrupt_operations(self, account_id: str) -> int:
         """A new owner's first step: what its previous owner was running failed
         "interrupted" (its callers are woken); how many."""
-        what = "interrupting the running operations of {account_id!r}"
+        what = f"interrupting the running operations of {account_id!r}"
         self._cluster_only(what)
         with self._locked(what):
             params = (json.dumps(INTERRUPTED_ERROR), account_id)
@@ -178,7 +178,7 @@ class OperationOps(StoreCore):
 
     def save_snapshots(self, node_id: str, rows: Mapping[str, tuple[int, dict[str, Any]]]) -> None:
         """Publish the status rows of the accounts this node serves (account → epoch, row)."""
-        what = "saving {len(rows)} status snapshots of node {node_id!r}"
+        what = f"saving {len(rows)} status snapshots of node {node_id!r}"
         self._cluster_only(what)
         if not rows:
             return
