@@ -285,19 +285,18 @@ class _Locked:
         """The lease check of a fenced write; on failure the transaction is rolled back."""
         assert self._transaction is not None
         core = self._core
+        cause: BaseException | None = None
         try:
-            held = core._lease_matches(account_id)
-        except DriverError as exc:
-            error: StorageError = core._translate(self._what, exc)
-        else:
-            if held:
+            if core._lease_matches(account_id):
                 return
-            error = LeaseLostError(
+            error: StorageError = LeaseLostError(
                 account_id, node_id=core._node_id or "", epoch=core._held.get(account_id)
             )
+        except DriverError as exc:
+            cause, error = exc, core._translate(self._what, exc)
         with suppress(*DriverError):
             self._transaction.__exit__(type(error), error, None)  # rolls back
-        raise error
+        raise error from cause
 
     def _enter_transaction(self) -> None:
         assert self._transaction is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+import psycopg2
 import pytest
 
 from common.errors import LeaseLostError, NodeIdInUseError, NotFoundError, StorageError
@@ -345,3 +346,29 @@ def test_rule_revisions_and_the_cache(store: Store) -> None:
     assert store.rules_revisions(["shop", "other"]) == {"shop": 1, "other": 0}
     store.forget_cached("shop")
     assert store.cached_rules_revision("shop") is None
+
+
+@pytest.mark.postgres
+def test_a_database_error_in_the_lease_check_is_not_a_lost_lease(postgres_url: str) -> None:
+    store = Store.open(postgres_url)
+    try:
+        store.add_account("shop", COOKIE, "1")
+        lost: list[str] = []
+        store.bind_node("n1", lost.append)
+        store.hold("shop", store.claim_lease("n1", "shop", ttl_s=TTL) or 0)
+        backend = store._db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+        killer = psycopg2.connect(postgres_url)
+        killer.autocommit = True
+        try:
+            with killer.cursor() as cur:
+                cur.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        finally:
+            killer.close()
+
+        with pytest.raises(StorageError) as raised:
+            store.record_handled("shop", "1.PNM", 1000)
+        assert not isinstance(raised.value, LeaseLostError)
+        assert lost == []
+        assert store.record_handled("shop", "1.PNM", 1000)  # reconnected, still held
+    finally:
+        store.close()

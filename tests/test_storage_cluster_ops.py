@@ -10,6 +10,7 @@ import time
 
 import psycopg2
 import pytest
+from structlog.testing import capture_logs
 
 from common.errors import NotFoundError
 from storage import Store
@@ -178,3 +179,18 @@ def test_close_wakes_a_waiting_listener(postgres_url: str) -> None:
     assert results == [[]]
     assert listener.wait(0.01) == []
     listener.close()
+
+
+def test_an_unreachable_database_is_waited_out_and_logged_once() -> None:
+    tries = 3
+    listener = Listener("postgresql://xianyu:s3cret@127.0.0.1:1/none", ["xianyu_ops"])
+    try:
+        with capture_logs() as logs:
+            for _ in range(tries):
+                assert listener.wait(0.01) == []
+        warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+        assert [entry["event"] for entry in warnings] == ["listener_connection_lost"]
+        assert "s3cret" not in repr(logs)
+        assert "***" in warnings[0]["database"]
+    finally:
+        listener.close()
