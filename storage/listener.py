@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import select
 import threading
+import time
 from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
@@ -29,6 +30,9 @@ from storage.engine import describe
 log = structlog.get_logger(__name__)
 
 CONNECT_TIMEOUT_S = 5
+# while the database is unreachable, one connection attempt per this many seconds at most,
+# however short the waits
+RETRY_S = 1.0
 
 
 class Listener:
@@ -41,6 +45,7 @@ class Listener:
         self._lock = threading.Lock()  # guards _conn and _closed against close()
         self._closed = False
         self._outage = False  # a warning was logged for the current outage
+        self._retry_at = 0.0  # monotonic: no connection attempt before this
         self._wake_r, self._wake_w = os.pipe()
 
     def wait(self, timeout_s: float) -> list[tuple[str, str]]:
@@ -82,6 +87,8 @@ class Listener:
                 return None
             if self._conn is not None:
                 return self._conn
+        if time.monotonic() < self._retry_at:
+            return None
         try:
             conn = psycopg2.connect(self._url, connect_timeout=CONNECT_TIMEOUT_S)
             conn.autocommit = True
@@ -89,6 +96,7 @@ class Listener:
                 for channel in self._channels:
                     cur.execute(f'LISTEN "{channel}"')
         except (OSError, psycopg2.Error) as exc:
+            self._retry_at = time.monotonic() + RETRY_S
             self._report_outage(exc)
             return None
         with self._lock:

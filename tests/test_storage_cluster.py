@@ -6,12 +6,19 @@ so an expiry is waited for with a tiny ``ttl_s`` and a polling deadline, never a
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import psycopg2
 import pytest
 
-from common.errors import LeaseLostError, NodeIdInUseError, NotFoundError, StorageError
+from common.errors import (
+    ConflictError,
+    LeaseLostError,
+    NodeIdInUseError,
+    NotFoundError,
+    StorageError,
+)
 from storage import FAILED, PENDING, Store, migrations
 from storage.engine import open_database
 from tests.plugins.timing import wait_for
@@ -82,6 +89,18 @@ def test_cluster_operations_need_postgresql(sqlite_store: Store) -> None:
         register(sqlite_store, "n1")
     sqlite_store.notify("xianyu_leases", "x")  # a no-op, not an error
     assert not sqlite_store.is_postgres
+
+
+def test_the_cluster_errors_keep_their_data_through_pickle() -> None:
+    in_use = NodeIdInUseError("n1", host="h", pid=7, data_dir="/d", heartbeat_age_s=1.5)
+    lost = LeaseLostError("shop", node_id="n1", epoch=3)
+    assert str(lost) == (
+        "account 'shop' is no longer leased by node n1 (epoch 3): another node serves it now"
+    )
+    assert isinstance(lost, StorageError) and isinstance(in_use, ConflictError)
+    for error in (in_use, lost):
+        clone = pickle.loads(pickle.dumps(error))
+        assert (type(clone), str(clone), vars(clone)) == (type(error), str(error), vars(error))
 
 
 # --- nodes --------------------------------------------------------------------------------
