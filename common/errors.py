@@ -8,11 +8,13 @@
     ├── TokenError           the token API could not be reached or answered nonsense
     ├── LoginError           a QR login could not be started (passport unreachable or refusing)
     ├── ConflictError        a request that contradicts the current state (another seller's cookie)
+    │   └── NodeIdInUseError a live cluster node already has this node id
     └── StorageError         the database failed; ``operation`` says what was being done
         ├── NotFoundError    no such account / version
         │   ├── AccountNotFoundError
         │   └── VersionNotFoundError
-        └── AlreadyExistsError
+        ├── AlreadyExistsError
+        └── LeaseLostError   cluster mode: this node no longer holds the account's lease
 
 Each error keeps its data as attributes (``reason``, and where there is one the ``account``,
 the ``operation`` that failed and a ``hint`` saying what to do next) and ``__str__`` builds
@@ -143,6 +145,33 @@ class ConflictError(XianyuSupervisorError):
     """Raised when a request contradicts the current state (e.g. another seller's cookie)."""
 
 
+class NodeIdInUseError(ConflictError):
+    """Raised when a cluster node registers under the id of a node that is still alive.
+
+    ``heartbeat_age_s`` is how long ago (database clock) the other node last beat.
+    """
+
+    def __init__(
+        self,
+        node_id: str,
+        *,
+        host: str = "",
+        pid: int = 0,
+        data_dir: str = "",
+        heartbeat_age_s: float = 0.0,
+    ) -> None:
+        super().__init__(
+            f"node id {node_id!r} is in use by a live node (host {host!r}, pid {pid}, "
+            f"data dir {data_dir!r}, last heartbeat {heartbeat_age_s:.1f}s ago)",
+            hint="stop that node, or give this one another --node-id (env XIANYU_NODE_ID)",
+        )
+        self.node_id = node_id
+        self.host = host
+        self.pid = pid
+        self.data_dir = data_dir
+        self.heartbeat_age_s = heartbeat_age_s
+
+
 class StorageError(XianyuSupervisorError):
     """Raised when the database fails; ``operation`` says what was being done.
 
@@ -197,3 +226,20 @@ class VersionNotFoundError(NotFoundError):
 
 class AlreadyExistsError(StorageError):
     """Raised when creating an account whose id is taken."""
+
+
+class LeaseLostError(StorageError):
+    """Raised by a fenced write when this node no longer holds the account's lease.
+
+    Nothing was written; ``node_id`` and ``epoch`` are what this node believed it held.
+    """
+
+    def __init__(self, account: str, *, node_id: str, epoch: int | None) -> None:
+        held = f"epoch {epoch}" if epoch is not None else "no epoch held"
+        super().__init__(
+            f"account {account!r} is no longer leased by node {node_id} ({held}): "
+            "another node serves it now",
+            account=account,
+        )
+        self.node_id = node_id
+        self.epoch = epoch

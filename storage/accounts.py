@@ -17,6 +17,15 @@ from storage.clock import now_ms
 from storage.core import StoreCore, account_record, fingerprint
 from storage.records import ACTIVE, SOURCE_ADMIN, SOURCES, AccountRecord
 
+_NEW_LEASE = "INSERT INTO account_lease (account_id, node_id, epoch) VALUES (?, NULL, 0)"
+_NOTIFY_LEASES = "SELECT pg_notify('xianyu_leases', ?)"
+# the tables written as SQL (no peewee model in Models.account_tables)
+_REMOVE_ROWS = (
+    "DELETE FROM account_totals WHERE account_id = ?",
+    "DELETE FROM account_snapshot WHERE account_id = ?",
+    "DELETE FROM account_lease WHERE account_id = ?",
+)
+
 
 def cookie_text(cookie: Any) -> str:
     """The stored form of a cookie: a ``str`` as is, or ``goofish.Cookie.serialize()``."""
@@ -89,6 +98,11 @@ class AccountOps(StoreCore):
                 created_ms=now,
             ).execute()
             m.SyncCursor.insert(account=account_id, cursor_ms=0).execute()
+            # its lease (cluster mode), free: a node claims it; the NOTIFY (sent at commit)
+            # wakes the nodes at once instead of at their next poll
+            self._execute(_NEW_LEASE, (account_id,))
+            if not self._is_sqlite:
+                self._execute(_NOTIFY_LEASES, (account_id,))
             return account_record(self._account_row(account_id))
 
     def get_account(self, account_id: str) -> AccountRecord:
@@ -146,5 +160,6 @@ class AccountOps(StoreCore):
             # connection that was opened without SQLite's foreign_keys pragma
             for table in m.account_tables:
                 table.delete().where(table.account == account_id).execute()
-            self._execute("DELETE FROM account_totals WHERE account_id = ?", (account_id,))
+            for sql in _REMOVE_ROWS:
+                self._execute(sql, (account_id,))
             m.Account.delete().where(m.Account.account_id == account_id).execute()

@@ -51,7 +51,7 @@ class CookieOps(StoreCore):
         """Add a ``pending`` version; it becomes active only through ``activate_version``."""
         check_source(source)
         text = cookie_text(value)
-        with self._write(f"proposing a cookie for {account_id!r}"):
+        with self._fenced(f"proposing a cookie for {account_id!r}", account_id):
             self._require_account(account_id)
             row = self._insert_version(account_id, text, source=source, status=PENDING)
             self._prune(account_id)
@@ -69,7 +69,7 @@ class CookieOps(StoreCore):
         """
         if demote_to not in DEMOTIONS:
             raise InvalidValueError("demote_to", f"one of {sorted(DEMOTIONS)}", value=demote_to)
-        with self._write(f"activating cookie version {number} of {account_id!r}"):
+        with self._fenced(f"activating cookie version {number} of {account_id!r}", account_id):
             row = self._version_row(account_id, number)
             if row.status == ACTIVE:
                 return cookie_version(row, account_id)
@@ -86,7 +86,7 @@ class CookieOps(StoreCore):
 
     def fail_version(self, account_id: str, number: int, reason: str) -> CookieVersion:
         """Mark a version ``failed`` with why; the active version cannot fail (switch first)."""
-        with self._write(f"failing cookie version {number} of {account_id!r}") as m:
+        with self._fenced(f"failing cookie version {number} of {account_id!r}", account_id) as m:
             row = self._version_row(account_id, number)
             if row.status == ACTIVE:
                 raise ConflictError(
@@ -172,7 +172,7 @@ class CookieOps(StoreCore):
         """
         if old_value == new_value:
             return None
-        with self._write(f"recording a token refresh for {account_id!r}") as m:
+        with self._fenced(f"recording a token refresh for {account_id!r}", account_id) as m:
             self._require_account(account_id)
             rows = (
                 m.CookieRow.select()

@@ -33,7 +33,13 @@ from types import TracebackType
 
 import peewee as pw
 
-from common.errors import AccountNotFoundError, InvalidValueError, NotFoundError, StorageError
+from common.errors import (
+    AccountNotFoundError,
+    InvalidValueError,
+    LeaseLostError,
+    NotFoundError,
+    StorageError,
+)
 from storage.clock import from_ms
 from storage.models import Account, CookieRow, Models, build_models
 from storage.records import AccountRecord, CookieVersion, RuleSet
@@ -78,6 +84,11 @@ class StoreCore:
         # under the lock only; read without it (a dict lookup is atomic).
         self._rules_cache: dict[str, RuleSet] = {}
         self._pause_cache: dict[str, dict[str, int]] = {}  # account id -> chat id -> until ms
+        self._url = ""  # what Store.open was given (a secret: show self._name)
+        # Cluster mode (storage.fencing): None = unbound, every write as in single-node mode
+        self._node_id: str | None = None
+        self._on_lease_lost: Callable[[str], None] | None = None
+        self._held: dict[str, int] = {}  # account id -> the lease epoch this process holds
 
     def _forget_account(self, account_id: str) -> None:
         """Drop the cached reads of an account (under the lock, before its rows change)."""
@@ -104,6 +115,61 @@ class StoreCore:
         ``on_integrity`` builds the error for a constraint violation (e.g. unknown account).
         """
         return _Locked(self, what, on_integrity=on_integrity, transaction=transaction)
+
+    def _fenced(
+        self,
+        what: str,
+        account_id: str,
+        *,
+        on_integrity: Callable[[], StorageError] | None = None,
+    ) -> AbstractContextManager[Models]:
+        """``_write``, and when bound to a node, first check in the same transaction that
+        this node still holds ``account_id``'s lease (else ``LeaseLostError``, nothing
+        written, ``on_lease_lost`` called once the lock is released)."""
+        fence = None if self._node_id is None else account_id
+        return _Locked(self, what, on_integrity=on_integrity, transaction=True, fence=fence)
+
+    def _hot_write(
+        self,
+        what: str,
+        account_id: str,
+        *,
+        on_integrity: Callable[[], StorageError] | None = None,
+    ) -> AbstractContextManager[Models]:
+        """A per-message write of one statement: as ``_locked`` (no BEGIN/COMMIT) when
+        unbound, the same cost as before; a fenced transaction (``_fenced``) when bound."""
+        if self._node_id is None:
+            return _Locked(self, what, on_integrity=on_integrity, transaction=False)
+        return _Locked(self, what, on_integrity=on_integrity, transaction=True, fence=account_id)
+
+    def _lease_matches(self, account_id: str) -> bool:
+        """Under the lock, in a transaction: does this node still hold the account's lease?
+
+        The in-memory epoch first (an account this process never claimed fails without a
+        query); on PostgreSQL the lease row then, ``FOR SHARE``: a concurrent claim by
+        another node waits for this transaction, so the write cannot land after it.
+        """
+        epoch = self._held.get(account_id)
+        if epoch is None:
+            return False
+        if self._is_sqlite:
+            return True  # one node per SQLite file: the tables are not used
+        params = (account_id, self._node_id, epoch)
+        return self._db.execute_sql(self._sql(_LEASE_HELD), params).fetchone() is not None
+
+    def _lease_lost(self, account_id: str) -> None:
+        """Tell the owner of this Store (outside the lock: it may call into other threads)."""
+        callback = self._on_lease_lost
+        if callback is not None:
+            callback(account_id)
+
+    def _cluster_only(self, what: str) -> None:
+        if self._is_sqlite:
+            raise StorageError(
+                "cluster mode needs PostgreSQL",
+                operation=what,
+                hint="open a postgresql:// database (--database-url) to run several nodes",
+            )
 
     def _transaction(self) -> AbstractContextManager[object]:
         # SQLite: take the write lock up front, so the transaction cannot fail halfway
@@ -159,6 +225,11 @@ class StoreCore:
             raise account_not_found(account_id)
 
 
+_LEASE_HELD = (
+    "SELECT 1 FROM account_lease WHERE account_id = ? AND node_id = ? AND epoch = ? FOR SHARE"
+)
+
+
 class _Locked:
     """The context manager behind ``StoreCore._locked``.
 
@@ -167,7 +238,7 @@ class _Locked:
     (such frames outlive their generator there, which CPython 3.11 has crashed on).
     """
 
-    __slots__ = ("_core", "_on_integrity", "_transaction", "_what")
+    __slots__ = ("_core", "_fence", "_on_integrity", "_transaction", "_what")
 
     def __init__(
         self,
@@ -176,10 +247,12 @@ class _Locked:
         *,
         on_integrity: Callable[[], StorageError] | None,
         transaction: bool,
+        fence: str | None = None,
     ) -> None:
         self._core = core
         self._what = what
         self._on_integrity = on_integrity
+        self._fence = fence  # an account id: check its lease first (bound Store only)
         self._transaction: AbstractContextManager[object] | None = (
             core._transaction() if transaction else None
         )
@@ -197,10 +270,33 @@ class _Locked:
             core._check_open(self._what)
             if self._transaction is not None:
                 self._enter_transaction()
+                if self._fence is not None:
+                    self._check_fence(self._fence)
+        except LeaseLostError:
+            core._lock.release()
+            core._lease_lost(self._fence or "")
+            raise
         except BaseException:
             core._lock.release()
             raise
         return core._m
+
+    def _check_fence(self, account_id: str) -> None:
+        """The lease check of a fenced write; on failure the transaction is rolled back."""
+        assert self._transaction is not None
+        core = self._core
+        cause: BaseException | None = None
+        try:
+            if core._lease_matches(account_id):
+                return
+            error: StorageError = LeaseLostError(
+                account_id, node_id=core._node_id or "", epoch=core._held.get(account_id)
+            )
+        except DriverError as exc:
+            cause, error = exc, core._translate(self._what, exc)
+        with suppress(*DriverError):
+            self._transaction.__exit__(type(error), error, None)  # rolls back
+        raise error from cause
 
     def _enter_transaction(self) -> None:
         assert self._transaction is not None

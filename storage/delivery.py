@@ -35,8 +35,9 @@ _PAUSES = "SELECT chat_id, until_ms FROM chat_pause WHERE account_id = ? AND unt
 class DeliveryOps(StoreCore):
     def mark_processed(self, account_id: str, message_id: str) -> bool:
         """Record that a message was handled; True if it was new (idempotent)."""
-        with self._locked(
+        with self._hot_write(
             f"marking message {message_id!r} of {account_id!r} processed",
+            account_id,
             on_integrity=lambda: account_not_found(account_id),
         ):
             return self._execute(_MARK_PROCESSED, (account_id, message_id, now_ms())) > 0
@@ -44,8 +45,9 @@ class DeliveryOps(StoreCore):
     def record_handled(self, account_id: str, message_id: str, cursor_ms: int) -> bool:
         """``mark_processed`` and ``advance_cursor`` in one transaction (one lock, one
         commit): what every answered message needs. True if the message was new."""
-        with self._write(
+        with self._fenced(
             f"recording message {message_id!r} of {account_id!r} handled",
+            account_id,
             on_integrity=lambda: account_not_found(account_id),
         ):
             new = self._execute(_MARK_PROCESSED, (account_id, message_id, now_ms())) > 0
@@ -85,8 +87,9 @@ class DeliveryOps(StoreCore):
     def pause_chat(self, account_id: str, chat_id: str, until: datetime | float) -> None:
         """No auto-replies in this chat until ``until`` (the seller answered by hand)."""
         until_ms = to_ms(until)
-        with self._write(
+        with self._fenced(
             f"pausing chat {chat_id!r} of {account_id!r}",
+            account_id,
             on_integrity=lambda: account_not_found(account_id),
         ) as m:
             self._pause_cache.pop(account_id, None)
@@ -97,7 +100,7 @@ class DeliveryOps(StoreCore):
 
     def unpause_chat(self, account_id: str, chat_id: str) -> bool:
         """Lift the chat's pause; False when it had none (or the account is unknown: raises)."""
-        with self._write(f"unpausing chat {chat_id!r} of {account_id!r}") as m:
+        with self._fenced(f"unpausing chat {chat_id!r} of {account_id!r}", account_id) as m:
             self._pause_cache.pop(account_id, None)
             self._require_account(account_id)
             this_chat = (m.ChatPause.account == account_id) & (m.ChatPause.chat_id == chat_id)
@@ -144,7 +147,7 @@ class DeliveryOps(StoreCore):
 
     def advance_cursor(self, account_id: str, created_at_ms: int) -> None:
         """Move the cursor forward to ``created_at_ms``; never moves it back."""
-        with self._locked(f"advancing the sync cursor of {account_id!r}"):
+        with self._hot_write(f"advancing the sync cursor of {account_id!r}", account_id):
             moved = self._execute(_ADVANCE_CURSOR, (created_at_ms, account_id, created_at_ms))
             if not moved:
                 self._require_account(account_id)
@@ -154,8 +157,9 @@ class DeliveryOps(StoreCore):
     ) -> None:
         """Cache the IM access token so a restart can re-register without the token API."""
         issued_ms = to_ms(issued_at)
-        with self._write(
+        with self._fenced(
             f"saving the token of {account_id!r}",
+            account_id,
             on_integrity=lambda: account_not_found(account_id),
         ) as m:
             fields: dict[pw.Field, object] = {m.TokenCache.token: token, m.TokenCache.did: did}

@@ -262,12 +262,68 @@ def _to_proxy(db: pw.Database) -> None:
     )
 
 
+_CLUSTER_TABLES = (
+    "CREATE TABLE cluster_node ("
+    "node_id VARCHAR(128) NOT NULL PRIMARY KEY, "
+    "host TEXT NOT NULL DEFAULT '', "
+    "pid INTEGER NOT NULL DEFAULT 0, "
+    "data_dir TEXT NOT NULL DEFAULT '', "
+    "version TEXT NOT NULL DEFAULT '', "
+    "started_ms BIGINT NOT NULL, "
+    "heartbeat_at TIMESTAMP WITH TIME ZONE NOT NULL, "
+    "accounts INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE account_lease ("
+    "account_id VARCHAR(128) NOT NULL PRIMARY KEY REFERENCES account (id) ON DELETE CASCADE, "
+    "node_id VARCHAR(128), "
+    "epoch BIGINT NOT NULL DEFAULT 0, "
+    "expires_at TIMESTAMP WITH TIME ZONE, "
+    "pinned_node VARCHAR(128))",
+    # a node's own leases: renewals, releases, a dead incarnation's leftovers
+    "CREATE INDEX account_lease_node ON account_lease (node_id)",
+    "CREATE TABLE cluster_operation ("
+    "id {serial}, "
+    # no foreign key: like events, an operation's outcome outlives a removed account
+    "account_id VARCHAR(128) NOT NULL, "
+    "caller_node VARCHAR(128) NOT NULL, "
+    "owner_node VARCHAR(128), "
+    "method VARCHAR(64) NOT NULL, "
+    "args TEXT NOT NULL DEFAULT '{{}}', "
+    "state VARCHAR(16) NOT NULL, "
+    "result TEXT, "
+    "error TEXT, "
+    "created_at TIMESTAMP WITH TIME ZONE NOT NULL, "
+    "finished_at TIMESTAMP WITH TIME ZONE)",
+    # the owner's claim: the pending rows of the accounts it holds
+    "CREATE INDEX cluster_operation_account_state ON cluster_operation (account_id, state)",
+    "CREATE TABLE account_snapshot ("
+    "account_id VARCHAR(128) NOT NULL PRIMARY KEY REFERENCES account (id) ON DELETE CASCADE, "
+    "node_id VARCHAR(128) NOT NULL, "
+    "epoch BIGINT NOT NULL, "
+    '"row" TEXT NOT NULL, '
+    "at TIMESTAMP WITH TIME ZONE NOT NULL)",
+)
+
+
+def _to_cluster(db: pw.Database) -> None:
+    """Cluster mode (docs/cluster.md): nodes, one lease per account, forwarded operations,
+    status snapshots. Created on SQLite too (one schema), used on PostgreSQL only."""
+    is_sqlite = isinstance(db, pw.SqliteDatabase)
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if is_sqlite else "BIGSERIAL PRIMARY KEY"
+    for sql in _CLUSTER_TABLES:
+        db.execute_sql(sql.format(serial=serial))
+    # every existing account starts free (no node, epoch 0), like a new one
+    db.execute_sql(
+        "INSERT INTO account_lease (account_id, node_id, epoch) SELECT id, NULL, 0 FROM account"
+    )
+
+
 STEPS: tuple[Callable[[pw.Database], None], ...] = (
     _to_v1,
     _to_v2,
     _to_v3_notify,
     _to_totals,
     _to_proxy,
+    _to_cluster,
 )
 LATEST = len(STEPS)
 

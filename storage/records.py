@@ -105,3 +105,62 @@ class EventRecord:
     account_id: str | None
     kind: str
     data: dict[str, Any]
+
+
+# Cluster mode (docs/cluster.md): what the lease, node, operation and snapshot tables hold.
+OP_PENDING: Final = "pending"
+OP_RUNNING: Final = "running"
+OP_DONE: Final = "done"
+OP_FAILED: Final = "failed"
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """One registered node; ``heartbeat_age_s`` is measured on the database's clock."""
+
+    node_id: str
+    host: str
+    pid: int
+    data_dir: str
+    version: str
+    started_at: datetime
+    heartbeat_age_s: float
+    accounts: int
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who serves an account: ``node_id`` None = free; ``expires_in_s`` None = no expiry set
+    (negative: expired, claimable); ``pinned_node`` None = any node may claim it."""
+
+    account_id: str
+    node_id: str | None
+    epoch: int
+    expires_in_s: float | None
+    pinned_node: str | None
+
+
+@dataclass(frozen=True)
+class Operation:
+    """An account command one node asked the account's owner to run."""
+
+    id: int
+    account_id: str
+    caller_node: str
+    owner_node: str | None
+    method: str
+    args: dict[str, Any] = field(repr=False)  # may hold a cookie; emptied once finished
+    state: str
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The status row an account's owner last published (``age_s`` on the database clock)."""
+
+    account_id: str
+    node_id: str
+    epoch: int
+    row: dict[str, Any]
+    age_s: float

@@ -132,8 +132,9 @@ class RuleOps(StoreCore):
 
     def claim_default_reply(self, account_id: str, chat_id: str) -> bool:
         """True the first time for this chat (send the default reply), False afterwards."""
-        with self._locked(
+        with self._hot_write(
             f"claiming the default reply of {account_id!r} in chat {chat_id!r}",
+            account_id,
             on_integrity=lambda: account_not_found(account_id),
         ):
             return self._execute(_CLAIM, (account_id, chat_id, now_ms())) > 0

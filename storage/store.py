@@ -9,6 +9,7 @@ from __future__ import annotations
 from common.errors import StorageError
 from storage import migrations
 from storage.accounts import AccountOps
+from storage.cluster import ClusterOps
 from storage.cookies import CookieOps
 from storage.core import DriverError
 from storage.delivery import DeliveryOps
@@ -24,9 +25,12 @@ DEFAULT_BUSY_TIMEOUT_S = 5.0
 DEFAULT_LOCK_TIMEOUT_S = 60.0
 
 
-class Store(AccountOps, CookieOps, RuleOps, DeliveryOps, EventOps, NotifyOps, TotalsOps):
+class Store(
+    AccountOps, CookieOps, RuleOps, DeliveryOps, EventOps, NotifyOps, TotalsOps, ClusterOps
+):
     """Thread-safe access to accounts, cookie history, rules, delivery state, events,
-    notification state (``storage.outbox``) and lifetime totals (``storage.totals``).
+    notification state (``storage.outbox``), lifetime totals (``storage.totals``) and, on
+    PostgreSQL, cluster mode's nodes, leases, operations and snapshots (``storage.cluster``).
 
     Returns frozen dataclasses (``storage.records``); raises ``StorageError`` and its
     subclasses, never a peewee or driver exception.
@@ -50,6 +54,7 @@ class Store(AccountOps, CookieOps, RuleOps, DeliveryOps, EventOps, NotifyOps, To
             lock_timeout_s=lock_timeout_s,
             name=describe(url),
         )
+        store._url = url
         try:
             with store._lock:
                 migrations.upgrade(db)

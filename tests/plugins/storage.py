@@ -6,6 +6,7 @@
 - ``store``: a ``Store`` opened on ``store_url``, closed after the test.
 - ``sqlite_store``: SQLite only, for tests of other layers that need a real store but
   not both engines.
+- ``two_nodes``: PostgreSQL only, two Stores on one fresh schema: two cluster nodes.
 - ``LockHolder(db_path)``: another process holding a SQLite file with ``BEGIN EXCLUSIVE``
   until ``release()``.
 """
@@ -85,6 +86,15 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     opened = Store.open(sqlite_url(tmp_path))
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def two_nodes(postgres_url: str) -> Iterator[tuple[Store, Store]]:
+    first = Store.open(postgres_url)
+    second = Store.open(postgres_url)
+    yield first, second
+    second.close()
+    first.close()
 
 
 HOLD_LOCK = """
