@@ -23,11 +23,13 @@ import pykka
 import structlog
 
 from actors.budget import LoginBudget
+from cluster.identity import default_node_id
 from cluster.node import ClusterNode
+from cluster.nodes import SingleNode
 from common.errors import NotRunningError
 from common.io_loop import IoLoop
 from common.settings import Settings
-from control.dispatch import Dispatcher
+from control.dispatch import ClusterApi, Dispatcher, SupervisorApi
 from control.server import ControlServer
 from goofish.passport_client import PassportClient
 from goofish.token import TokenClient
@@ -42,6 +44,7 @@ from storage.engine import describe
 from storage.files import make_private_dir, too_open
 from supervisor import (
     ChildFactory,
+    ClusterHooks,
     LoginManager,
     SupervisorClient,
     account_actor_factory,
@@ -189,10 +192,16 @@ class Service:
                 child_factory=factory,
                 login_budget=budget,
                 passport=self._passport_client,
-                cluster=None if self._node is None else self._node.hooks,
+                cluster=None if self._node is None else _hooks(self._node),
             )
-            if self._node is not None:
-                self._node.attach(self._client)
+            control_api: SupervisorApi = self._client
+            nodes: ClusterApi = SingleNode(
+                default_node_id(settings.data_dir),
+                time.time(),
+                lambda: len(self.store.list_accounts()),
+            )
+            if self._node is not None:  # every account of the cluster, wherever it is served
+                control_api = nodes = self._node.attach(self._client)
                 self._node.start()
             self._logins = LoginManager(
                 self._passport_client,
@@ -204,7 +213,11 @@ class Service:
             # watches from outside and delivers on its own threads: never on a reply's path
             self._notifier = Notifier(self._store, self._client, settings).start()
             self._dispatcher = Dispatcher(
-                self._client, started_at=started_at, logins=self._logins, notifier=self._notifier
+                control_api,
+                started_at=started_at,
+                logins=self._logins,
+                notifier=self._notifier,
+                cluster=nodes,
             )
             self._housekeeping = Housekeeping(
                 self._store, self._io, retention_s=settings.timings.processed_retention_s
@@ -254,9 +267,8 @@ class Service:
         if notifier is not None:
             notifier.stop()  # before the shutdown: stopping accounts is no news
         client, self._client = self._client, None
-        node = self._node
-        if node is not None:
-            node.pause()  # no claims nor remote operations while the accounts stop
+        if self._node is not None:
+            self._node.pause()  # no claims nor remote operations while the accounts stop
         if self._dispatcher is not None:
             self._dispatcher.stopping()
         logins, self._logins = self._logins, None
@@ -273,13 +285,16 @@ class Service:
                 if control is not None:
                     control.join_workers()
             finally:
-                self._node = None
-                if node is not None:
-                    node.leave()  # the others claim our accounts at once
+                self._leave_cluster()
                 self._stop_leftover_actors()
                 self._stop_io()
                 self._close_store()
         log.info("service_stopped")
+
+    def _leave_cluster(self) -> None:
+        node, self._node = self._node, None
+        if node is not None:
+            node.leave()  # releases the leases: the others claim our accounts at once
 
     def _close_store(self) -> None:
         store, self._store = self._store, None
@@ -359,6 +374,10 @@ def run(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
+
+
+def _hooks(node: ClusterNode) -> ClusterHooks:
+    return ClusterHooks(lease_valid=node.lease_valid, on_added=node.account_added)
 
 
 def _hint_when_empty(service: Service) -> None:

@@ -50,7 +50,7 @@ class LeaseSide:
         effects: Effects,
         entries: dict[str, AccountEntry],
         renewals: Renewals,
-        start_later: Callable[[str, float], None],
+        start_later: Callable[[str, float], object],
     ) -> None:
         self._start_later = start_later  # the boot path's rate-limited start (StartDue)
         self._book = book

@@ -10,6 +10,7 @@ server runs as ``nobody`` (like ``.ci/run``'s).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -76,8 +77,6 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         server.start()
         yield server
     finally:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # stopped by the test
             server.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass  # already stopped by the test
         shutil.rmtree(root, ignore_errors=True)
