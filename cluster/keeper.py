@@ -273,12 +273,13 @@ class LeaseKeeper:
         claimed = self._store.claim_leases(self.node_id, limit=limit, ttl_s=self._ttl)
         supervisor = self._supervisor
         for index, (account_id, epoch) in enumerate(claimed):
+            # what a dead previous owner was running is answered first, before ``held``
+            # shows the account to the operation runner (or it would interrupt its own)
+            self._store.interrupt_operations(account_id)
+            self._store.hold(account_id, epoch)
             with self._lock:
                 self._held[account_id] = epoch
                 self._deadline[account_id] = t0 + self._ttl - self._margin
-            self._store.hold(account_id, epoch)
-            # what a dead previous owner was running is answered before anything new runs
-            self._store.interrupt_operations(account_id)
             if supervisor is not None:
                 supervisor.adopt(account_id, epoch, start_in_s=index / self._start_rate)
         if claimed:

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -98,6 +100,17 @@ class Cluster:
     def logs(self) -> str:
         return "\n".join(p.log_text() for p in self.nodes.values())
 
+    def keep_logs(self, name: str) -> None:
+        """Copy every node's log to ``$XIANYU_TEST_KEEP_LOGS/<name>/`` when that is set."""
+        keep = os.environ.get("XIANYU_TEST_KEEP_LOGS")
+        if not keep:
+            return
+        target = Path(keep) / name
+        target.mkdir(parents=True, exist_ok=True)
+        for node_id, process in self.nodes.items():
+            if process.log_path.exists():
+                shutil.copy(process.log_path, target / f"{node_id}.log")
+
     def kill_all(self) -> None:
         for process in self.nodes.values():
             if process.proc.poll() is None:
@@ -106,9 +119,12 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(sim: SimulatorHandle, postgres_url: str, short_dir: Path) -> Iterator[Cluster]:
+def cluster(
+    request: pytest.FixtureRequest, sim: SimulatorHandle, postgres_url: str, short_dir: Path
+) -> Iterator[Cluster]:
     nodes = Cluster(sim, postgres_url, short_dir)
     try:
         yield nodes
     finally:
         nodes.kill_all()
+        nodes.keep_logs(request.node.name)
