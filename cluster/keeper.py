@@ -208,6 +208,7 @@ class LeaseKeeper:
         try:
             self._balance()
             self._snapshot()
+            self._refresh_caches()
         except StorageError as exc:
             log.warning("lease_balance_failed", node=self.node_id, error=str(exc))
             return False
@@ -322,6 +323,17 @@ class LeaseKeeper:
         }
         if rows:
             self._store.save_snapshots(self.node_id, rows)
+
+    def _refresh_caches(self) -> None:
+        """The fallback of cache invalidation: rules changed without passing through this
+        node (every command is routed to the owner, so this should find nothing) are read
+        again from the next message on."""
+        revisions = self._store.rules_revisions(self.held())
+        for account_id, revision in revisions.items():
+            cached = self._store.cached_rules_revision(account_id)
+            if cached is not None and cached != revision:
+                log.info("rules_cache_stale", node=self.node_id, account=account_id)
+                self._store.forget_cached(account_id)
 
     # --- losing a lease ------------------------------------------------------------------------
 

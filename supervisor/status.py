@@ -23,6 +23,7 @@ class State(StrEnum):
     FAILED = "failed"  # crashed past the restart intensity; waits for an operator
     STOPPED = "stopped"
     DISABLED = "disabled"
+    UNOWNED = "unowned"  # cluster: no live node holds the account's lease right now
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "state.failed": ("failed", "已失败"),
     "state.stopped": ("stopped", "已停止"),
     "state.disabled": ("disabled", "已停用"),
+    "state.unowned": ("no node serves it", "无节点服务"),
     "account.title": ("Account", "账号"),
     "account.status": ("Status", "状态"),
     "account.enabled": ("enabled", "已启用"),

@@ -28,6 +28,7 @@ STATES = (
     "failed",
     "stopped",
     "disabled",
+    "unowned",
 )
 
 
@@ -53,6 +54,9 @@ EVENT_KINDS = (
     "operation_failed",
     "reply_refused",
     "trade_card",
+    "lease_claimed",
+    "lease_released",
+    "lease_lost",
 )
 
 

@@ -13,6 +13,7 @@ STATES = {
     "failed",
     "stopped",
     "disabled",
+    "unowned",
 }
 # one row of ``status``
 STATUS_FIELDS = {
