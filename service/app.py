@@ -206,7 +206,7 @@ class Service:
             self._logins = LoginManager(
                 self._passport_client,
                 self._io,
-                self._client,
+                control_api,  # a QR login's cookie goes to whichever node serves the account
                 self._store,
                 poll_s=settings.timings.qr_poll_s,
             )
