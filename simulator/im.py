@@ -61,6 +61,10 @@ class ImServer(ConversationRequests):
         self._registered: dict[str, list[Conn]] = {}
         self._all: set[Conn] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # set by shutdown: a fault's delay (slow handshake, slow /reg) ends at once, so that no
+        # handshake is left sleeping past the loop's end
+        self._stopping = asyncio.Event()
+        self._handshaking: set[ServerConnection] = set()
         self._cookie_users: weakref.WeakKeyDictionary[ServerConnection, str] = (
             weakref.WeakKeyDictionary()
         )
@@ -98,7 +102,11 @@ class ImServer(ConversationRequests):
         delay = user.faults.slow_handshake_s
         if delay > 0:
             user.faults.slow_handshake_s = 0.0
-            await asyncio.sleep(delay)
+            self._handshaking.add(connection)
+            try:
+                await self._delay(delay)
+            finally:
+                self._handshaking.discard(connection)
             # the same connection's /reg answer is delayed too
             self._reg_delays[connection] = delay
 
@@ -191,7 +199,7 @@ class ImServer(ConversationRequests):
             user = self._world.users[grant.user_id]
             delay, user.faults.slow_handshake_s = max(delay, user.faults.slow_handshake_s), 0.0
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._delay(delay)
         if grant is None or conn.user_id not in (None, grant.user_id):
             await self._send(conn, wire.reg_refused(mid, "token invalid or expired"))
             await conn.ws.close(1000, "token invalid")
@@ -359,8 +367,16 @@ class ImServer(ConversationRequests):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _delay(self, seconds: float) -> None:
+        """A fault's delay, cut short by ``shutdown``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
     async def shutdown(self) -> None:
         """Cut every connection at once (a close handshake could wait on a blackholed peer)."""
+        self._stopping.set()
+        for connection in list(self._handshaking):
+            connection.transport.abort()
         for task in list(self._tasks):
             task.cancel()
         for conn in list(self._all):
