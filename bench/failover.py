@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -58,6 +59,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--lease-ttl-s", type=float, default=15.0)
     parser.add_argument("--lease-renew-s", type=float, default=5.0)
     parser.add_argument("--drain-s", type=float, default=60.0, help="most to wait for replies")
+    parser.add_argument("--keep-logs", type=Path, help="copy every node's log here at the end")
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("give --database-url postgresql://... (or set XIANYU_TEST_POSTGRES_URL)")
@@ -103,19 +105,33 @@ class Nodes:
         return [n for n, p in self.processes.items() if p.popen and p.popen.poll() is None]
 
     def rows(self, via: str) -> list[dict[str, Any]]:
+        """Every account's row as its owner sees it now: each live node's own rows (another
+        node's rows are its last snapshot, up to a lease renewal old), the rest from ``via``."""
+        fresh: dict[str, dict[str, Any]] = {}
         with control(self.processes[via]) as client:
-            rows: list[dict[str, Any]] = client.call("status")["accounts"]
-            return rows
+            every = {r["id"]: r for r in client.call("status")["accounts"]}
+        for name in self.alive():
+            with contextlib.suppress(Exception), control(self.processes[name]) as client:
+                for row in client.call("status")["accounts"]:
+                    if row.get("node") == name:
+                        fresh[row["id"]] = row
+        return [fresh.get(account, row) for account, row in every.items()]
 
     def wait(self, via: str, done: Any, *, timeout_s: float, what: str) -> float:
         """Seconds until ``done(rows)`` holds (polling ``status`` on ``via``)."""
         started = time.perf_counter()
+        rows: list[dict[str, Any]] = []
         while time.perf_counter() - started < timeout_s:
             with contextlib.suppress(Exception):  # a node busy or restarting: ask again
-                if done(self.rows(via)):
+                rows = self.rows(via)
+                if done(rows):
                     return time.perf_counter() - started
             time.sleep(_POLL_S)
-        raise TimeoutError(f"{what}: not within {timeout_s:g}s")
+        seen = Counter((r.get("node"), r["state"]) for r in rows)
+        logs = "\n".join(p.log_tail(5) for p in self.processes.values())
+        raise TimeoutError(
+            f"{what}: not within {timeout_s:g}s; (node, state): {dict(seen)}\n{logs}"
+        )
 
 
 def online_on(rows: list[dict[str, Any]], nodes: set[str], count: int) -> bool:
@@ -144,26 +160,50 @@ def throughput(rig: SimRig, sellers: list[str], rate: float, window_s: float) ->
     return replies / (end - start)
 
 
+def lost_by_phase(unanswered: list[Any], marks: list[tuple[str, float]]) -> dict[str, int]:
+    """Unanswered pushes counted by the phase they were pushed in (where a loss comes from)."""
+    counts: Counter[str] = Counter()
+    for push in unanswered:
+        name = "setup"
+        for label, at in marks:
+            if push.at >= at:
+                name = label
+        counts[name] += 1
+    return dict(counts)
+
+
+def keep_logs(tmp: Path, names: list[str], target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copy(tmp / name / "service.log", target / f"{name}.log")
+
+
 def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int:
     rig = start_rig(stack)
     url = stack.enter_context(fresh_schema(args.database_url))
     nodes = Nodes(stack, rig, tmp, args)
     nodes.url = url
     names = [f"n{i + 1}" for i in range(args.nodes)]
+    if args.keep_logs is not None:  # also when the run fails: that is when they are wanted
+        stack.callback(keep_logs, tmp, names, args.keep_logs)
     first = nodes.start(names[0])
     with phase(f"adding {args.accounts} accounts"), control(first) as client:
         fleet, _ = add_fleet(rig, client, args.accounts)
     count = args.accounts
     nodes.wait("n1", lambda r: online_on(r, {"n1"}, count), timeout_s=120, what="all online")
+    marks: list[tuple[str, float]] = [("throughput_1", time.perf_counter())]
     with phase("throughput on 1 node"):
         one = throughput(rig, fleet.seller_ids, args.throughput_rate, args.window_s)
 
+    marks.append(("join", time.perf_counter()))
     with phase(f"{args.nodes - 1} nodes join"):
         started = time.perf_counter()
         for name in names[1:]:
             nodes.start(name)
         nodes.wait("n1", lambda r: balanced(r, set(names), count), timeout_s=180, what="balance")
         balanced_s = time.perf_counter() - started
+    marks.append(("throughput_n", time.perf_counter()))
     with phase(f"throughput on {args.nodes} nodes"):
         many = throughput(rig, fleet.seller_ids, args.throughput_rate, args.window_s)
 
@@ -171,12 +211,14 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
     stack.callback(load.stop)
     victim, paused = names[1], names[-1] if args.nodes > 2 else names[0]
     survivors = set(names) - {victim}
+    marks.append(("sigkill", time.perf_counter()))
     with phase(f"SIGKILL {victim}"):
         nodes.processes[victim].sigkill()
         failover_s = nodes.wait(
             "n1", lambda r: online_on(r, survivors, count), timeout_s=120, what="failover"
         )
     before = rig.ledger.duplicates()
+    marks.append(("sigstop", time.perf_counter()))
     with phase(f"SIGSTOP {paused} for {2 * args.lease_ttl_s:g}s"):
         popen = nodes.processes[paused].popen
         assert popen is not None
@@ -188,6 +230,11 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
     with phase("drain"):
         rig.ledger.drain(args.drain_s)
     ledger = rig.ledger
+    if args.keep_logs is not None:  # which messages went unanswered, to look them up in the logs
+        args.keep_logs.mkdir(parents=True, exist_ok=True)
+        with (args.keep_logs / "unanswered.txt").open("w") as out:
+            for push in ledger.unanswered():
+                out.write(f"{push.seller_id} {push.chat_id} {push.at:.3f}\n")
     figures = {
         "nodes": args.nodes,
         "accounts": count,
@@ -201,6 +248,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
         "replies_per_s_n_nodes": rounded(many),
         "scaling": rounded(ratio(many, one), 2),
         "lease_ttl_s": args.lease_ttl_s,
+        "lost_by_phase": lost_by_phase(ledger.unanswered(), marks),
     }
     emit(
         f"failover ({args.nodes} nodes, {count} accounts, PostgreSQL)",

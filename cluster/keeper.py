@@ -55,9 +55,14 @@ class LeaseKeeper:
         timings: Timings,
         *,
         listener: Callable[[], ListenerView] | None = None,
+        lease_store: KeeperStore | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``lease_store``: a Store on its own connection for the lease statements, so that a
+        renewal never queues behind the replies' writes on the shared one (a node under load
+        must still renew in time); default ``store``."""
         self._store = store
+        self._leases_db = lease_store or store
         self._node = node
         self._ttl = timings.lease_ttl_s
         self._renew_s = timings.lease_renew_s
@@ -76,6 +81,11 @@ class LeaseKeeper:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._db_down_since: float | None = None
+        # when the next lease held elsewhere expires: a round then claims it at once (a dead
+        # node's accounts move within the lease's time, not up to a renewal period later)
+        self._next_expiry: float | None = None
+        self._due = 0.0  # when the next round should start (for the "late" warning)
+        self._rows_asked: concurrent.futures.Future[dict[str, Any]] | None = None
 
     @property
     def node_id(self) -> str:
@@ -90,7 +100,7 @@ class LeaseKeeper:
         within the lease time) is taken over: the id is ours, its pid is gone."""
         node = self._node
         try:
-            self._store.register_node(
+            self._leases_db.register_node(
                 node.node_id,
                 host=node.host,
                 pid=node.pid,
@@ -102,7 +112,7 @@ class LeaseKeeper:
             if not node.is_dead_incarnation(exc.host, exc.pid):
                 raise
             log.info("node_id_taken_over", node=node.node_id, previous_pid=exc.pid)
-            self._store.register_node(
+            self._leases_db.register_node(
                 node.node_id,
                 host=node.host,
                 pid=node.pid,
@@ -112,6 +122,8 @@ class LeaseKeeper:
                 replace=True,
             )
         self._store.bind_node(node.node_id, self._lost_by_write)
+        # the others rebalance now rather than at their next round: a fair share just shrank
+        self._leases_db.notify(LEASE_CHANNEL, node.node_id)
         log.info("node_registered", node=node.node_id, host=node.host, pid=node.pid)
 
     def attach(
@@ -149,9 +161,9 @@ class LeaseKeeper:
             self._deadline.clear()
         try:
             for account_id, epoch in held.items():
-                self._store.release_lease(self.node_id, account_id, epoch)
+                self._leases_db.release_lease(self.node_id, account_id, epoch)
                 self._store.unhold(account_id)
-            self._store.deregister_node(self.node_id)
+            self._leases_db.deregister_node(self.node_id)
         except StorageError as exc:  # the leases expire on their own: nothing is stuck
             log.warning("node_leave_failed", node=self.node_id, error=str(exc))
         log.info("node_left", node=self.node_id, released=len(held))
@@ -174,19 +186,27 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            late = self._clock() - self._due if self._due else 0.0
+            if late > 1.0:
+                log.warning("lease_round_late", node=self.node_id, late_s=round(late, 2))
             try:
                 ok = self.round()
             except Exception:  # noqa: BLE001 (survival boundary: the keeper must keep renewing)
                 log.exception("lease_round_failed", node=self.node_id)
                 ok = False
-            self._wake.wait(self._next_wait(ok))
+            wait = self._next_wait(ok)
+            self._due = self._clock() + wait
+            self._wake.wait(wait)
             self._wake.clear()
 
     def _next_wait(self, ok: bool) -> float:
         wait = self._renew_s if ok else min(RETRY_AFTER_FAILURE_S, self._renew_s)
+        now = self._clock()
         with self._lock:
             if self._deadline:  # wake up to fence an account the moment its deadline passes
-                wait = min(wait, max(0.0, min(self._deadline.values()) - self._clock()))
+                wait = min(wait, max(0.0, min(self._deadline.values()) - now))
+        if self._next_expiry is not None:
+            wait = min(wait, max(0.0, self._next_expiry - now))
         return max(wait, 0.01)
 
     def _listen(self) -> None:
@@ -201,7 +221,9 @@ class LeaseKeeper:
 
     def round(self) -> bool:
         """One renew / fence / balance / snapshot round; False when the database failed."""
+        started = self._clock()
         renewed = self._renew()
+        renewed_at = self._clock()
         self._fence_expired()
         if not renewed:
             return False
@@ -212,14 +234,22 @@ class LeaseKeeper:
         except StorageError as exc:
             log.warning("lease_balance_failed", node=self.node_id, error=str(exc))
             return False
+        took = self._clock() - started
+        if took > self._renew_s / 2:  # an overloaded node: the margin is being eaten
+            log.warning(
+                "lease_round_slow",
+                node=self.node_id,
+                took_s=round(took, 2),
+                renew_s=round(renewed_at - started, 2),
+            )
         return True
 
     def _renew(self) -> bool:
         held = self.held()
         t0 = self._clock()
         try:
-            renewed = self._store.renew_leases(self.node_id, held, ttl_s=self._ttl)
-            beating = self._store.node_heartbeat(self.node_id, accounts=len(held))
+            renewed = self._leases_db.renew_leases(self.node_id, held, ttl_s=self._ttl)
+            beating = self._leases_db.node_heartbeat(self.node_id, accounts=len(held))
         except StorageError as exc:
             if self._db_down_since is None:
                 self._db_down_since = t0
@@ -231,12 +261,24 @@ class LeaseKeeper:
             self._db_down_since = None
         if not beating:  # our row vanished (taken as dead by someone): join again
             self.register()
+        # a deadline that passed before the renewal came back tripped that account's fence
+        # for a moment: what it handled meanwhile was neither sent nor recorded, and a fenced
+        # generation never retries, so it must be replaced (the next one backfills) even
+        # though the lease itself was renewed
+        after = self._clock()
         for account_id, epoch in held.items():
-            if account_id in renewed:
-                with self._lock:
-                    if self._held.get(account_id) == epoch:
-                        self._deadline[account_id] = t0 + self._ttl - self._margin
-            else:
+            with self._lock:
+                current = self._held.get(account_id) == epoch
+                lapsed = current and self._deadline.get(account_id, 0.0) <= after
+                if current and not lapsed and account_id in renewed:
+                    self._deadline[account_id] = t0 + self._ttl - self._margin
+                    continue
+            if lapsed:
+                self._lose(account_id, "the lease could not be renewed in time")
+                if account_id in renewed:  # still ours: free it so that it is claimed now
+                    self._leases_db.release_lease(self.node_id, account_id, epoch)
+                    self._wake.set()
+            elif current:
                 self._lose(account_id, "another node holds the lease now, or the account is gone")
         return True
 
@@ -245,14 +287,15 @@ class LeaseKeeper:
         with self._lock:
             expired = [a for a, deadline in self._deadline.items() if now >= deadline]
         for account_id in expired:
-            self._lose(account_id, "the lease could not be renewed in time (database unreachable)")
+            self._lose(account_id, "the lease could not be renewed in time")
 
     def _balance(self) -> None:
-        store = self._store
+        store = self._leases_db
         live = store.nodes(live_within_s=self._ttl)
         total = store.account_count()
         share = math.ceil(total / max(1, len(live)))
         leases = store.leases()
+        self._note_next_expiry(leases)
         self._finish_releases()
         held = self.held()
         staying = [a for a in sorted(held) if a not in self._releasing]
@@ -269,14 +312,24 @@ class LeaseKeeper:
         if want > 0:
             self._claim(min(want, self._per_round))
 
+    def _note_next_expiry(self, leases: Mapping[str, Lease]) -> None:
+        others = [
+            lease.expires_in_s
+            for lease in leases.values()
+            if lease.node_id not in (None, self.node_id) and lease.expires_in_s is not None
+        ]
+        # a little after the database's expiry, so that the claim finds it expired
+        soonest = min((s for s in others if s > 0), default=None)
+        self._next_expiry = None if soonest is None else self._clock() + soonest + 0.05
+
     def _claim(self, limit: int) -> None:
         t0 = self._clock()
-        claimed = self._store.claim_leases(self.node_id, limit=limit, ttl_s=self._ttl)
+        claimed = self._leases_db.claim_leases(self.node_id, limit=limit, ttl_s=self._ttl)
         supervisor = self._supervisor
         for index, (account_id, epoch) in enumerate(claimed):
             # what a dead previous owner was running is answered first, before ``held``
             # shows the account to the operation runner (or it would interrupt its own)
-            self._store.interrupt_operations(account_id)
+            self._leases_db.interrupt_operations(account_id)
             self._store.hold(account_id, epoch)
             with self._lock:
                 self._held[account_id] = epoch
@@ -292,7 +345,8 @@ class LeaseKeeper:
         if self._supervisor is None or account_id in self._releasing:
             return
         log.info("lease_handing_off", node=self.node_id, account=account_id)
-        self._releasing[account_id] = self._supervisor.release(account_id)
+        future = self._releasing[account_id] = self._supervisor.release(account_id)
+        future.add_done_callback(lambda _done: self._wake.set())  # release the lease at once
 
     def _finish_releases(self) -> None:
         """Release the leases whose generation has stopped (the hand-off is complete)."""
@@ -309,26 +363,35 @@ class LeaseKeeper:
                 self._deadline.pop(account_id, None)
             self._store.unhold(account_id)
             if epoch is not None:
-                self._store.release_lease(self.node_id, account_id, epoch)
+                self._leases_db.release_lease(self.node_id, account_id, epoch)
 
     def _snapshot(self) -> None:
+        """Store the rows the supervisor gave since the last round, and ask for fresh ones
+        (never waited on: a busy supervisor must not delay the next renewal)."""
         supervisor = self._supervisor
         if supervisor is None:
             return
-        held = self.held()
-        rows = {
-            row["id"]: (held[row["id"]], row)
-            for row in supervisor.status_rows()
-            if row.get("id") in held
-        }
-        if rows:
-            self._store.save_snapshots(self.node_id, rows)
+        asked, self._rows_asked = self._rows_asked, None
+        if asked is not None and not asked.done():
+            self._rows_asked = asked  # still busy: ask again once it answered
+            return
+        if asked is not None and asked.exception() is None:
+            held = self.held()
+            rows = {
+                row["id"]: (held[row["id"]], row)
+                for row in asked.result()["accounts"]
+                if row.get("id") in held
+            }
+            if rows:
+                self._leases_db.save_snapshots(self.node_id, rows)
+        with contextlib.suppress(NotRunningError):
+            self._rows_asked = supervisor.status_rows()
 
     def _refresh_caches(self) -> None:
         """The fallback of cache invalidation: rules changed without passing through this
         node (every command is routed to the owner, so this should find nothing) are read
         again from the next message on."""
-        revisions = self._store.rules_revisions(self.held())
+        revisions = self._leases_db.rules_revisions(self.held())
         for account_id, revision in revisions.items():
             cached = self._store.cached_rules_revision(account_id)
             if cached is not None and cached != revision:

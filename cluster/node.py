@@ -38,11 +38,14 @@ class ClusterNode:
         self._store = store
         self._settings = settings
         self._url = database_url
+        # the keeper's own connection: lease renewals must not queue behind the replies
+        self._lease_store = Store.open(database_url)
         self.keeper = LeaseKeeper(
             store,
             self.identity,
             settings.timings,
             listener=lambda: Listener(database_url, [LEASE_CHANNEL]),
+            lease_store=self._lease_store,
         )
         self.routing: ClusterSupervisor | None = None
         self._runner: OperationRunner | None = None
@@ -54,7 +57,11 @@ class ClusterNode:
 
     def join(self) -> ClusterNode:
         """Register under this node's id (``NodeIdInUseError`` if a live node has it)."""
-        self.keeper.register()
+        try:
+            self.keeper.register()
+        except BaseException:
+            self._lease_store.close()
+            raise
         return self
 
     def lease_valid(self, account_id: str) -> bool:
@@ -111,4 +118,7 @@ class ClusterNode:
 
     def leave(self) -> None:
         """Release every lease and the node's row (after the supervisor shut down)."""
-        self.keeper.stop()
+        try:
+            self.keeper.stop()
+        finally:
+            self._lease_store.close()

@@ -284,10 +284,12 @@ class SupervisorClient:
         self._tell(request)
         return request.reply
 
-    def status_rows(self) -> list[dict[str, Any]]:
-        """Every status row of the accounts this supervisor serves (a cluster node's share)."""
-        rows: list[dict[str, Any]] = self.status()["accounts"]
-        return rows
+    def status_rows(self) -> concurrent.futures.Future[dict[str, Any]]:
+        """Every status row of the accounts this supervisor serves (a cluster node's share),
+        as a future: the lease keeper never waits on a busy supervisor."""
+        request = rq.Status(None)
+        self._tell(request)
+        return request.reply
 
     # --- plumbing ----------------------------------------------------------------------------
 
