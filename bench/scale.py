@@ -12,8 +12,10 @@ The ramp then pushes buyer messages at increasing total rates for ``--step-s`` e
 message answered) with p99 reply latency <= ``--max-p99-ms``. ``cpu_ms_per_reply`` is the
 service process's CPU time (user + system, from the step's first push until its last reply
 or the drain's end) divided by the replies of that step, at the highest sustained step;
-each ramp row has its own, and the service's ``threads`` at the step's end. ``--metrics``: the
-cold-started service serves ``/metrics`` and a scraper reads it every ``--scrape-s``
+each ramp row has its own, the kernel's share of it (``system_cpu_share``), the service's
+context switches per reply (``switches_per_reply``) and its ``threads`` at the step's end.
+``--metrics``: the cold-started service serves ``/metrics`` and a scraper reads it every
+``--scrape-s``
 (``scrape_ms_p50``/``_max``, ``metrics_bytes``): run it and a plain run back to back to see what
 metrics cost.
 """
@@ -68,6 +70,7 @@ def ramp_step(
     """Push at ``rate`` for ``step_s``, wait for the replies; the step's figures."""
     ledger: Ledger = rig.ledger
     bench_cpu, service_cpu = cpu_seconds(bench), cpu_seconds(service)
+    system_cpu, switches = service.cpu_times().system, _switches(service)
     load = rig.start_load(sellers, rate)
     try:
         time.sleep(step_s)
@@ -79,6 +82,8 @@ def ramp_step(
     ledger.drain(_STEP_DRAIN_S, pushes)
     # every reply of the step costs CPU, those sent after the last push too
     service_cpu = cpu_seconds(service) - service_cpu
+    system_cpu = service.cpu_times().system - system_cpu
+    switches = _switches(service) - switches
     answered = ledger.latencies(pushes)
     elapsed = load.stopped - load.started
     return {
@@ -92,8 +97,23 @@ def ramp_step(
         "bench_cpu_pct": round(100.0 * bench_cpu / elapsed, 1),
         "service_cpu_pct": round(100.0 * service_cpu_pushing / elapsed, 1),
         "cpu_ms_per_reply": round(1000.0 * service_cpu / len(answered), 3) if answered else None,
+        # the kernel's share of that CPU, and the service's context switches per reply:
+        # what each thread hand-off costs outside Python (futex wake-ups, scheduling)
+        "system_cpu_share": round(system_cpu / service_cpu, 2) if service_cpu else None,
+        "switches_per_reply": round(switches / len(answered), 1) if answered else None,
         "threads": service.num_threads(),
     }
+
+
+def _switches(process: psutil.Process) -> int:
+    """Context switches of all the process's threads (psutil's count is the main thread's)."""
+    total = 0
+    for status in Path(f"/proc/{process.pid}/task").glob("*/status"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            for line in status.read_text().splitlines():
+                if "ctxt_switches:" in line:  # voluntary_ and nonvoluntary_
+                    total += int(line.split()[-1])
+    return total
 
 
 def first_replies(rig: SimRig, sellers: list[str]) -> list[float]:
