@@ -16,6 +16,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.protocol import State
 
 from actors.failures import FailureClass
 from actors.messages import Fence
@@ -88,17 +89,40 @@ class Exchange:
         return self._settle_requests()
 
     async def flush(self) -> None:
-        """Write what the protocol queued, in order; nothing goes out once fenced."""
-        for text in self.protocol.data_to_send():
-            if self._fence.tripped:
-                raise SessionOver(Ending(FailureClass.CLOSED_BY_US, "fenced"))
-            if self.ws is None:
-                raise SessionOver(Ending(FailureClass.NETWORK, "not connected"))
-            try:
-                await self.ws.send(text)
-            except websockets.ConnectionClosed as exc:
-                ending = Ending(FailureClass.NETWORK, "send on a closed connection")
-                raise SessionOver(ending) from exc
+        """Write what the protocol queued, in order; nothing goes out once fenced.
+
+        An open connection gets the frames straight from websockets' Sans-I/O protocol, all
+        of them in one socket write: ``ClientConnection.send`` costs an async context manager
+        and a write per frame (~18 % of the loop's time at 500 replies/s, issue 15 §3). Its
+        flow control is kept (a full write buffer is drained); anything unusual (closing, a
+        fragmented send in progress) takes ``send``, which knows how to fail.
+        """
+        texts = self.protocol.data_to_send()
+        if not texts:
+            return
+        if self._fence.tripped:
+            raise SessionOver(Ending(FailureClass.CLOSED_BY_US, "fenced"))
+        ws = self.ws
+        if ws is None:
+            raise SessionOver(Ending(FailureClass.NETWORK, "not connected"))
+        if ws.protocol.state is not State.OPEN or ws.send_in_progress is not None:
+            for text in texts:
+                await self._send_slowly(ws, text)
+            return
+        for text in texts:
+            ws.protocol.send_text(text.encode())
+        ws.transport.write(b"".join(ws.protocol.data_to_send()))
+        if ws.paused:  # the transport's buffer is above its high-water mark
+            await ws.drain()
+
+    async def _send_slowly(self, ws: ClientConnection, text: str) -> None:
+        if self._fence.tripped:
+            raise SessionOver(Ending(FailureClass.CLOSED_BY_US, "fenced"))
+        try:
+            await ws.send(text)
+        except websockets.ConnectionClosed as exc:
+            ending = Ending(FailureClass.NETWORK, "send on a closed connection")
+            raise SessionOver(ending) from exc
 
     async def send(self, frame: dict[str, Any]) -> None:
         """Send a frame that expects no answer."""
