@@ -5,8 +5,9 @@
 
 The accounts are added through the control socket to a first service process, which is then
 stopped; a second process starts cold on the same data dir and ``online_s`` runs from its
-spawn to all N accounts online. ``rss_mb`` and ``threads`` are that process's, once online;
-``idle_cpu_pct`` is its CPU (percent of one core) over ``--idle-s`` with nothing happening.
+spawn to all N accounts online. ``rss_mb`` and ``threads`` are that process's, once online
+and its boot-time heap settles are over (17 s after the spawn); ``idle_cpu_pct`` is its CPU
+(percent of one core) over ``--idle-s`` with nothing happening.
 The ramp then pushes buyer messages at increasing total rates for ``--step-s`` each;
 ``replies_per_s`` is the highest rate whose step was sustained (the load kept up, every
 message answered) with p99 reply latency <= ``--max-p99-ms``. ``cpu_ms_per_reply`` is the
@@ -40,6 +41,8 @@ DEFAULT_RATES = "100,200,300,500,750,1000,1500,2000,2500,3000,4000"
 # a step counts as sustained when the load generator reached this share of the target rate
 _SUSTAINED_SHARE = 0.95
 _SETTLE_S = 2.0
+# seconds after the spawn by which the service's boot-time heap settles are done
+_HEAP_SETTLED_S = 17.0
 _STEP_DRAIN_S = 5.0
 _FIRST_ROUND_RATE = 200.0
 _MB = 1024 * 1024
@@ -164,7 +167,9 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
     if args.metrics:
         scraper = Scraper(f"http://127.0.0.1:{port}/metrics", args.scrape_s).start()
         stack.callback(scraper.stop)
-    time.sleep(_SETTLE_S)
+    # the steady state: the two heap settles after boot (service/housekeeping.py, 5 s and
+    # 15 s after it: full GC passes of ~0.1-0.3 s each) are over before the idle window
+    time.sleep(max(_SETTLE_S, _HEAP_SETTLED_S - online_s))
     rss_mb = process.memory_info().rss / _MB
     threads = process.num_threads()
     with phase(f"idle {args.idle_s:.0f}s"):
