@@ -114,10 +114,10 @@ class AccountActor(AccountWrites, pykka.ThreadingActor):
         inline = INLINE_KINDS if getattr(store, "inline_safe", False) else frozenset()
         self._turns = Turns(io, tell=self._tell_self, handle=self._receive, inline_kinds=inline)
         # timers report through the turns too, so they keep their place among the reports
-        self._timers = Timers(io, lambda event: self._turns.report([event]))
+        self._timers = Timers(io, self._turns.report)
         self._delivery: Delivery | None = None
-        # what the sessions report in one loop iteration: handled on the loop, or one message
-        self._session_sink = io.batched(self._turns.report)
+        # what the sessions report: handled on the loop, or per loop iteration one message
+        self._session_sink = self._turns.report
 
     # --- pykka hooks ------------------------------------------------------------------
 

@@ -155,6 +155,10 @@ class Session:
         if self._fence.tripped:
             self._report(RequestAnswered(self.session_id, tag, error="fenced"))
             return
+        if self._io.in_loop_thread():
+            # an account handled on the loop: written now, with the ACK of the push it answers
+            self._spawn_request(frame, tag)
+            return
         self._call_soon(self._spawn_request, frame, tag)
 
     def backfill(self, since_ms: int) -> None:
@@ -289,8 +293,11 @@ class Session:
         try:
             async for text in ws:
                 events = self._exchange.received(text)
-                await self._exchange.flush()  # the ACKs first (section 5), then the news
+                # the news is handled (or handed on) before the ACKs are written, but the ACKs
+                # go out first (section 5): a reply decided on the loop now is queued behind
+                # them, and both leave in one socket write
                 self._dispatch(events)
+                await self._exchange.flush()
         except websockets.ConnectionClosed as exc:
             self._closed(exc.rcvd.code if exc.rcvd else None)
             return

@@ -42,7 +42,7 @@ class HandlingFailed:
 
 
 class Turns:
-    """One account's turn lock, and the loop's way in (``report``, a batched sink's deliver)."""
+    """One account's turn lock, and the loop's way in (``report``, the sessions' sink)."""
 
     def __init__(
         self,
@@ -60,6 +60,7 @@ class Turns:
         self._told = 0  # ``Reported`` told to the inbox: written on the loop thread only
         self._handled = 0  # ``Reported`` handled by the actor: written by its thread only
         self._open = False  # the actor started and did not stop or fail: inline allowed
+        self._pending: list[object] = []  # collected on the loop, handled by ``_flush``
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -76,25 +77,43 @@ class Turns:
         """The actor handled a ``Reported`` (its thread, turn held)."""
         self._handled += 1
 
-    def report(self, batch: list[object]) -> None:
-        """What a session (or a timer) reported: handled now on the loop if it may be, else
-        told to the actor, in order."""
+    def report(self, event: object) -> None:
+        """The session sink: what a session (or a timer) reported.
+
+        On the loop it is handled at once if it may be (see the module), so a reply it
+        leads to goes out with the push's ACK in one socket write; otherwise it is collected,
+        and what one loop iteration collected is handled, or told as one ``Reported``,
+        together, in order. From another thread (the actor itself: a fenced request's
+        answer) it is told as it is.
+        """
         if not self._io.in_loop_thread():
-            # another thread (the actor itself: a fenced request's answer): as before
-            for event in batch:
-                self._tell(event)
+            self._tell(event)
             return
-        inline = self._open and all(type(e) in self._inline_kinds for e in batch)
+        if not self._pending and self._try_inline([event]):
+            return
+        if not self._pending:
+            self._io.loop.call_soon(self._flush)
+        self._pending.append(event)
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not self._try_inline(batch):
+            self._told += 1
+            self._tell(Reported(tuple(batch)))
+
+    def _try_inline(self, batch: list[object]) -> bool:
+        if not (self._open and all(type(e) in self._inline_kinds for e in batch)):
+            return False
         # never wait for the turn: the actor may hold it for long (a frozen or stopping actor)
-        if inline and self._lock.acquire(blocking=False):
-            try:
-                if self._open and self._told == self._handled:
-                    self._inline(batch)
-                    return
-            finally:
-                self._lock.release()
-        self._told += 1
-        self._tell(Reported(tuple(batch)))
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if not (self._open and self._told == self._handled):
+                return False
+            self._inline(batch)
+            return True
+        finally:
+            self._lock.release()
 
     def _inline(self, batch: list[object]) -> None:
         try:
