@@ -6,7 +6,7 @@
 The accounts are added through the control socket to a first service process, which is then
 stopped; a second process starts cold on the same data dir and ``online_s`` runs from its
 spawn to all N accounts online. ``rss_mb`` and ``threads`` are that process's, once online
-and its boot-time heap settles are over (17 s after the spawn); ``idle_cpu_pct`` is its CPU
+and its boot-time heap settles are over (22 s after the spawn); ``idle_cpu_pct`` is its CPU
 (percent of one core) over ``--idle-s`` with nothing happening.
 The ramp then pushes buyer messages at increasing total rates for ``--step-s`` each;
 ``replies_per_s`` is the highest rate whose step was sustained (the load kept up, every
@@ -42,7 +42,7 @@ DEFAULT_RATES = "100,200,300,500,750,1000,1500,2000,2500,3000,4000"
 _SUSTAINED_SHARE = 0.95
 _SETTLE_S = 2.0
 # seconds after the spawn by which the service's boot-time heap settles are done
-_HEAP_SETTLED_S = 17.0
+_HEAP_SETTLED_S = 22.0
 _STEP_DRAIN_S = 5.0
 _FIRST_ROUND_RATE = 200.0
 _MB = 1024 * 1024
