@@ -3,9 +3,11 @@
 A thin pykka shell around plain parts: ``AccountMachine`` (actors/machine.py: connection and
 swap states, which session serves, when to backfill, as effects), ``Session`` (socket I/O on
 the shared IoLoop) and ``Delivery`` (what each message gets). Everything the sessions and
-timers report arrives as a message, is handled strictly serially here, and is fed to the
-machine or to ``Delivery``; the effects the machine answers with are carried out in order.
-The actor thread never waits on the network.
+timers report is handled strictly serially, in order, and fed to the machine or to
+``Delivery``; the effects the machine answers with are carried out in order. Pushes and the
+answers to replies are handled on the IO loop itself while the actor is idle (``Turns``,
+actors/turns.py: one lock per account, so still one thread at a time); the rest arrives here
+as messages. Neither thread ever waits on the network.
 
 Seams for subclasses (the benchmark's naive strategy, the test/demo ``Freeze`` hook):
 ``machine_class``, ``_make_session``, ``_handlers`` and ``_effect_handlers``.
@@ -26,6 +28,7 @@ import structlog
 
 from actors import effects as fx
 from actors import events, inputs
+from actors.account_writes import AccountWrites
 from actors.budget import LoginBudget, budgeted
 from actors.delivery import Delivery, SendTag
 from actors.inputs import Now
@@ -45,6 +48,7 @@ from actors.messages import (
 from actors.session import Session, SessionPlan
 from actors.sessions import SessionPool
 from actors.timers import Timers
+from actors.turns import HandlingFailed, Reported, Turns
 from common.errors import StorageError
 from common.io_loop import IoLoop
 from common.sentences import error_sentence
@@ -55,8 +59,12 @@ from goofish.ids import new_did
 
 log = structlog.get_logger(__name__)
 
+# reports the IO loop may handle itself when the account is idle (``actors/turns.py``): their
+# handlers touch only the account's state and the store, and never wait for the loop
+INLINE_KINDS = frozenset({events.PushReceived, events.RequestAnswered})
 
-class AccountActor(pykka.ThreadingActor):
+
+class AccountActor(AccountWrites, pykka.ThreadingActor):
     """Keeps one seller account online and auto-replying."""
 
     # A fenced generation may still be stuck in a handler when the service exits;
@@ -101,14 +109,24 @@ class AccountActor(pykka.ThreadingActor):
         self._user_id = spec.user_id
         self._did = ""
         self._sessions = SessionPool()
-        self._timers = Timers(io, self._tell_self)
+        # SQLite only: a statement is a local call of microseconds; a PostgreSQL round trip
+        # (or its outage) must not hold up every connection on the loop
+        inline = INLINE_KINDS if getattr(store, "inline_safe", False) else frozenset()
+        self._turns = Turns(io, tell=self._tell_self, handle=self._receive, inline_kinds=inline)
+        # timers report through the turns too, so they keep their place among the reports
+        self._timers = Timers(io, self._turns.report)
         self._delivery: Delivery | None = None
-        # what the sessions report in one loop iteration reaches this actor as one message
-        self._session_sink = io.batched(self._tell_events)
+        # what the sessions report: handled on the loop, or per loop iteration one message
+        self._session_sink = self._turns.report
 
     # --- pykka hooks ------------------------------------------------------------------
 
     def on_start(self) -> None:
+        with self._turns.held():
+            self._begin()
+            self._turns.open(True)
+
+    def _begin(self) -> None:
         # pykka reports neither to on_failure nor on_stop when on_start raises: do it here
         try:
             threading.current_thread().name = f"account-{self._spec.account_id}"
@@ -133,14 +151,25 @@ class AccountActor(pykka.ThreadingActor):
             raise
 
     def on_stop(self) -> None:
+        with self._turns.held():
+            self._turns.open(False)
+            self._wind_down()
+
+    def _wind_down(self) -> None:
         self._feed(inputs.Stopping())
         self._log.info("account_stopped")
         self._notify(ChildStopped(self._spec.account_id, self._spec.generation))
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        self._crashed(exception_value)
+        with self._turns.held():
+            self._turns.open(False)
+            self._crashed(exception_value)
 
     def on_receive(self, message: Any) -> Any:
+        with self._turns.held():
+            return self._receive(message)
+
+    def _receive(self, message: Any) -> Any:
         handler = self._handlers.get(type(message))
         if handler is None:
             self._log.warning("unknown_message", kind=type(message).__name__)
@@ -185,9 +214,13 @@ class AccountActor(pykka.ThreadingActor):
         # waits, deferred, and a backfill on the serving session settles it against the history
         self._feed(inputs.ReplySettled(confirmed=not delivery.has_deferred))
 
-    def _on_session_events(self, message: events.SessionEvents) -> None:
+    def _on_reported(self, message: Reported) -> None:
         for event in message.events:
-            self.on_receive(event)
+            self._receive(event)
+        self._turns.handled(message)
+
+    def _on_handling_failed(self, message: HandlingFailed) -> None:
+        raise message.error  # as if it had been raised here: the actor fails, pykka logs it
 
     def _on_machine_event(self, event: object) -> None:
         self._feed(event)
@@ -204,7 +237,8 @@ class AccountActor(pykka.ThreadingActor):
         events.BackfillFetched: _on_backfill,
         events.RequestAnswered: _on_answer,
         events.ProbationExpired: _on_machine_event,
-        events.SessionEvents: _on_session_events,
+        Reported: _on_reported,
+        HandlingFailed: _on_handling_failed,
     }
 
     # --- the machine and its effects --------------------------------------------------
@@ -292,43 +326,6 @@ class AccountActor(pykka.ThreadingActor):
     def _arm_backfill(self, effect: fx.ArmBackfill) -> None:
         self._timers.arm("backfill", effect.delay_s, events.BackfillDue())  # one at a time
 
-    def _save_token(self, effect: fx.SaveToken) -> None:
-        token = effect.token
-        self._write(
-            self._store.save_token,
-            self._spec.account_id,
-            token.token,
-            token.did,
-            issued_at=token.issued_at,
-        )
-
-    def _record_cookie_refresh(self, effect: fx.RecordCookieRefresh) -> None:
-        self._write(
-            self._store.record_token_refresh,
-            self._spec.account_id,
-            effect.old_value,
-            effect.new_value,
-        )
-        self._log.info("cookie_merged", fingerprint=effect.fingerprint)
-
-    def _record_needs_cookie(self, effect: fx.RecordNeedsCookie) -> None:
-        if self._spec.supervisor_renews:
-            return  # the supervisor tries a renewal first, and records it if that fails
-        self._record_event("needs_cookie", reason=effect.reason)
-
-    def _budget_exhausted(self, effect: fx.BudgetExhausted) -> None:
-        # noted once per exhaustion, across generations (the budget object outlives them)
-        if self._budget is not None and self._budget.note_exhausted(self._spec.account_id):
-            wait = {"per_h": self._budget.per_h, "retry_in_s": round(effect.retry_in_s, 1)}
-            self._log.warning("login_budget_exhausted", **wait)
-            self._record_event("login_budget_exhausted", reason=effect.reason, **wait)
-
-    def _record_event(self, kind: str, **data: Any) -> None:
-        try:
-            self._write(self._store.record_event, kind, self._spec.account_id, **data)
-        except StorageError:  # the audit log failing must not turn this into a crash loop
-            self._log.exception("event_write_failed", kind=kind)
-
     def _publish(self, effect: fx.Publish) -> None:
         view = effect.view
         counters = self._delivery.counters if self._delivery else None
@@ -381,10 +378,10 @@ class AccountActor(pykka.ThreadingActor):
         fx.ArmProbation: _arm_probation,
         fx.CancelProbation: _cancel_probation_timer,
         fx.ArmBackfill: _arm_backfill,
-        fx.SaveToken: _save_token,
-        fx.RecordCookieRefresh: _record_cookie_refresh,
-        fx.RecordNeedsCookie: _record_needs_cookie,
-        fx.BudgetExhausted: _budget_exhausted,
+        fx.SaveToken: AccountWrites._save_token,
+        fx.RecordCookieRefresh: AccountWrites._record_cookie_refresh,
+        fx.RecordNeedsCookie: AccountWrites._record_needs_cookie,
+        fx.BudgetExhausted: AccountWrites._budget_exhausted,
         fx.Publish: _publish,
         fx.ReportState: _report_state,
         fx.ReportSwap: _report_swap,
@@ -425,21 +422,6 @@ class AccountActor(pykka.ThreadingActor):
     def _tell_self(self, event: object) -> None:
         with contextlib.suppress(pykka.ActorDeadError):
             self.actor_ref.tell(event)
-
-    def _tell_events(self, batch: list[object]) -> None:
-        self._tell_self(batch[0] if len(batch) == 1 else events.SessionEvents(tuple(batch)))
-
-    def _pause_minutes(self) -> int:
-        try:
-            return self._store.get_account(self._spec.account_id).pause_minutes
-        except StorageError:
-            return 0
-
-    def _write(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Call a store write, unless this generation is fenced."""
-        if self._fence.tripped:
-            return None
-        return write(*args, **kwargs)
 
     def _require_delivery(self) -> Delivery:
         assert self._delivery is not None

@@ -79,13 +79,6 @@ class SessionEnded:
     registered_for_s: float | None = None
 
 
-@dataclass(frozen=True)
-class SessionEvents:
-    """Several of the above, reported in one loop iteration: one hand-off, handled in order."""
-
-    events: tuple[object, ...]
-
-
 # --- actor -> itself (timers on the IoLoop) -------------------------------------------
 
 

@@ -155,6 +155,10 @@ class Session:
         if self._fence.tripped:
             self._report(RequestAnswered(self.session_id, tag, error="fenced"))
             return
+        if self._io.in_loop_thread():
+            # an account handled on the loop: written now, with the ACK of the push it answers
+            self._spawn_request(frame, tag)
+            return
         self._call_soon(self._spawn_request, frame, tag)
 
     def backfill(self, since_ms: int) -> None:
@@ -289,8 +293,11 @@ class Session:
         try:
             async for text in ws:
                 events = self._exchange.received(text)
-                await self._exchange.flush()  # the ACKs first (section 5), then the news
+                # the news is handled (or handed on) before the ACKs are written, but the ACKs
+                # go out first (section 5): a reply decided on the loop now is queued behind
+                # them, and both leave in one socket write
                 self._dispatch(events)
+                await self._exchange.flush()
         except websockets.ConnectionClosed as exc:
             self._closed(exc.rcvd.code if exc.rcvd else None)
             return
@@ -316,26 +323,33 @@ class Session:
     # --- requests from the actor ------------------------------------------------------
 
     def _spawn_request(self, frame: dict[str, Any], tag: object) -> None:
-        task = self._spawn(self._answer_request(frame, tag))
         # Every request gets exactly one RequestAnswered: a reply left "in flight" for good
-        # is a message never answered (issue 15). A cancelled or failed task is answered
-        # from its done callback, not from the coroutine: a task cancelled before its first
-        # step (the session finishing in the same loop iteration) never runs its body.
-        task.add_done_callback(functools.partial(self._request_unanswered, tag))
-
-    def _request_unanswered(self, tag: object, task: asyncio.Task[Any]) -> None:
-        if task.cancelled() or task.exception() is not None:
-            self._report(RequestAnswered(self.session_id, tag, error="session ended"))
-
-    async def _answer_request(self, frame: dict[str, Any], tag: object) -> None:
+        # is a message never answered (issue 15). Sent at once, without a task: its future
+        # is settled by the answer, the timeout or the session's end (``Exchange.close``
+        # fails every waiting one), and answers from its done callback.
+        if self._registered_at is None or self._ending is not None:
+            self._report(RequestAnswered(self.session_id, tag, error="session not registered"))
+            return
         try:
-            if self._registered_at is None or self._ending is not None:
-                raise SessionOver(Ending(FailureClass.NETWORK, "session not registered"))
-            response = await self._exchange.roundtrip(frame)
+            future, written = self._exchange.request_nowait(frame)
         except SessionOver as ended:
             self._report(RequestAnswered(self.session_id, tag, error=ended.ending.reason))
+            return
+        future.add_done_callback(functools.partial(self._request_settled, tag))
+        if not written:
+            self._spawn(self._exchange.flush())  # a failure ends the session, failing the future
+
+    def _request_settled(self, tag: object, future: asyncio.Future[dict[str, Any]]) -> None:
+        if future.cancelled():
+            self._report(RequestAnswered(self.session_id, tag, error="session ended"))
+            return
+        error = future.exception()
+        if isinstance(error, SessionOver):
+            self._report(RequestAnswered(self.session_id, tag, error=error.ending.reason))
+        elif error is not None:
+            self._report(RequestAnswered(self.session_id, tag, error="session ended"))
         else:
-            self._report(RequestAnswered(self.session_id, tag, response=response))
+            self._report(RequestAnswered(self.session_id, tag, response=future.result()))
 
     # --- periodic duties --------------------------------------------------------------
 

@@ -5,15 +5,18 @@
 
 The accounts are added through the control socket to a first service process, which is then
 stopped; a second process starts cold on the same data dir and ``online_s`` runs from its
-spawn to all N accounts online. ``rss_mb`` and ``threads`` are that process's, once online;
-``idle_cpu_pct`` is its CPU (percent of one core) over ``--idle-s`` with nothing happening.
+spawn to all N accounts online. ``rss_mb`` and ``threads`` are that process's, once online
+and its boot-time heap settles are over (22 s after the spawn); ``idle_cpu_pct`` is its CPU
+(percent of one core) over ``--idle-s`` with nothing happening.
 The ramp then pushes buyer messages at increasing total rates for ``--step-s`` each;
 ``replies_per_s`` is the highest rate whose step was sustained (the load kept up, every
 message answered) with p99 reply latency <= ``--max-p99-ms``. ``cpu_ms_per_reply`` is the
 service process's CPU time (user + system, from the step's first push until its last reply
 or the drain's end) divided by the replies of that step, at the highest sustained step;
-each ramp row has its own, and the service's ``threads`` at the step's end. ``--metrics``: the
-cold-started service serves ``/metrics`` and a scraper reads it every ``--scrape-s``
+each ramp row has its own, the kernel's share of it (``system_cpu_share``), the service's
+context switches per reply (``switches_per_reply``) and its ``threads`` at the step's end.
+``--metrics``: the cold-started service serves ``/metrics`` and a scraper reads it every
+``--scrape-s``
 (``scrape_ms_p50``/``_max``, ``metrics_bytes``): run it and a plain run back to back to see what
 metrics cost.
 """
@@ -38,6 +41,8 @@ DEFAULT_RATES = "100,200,300,500,750,1000,1500,2000,2500,3000,4000"
 # a step counts as sustained when the load generator reached this share of the target rate
 _SUSTAINED_SHARE = 0.95
 _SETTLE_S = 2.0
+# seconds after the spawn by which the service's boot-time heap settles are done
+_HEAP_SETTLED_S = 22.0
 _STEP_DRAIN_S = 5.0
 _FIRST_ROUND_RATE = 200.0
 _MB = 1024 * 1024
@@ -68,6 +73,7 @@ def ramp_step(
     """Push at ``rate`` for ``step_s``, wait for the replies; the step's figures."""
     ledger: Ledger = rig.ledger
     bench_cpu, service_cpu = cpu_seconds(bench), cpu_seconds(service)
+    system_cpu, switches = service.cpu_times().system, _switches(service)
     load = rig.start_load(sellers, rate)
     try:
         time.sleep(step_s)
@@ -79,6 +85,8 @@ def ramp_step(
     ledger.drain(_STEP_DRAIN_S, pushes)
     # every reply of the step costs CPU, those sent after the last push too
     service_cpu = cpu_seconds(service) - service_cpu
+    system_cpu = service.cpu_times().system - system_cpu
+    switches = _switches(service) - switches
     answered = ledger.latencies(pushes)
     elapsed = load.stopped - load.started
     return {
@@ -92,8 +100,23 @@ def ramp_step(
         "bench_cpu_pct": round(100.0 * bench_cpu / elapsed, 1),
         "service_cpu_pct": round(100.0 * service_cpu_pushing / elapsed, 1),
         "cpu_ms_per_reply": round(1000.0 * service_cpu / len(answered), 3) if answered else None,
+        # the kernel's share of that CPU, and the service's context switches per reply:
+        # what each thread hand-off costs outside Python (futex wake-ups, scheduling)
+        "system_cpu_share": round(system_cpu / service_cpu, 2) if service_cpu else None,
+        "switches_per_reply": round(switches / len(answered), 1) if answered else None,
         "threads": service.num_threads(),
     }
+
+
+def _switches(process: psutil.Process) -> int:
+    """Context switches of all the process's threads (psutil's count is the main thread's)."""
+    total = 0
+    for status in Path(f"/proc/{process.pid}/task").glob("*/status"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            for line in status.read_text().splitlines():
+                if "ctxt_switches:" in line:  # voluntary_ and nonvoluntary_
+                    total += int(line.split()[-1])
+    return total
 
 
 def first_replies(rig: SimRig, sellers: list[str]) -> list[float]:
@@ -144,7 +167,9 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path) -> int
     if args.metrics:
         scraper = Scraper(f"http://127.0.0.1:{port}/metrics", args.scrape_s).start()
         stack.callback(scraper.stop)
-    time.sleep(_SETTLE_S)
+    # the steady state: the two heap settles after boot (service/housekeeping.py, 5 s and
+    # 15 s after it: full GC passes of ~0.1-0.3 s each) are over before the idle window
+    time.sleep(max(_SETTLE_S, _HEAP_SETTLED_S - online_s))
     rss_mb = process.memory_info().rss / _MB
     threads = process.num_threads()
     with phase(f"idle {args.idle_s:.0f}s"):

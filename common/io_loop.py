@@ -68,6 +68,10 @@ class IoLoop:
         """
         if self._loop.is_closed():
             raise NotRunningError("the I/O loop is closed")
+        if threading.current_thread() is self._thread:
+            # from the loop itself (an account handled on the loop): no wake-up to write
+            self._loop.call_soon(fn, *args)
+            return
         self._inbox.append((fn, args))
         if not self._wake_pending:
             self._wake_pending = True

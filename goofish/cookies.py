@@ -130,13 +130,14 @@ def merge_set_cookie_pairs(
 class Cookie:
     """An immutable, ordered cookie jar for one seller login session."""
 
-    __slots__ = ("_pairs",)
+    __slots__ = ("_fingerprint", "_pairs")
 
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
         pairs = _updated((), pairs)
         if not dict(pairs).get("unb"):
             raise CookieError("cookie has no 'unb' (the seller's user id)", hint=_WHERE_TO_GET)
         self._pairs: tuple[tuple[str, str], ...] = pairs
+        self._fingerprint: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> Cookie:
@@ -181,8 +182,13 @@ class Cookie:
 
     @property
     def fingerprint(self) -> str:
-        """First 8 hex chars of sha256 of the serialized cookie: identifies it in logs."""
-        return hashlib.sha256(self.serialize().encode("utf-8")).hexdigest()[:8]
+        """First 8 hex chars of sha256 of the serialized cookie: identifies it in logs.
+
+        Computed once (the jar is immutable): every status the account publishes names it."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256(self.serialize().encode("utf-8")).hexdigest()
+            self._fingerprint = digest[:8]
+        return self._fingerprint
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Cookie):

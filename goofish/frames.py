@@ -34,9 +34,13 @@ _WEB_CTX = {"appVersion": "1.0", "platform": "web"}
 _ACK_COPIED_HEADERS = ("app-key", "ua", "dt")
 
 
+# one encoder for every frame: json.dumps with options builds a new one per call
+_FRAME_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(frame: Mapping[str, Any]) -> str:
     """Compact JSON for a text frame (non-ASCII kept as is)."""
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    return _FRAME_ENCODER.encode(frame)
 
 
 def _request(lwp: str, mid: str | None, body: list[Any] | None = None) -> Frame:

@@ -122,6 +122,21 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
+class LevelCheckedBoundLogger(structlog.stdlib.BoundLogger):
+    """structlog's stdlib logger, asking the stdlib logger's level before anything else for
+    ``debug`` and ``info``: a call below the configured level (the hot path's per-message
+    ``debug`` lines) returns before building the event (~0.3 µs instead of ~2 µs through the
+    processor chain up to ``filter_by_level``, issue 15 §3)."""
+
+    def debug(self, event: str | None = None, *args: object, **kw: object) -> None:
+        if self._logger.isEnabledFor(logging.DEBUG):
+            super().debug(event, *args, **kw)
+
+    def info(self, event: str | None = None, *args: object, **kw: object) -> None:
+        if self._logger.isEnabledFor(logging.INFO):
+            super().info(event, *args, **kw)
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -179,7 +194,7 @@ def configure_logging(
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=LevelCheckedBoundLogger,
         cache_logger_on_first_use=False,
     )
     _active[:] = [chosen]

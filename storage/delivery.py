@@ -33,6 +33,12 @@ _PAUSES = "SELECT chat_id, until_ms FROM chat_pause WHERE account_id = ? AND unt
 
 
 class DeliveryOps(StoreCore):
+    @property
+    def inline_safe(self) -> bool:
+        """Whether the delivery statements may run on the IO loop thread (``actors/turns.py``):
+        on SQLite each is a local call of microseconds; on PostgreSQL a network round trip."""
+        return self._is_sqlite
+
     def mark_processed(self, account_id: str, message_id: str) -> bool:
         """Record that a message was handled; True if it was new (idempotent)."""
         with self._hot_write(

@@ -207,18 +207,20 @@ class LiveSession:
         self.io.stop()
 
 
-def test_a_request_cancelled_before_it_ran_is_still_answered(sim, seller) -> None:
-    """Every ``request`` gets one ``RequestAnswered``, also when its task on the loop is
-    cancelled before its first step. That is what a session ending does to its tasks, and
-    it happens when the session finishes in the very loop iteration a reply arrives (the new
-    /reg's close read on the old session as the account sends a reply there). Without the
-    answer, the reply stays "in flight" for good and its message is never answered."""
+def test_a_request_made_as_its_session_ends_is_still_answered(sim, seller) -> None:
+    """Every ``request`` gets one ``RequestAnswered``, also when its session ends in the very
+    loop iteration after it was made, before any answer could come (the new /reg's close
+    read on the old session as the account sends a reply there), and when a task the
+    request may have started is cancelled before its first step, as a session ending does
+    to its tasks. Without the answer, the reply stays "in flight" for good and its message
+    is never answered."""
     with LiveSession(sim, seller) as live:
         before: set[asyncio.Task[object]] = set()
 
         def request() -> None:  # on the loop; the request's work starts after this callback
             before.update(asyncio.all_tasks())
             live.session.request(frames.heartbeat(), tag="reply")
+            live.session.abort()
             live.io.call_soon(cancel_new_tasks)
 
         def cancel_new_tasks() -> None:  # same loop iteration: nothing new has run yet
