@@ -233,3 +233,26 @@ def test_a_database_restart_loses_nothing_and_leaves_no_account_offline(
             assert "lease_lost" not in cluster.logs()
     finally:
         cluster.kill_all()
+
+
+def test_an_account_pinned_to_a_node_moves_there_and_stays_answered(cluster):
+    cluster.start("n1")
+    chats = cluster.add_accounts(4)
+    cluster.start("n2")
+    wait_for(lambda: balanced(cluster, ["n1", "n2"], 2, 0), timeout=20, what="balanced")
+    cluster.wait_online(4)
+    owner = cluster.owners()["shop0"]
+    target = "n1" if owner == "n2" else "n2"
+    answer = cluster.call("set", via=owner, account="shop0", node=target)
+    assert answer["account"]["pinned_node"] == target
+    wait_for(
+        lambda: cluster.owners(target)["shop0"] == target and cluster.online_everywhere(4, target),
+        timeout=20,
+        interval=0.2,
+        what=f"shop0 moved to {target}",
+    )
+    chats[0].push("after the move")
+    chats[0].wait_answered(timeout=10)
+    chats[0].assert_each_answered_once()
+    cluster.call("set", via=target, account="shop0", node="")
+    assert cluster.call("account", account="shop0")["account"].get("pinned_node") in (None, "")
