@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,51 +24,8 @@ from cluster.operations import OperationRunner
 from cluster.routing import ClusterSupervisor
 from cluster.waiter import OperationWaiter
 from common.errors import NotFoundError
-from storage import AccountRecord
+from storage import AccountRecord, Lease, NodeRecord, Operation, Snapshot
 from tests.plugins.control import FakeSupervisor
-
-
-@dataclass(frozen=True)
-class NodeRecord:
-    node_id: str
-    host: str
-    pid: int
-    data_dir: str
-    version: str
-    started_at: datetime
-    heartbeat_age_s: float
-    accounts: int
-
-
-@dataclass(frozen=True)
-class Lease:
-    account_id: str
-    node_id: str | None
-    epoch: int
-    expires_in_s: float | None
-    pinned_node: str | None
-
-
-@dataclass(frozen=True)
-class Operation:
-    id: int
-    account_id: str
-    caller_node: str
-    owner_node: str | None
-    method: str
-    args: dict[str, Any]
-    state: str
-    result: dict[str, Any] | None
-    error: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    account_id: str
-    node_id: str
-    epoch: int
-    row: dict[str, Any]
-    age_s: float
 
 
 class FakeListener:
