@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import math
 import threading
 import time
@@ -99,28 +100,22 @@ class LeaseKeeper:
         A row left by a dead process of this host under the same id (a restart after a crash,
         within the lease time) is taken over: the id is ours, its pid is gone."""
         node = self._node
+        register = functools.partial(
+            self._leases_db.register_node,
+            node.node_id,
+            host=node.host,
+            pid=node.pid,
+            data_dir=node.data_dir,
+            version=node.version,
+            ttl_s=self._ttl,
+        )
         try:
-            self._leases_db.register_node(
-                node.node_id,
-                host=node.host,
-                pid=node.pid,
-                data_dir=node.data_dir,
-                version=node.version,
-                ttl_s=self._ttl,
-            )
+            register()
         except NodeIdInUseError as exc:
             if not node.is_dead_incarnation(exc.host, exc.pid):
                 raise
             log.info("node_id_taken_over", node=node.node_id, previous_pid=exc.pid)
-            self._leases_db.register_node(
-                node.node_id,
-                host=node.host,
-                pid=node.pid,
-                data_dir=node.data_dir,
-                version=node.version,
-                ttl_s=self._ttl,
-                replace=True,
-            )
+            register(replace=True)
         self._store.bind_node(node.node_id, self._lost_by_write)
         # the others rebalance now rather than at their next round: a fair share just shrank
         self._leases_db.notify(LEASE_CHANNEL, node.node_id)
@@ -357,13 +352,12 @@ class LeaseKeeper:
             if future.exception() is not None:  # refused (e.g. shutting down): keep serving
                 continue
             with self._lock:
-                if account_id not in self._held:  # lost meanwhile: nothing to release
-                    continue
                 epoch = self._held.pop(account_id, None)
                 self._deadline.pop(account_id, None)
+            if epoch is None:  # lost meanwhile: nothing to release
+                continue
             self._store.unhold(account_id)
-            if epoch is not None:
-                self._leases_db.release_lease(self.node_id, account_id, epoch)
+            self._leases_db.release_lease(self.node_id, account_id, epoch)
 
     def _snapshot(self) -> None:
         """Store the rows the supervisor gave since the last round, and ask for fresh ones

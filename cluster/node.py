@@ -1,7 +1,7 @@
 """One cluster node's parts, assembled: the lease keeper, the operation runner, the routing
 control API (docs/cluster.md). ``service.app`` builds a ``ClusterNode`` when the database is
-PostgreSQL and drives it through ``join`` → ``hooks`` → ``attach`` → ``start`` → ``pause`` →
-``leave``.
+PostgreSQL and drives it through ``join`` → (``lease_valid``, ``account_added`` as the
+supervisor's ``ClusterHooks``) → ``attach`` → ``start`` → ``pause`` → ``leave``.
 """
 
 from __future__ import annotations
