@@ -50,7 +50,6 @@ from supervisor.requests import (
     Reap,
     RenewalAnswered,
     RenewalDue,
-    Reply,
     Request,
     Restart,
     RestartDue,
@@ -129,7 +128,6 @@ class SupervisorActor(pykka.ThreadingActor):
         self._flow_ids = itertools.count(1)
         self._cancel_sweep: Callable[[], None] | None = None
         self._sweeps = 0
-        self._shutdown: tuple[sd.ShutdownFlow, Reply] | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
             Ping: lambda _message: None,
             Status: self._on_status,
@@ -280,7 +278,7 @@ class SupervisorActor(pykka.ThreadingActor):
         self._pump(entry)
 
     def _enqueue(self, entry: AccountEntry, request: Request | None) -> None:
-        if request is not None and self._shutdown is None:  # a renewal it decided on itself
+        if request is not None and not self._stopping.in_progress:  # a renewal it decided on itself
             entry.queue.append(request)
             self._pump(entry)
 
@@ -356,7 +354,7 @@ class SupervisorActor(pykka.ThreadingActor):
     def _child_gone(self, entry: AccountEntry, child: Child, *, error: str | None) -> None:
         """The current generation is dead: stopped when asked, else crashed."""
         entry.retire_child()
-        if self._shutdown is not None:
+        if self._stopping.in_progress:
             self._feed_shutdown(sd.ChildGone(entry.account_id))
             return
         if error is None and not child.stopping:
@@ -372,7 +370,7 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _on_start_due(self, message: StartDue) -> None:
         entry = self._entries.get(message.account_id)
-        if entry is None or self._shutdown is not None:
+        if entry is None or self._stopping.in_progress:
             return
         if entry.enabled and entry.child is None and entry.flow is None and not entry.generations:
             self._effects.start_child(entry, entry.current)
@@ -400,7 +398,7 @@ class SupervisorActor(pykka.ThreadingActor):
             if entry.child is not None and not entry.child.ref.is_alive():
                 # behind any ChildStopped/ChildCrashed it already queued, so those win
                 self._tell_self(Reap(entry.account_id, entry.child.generation))
-        if self._shutdown is None:
+        if not self._stopping.in_progress:
             self._arm_sweep()
 
     def _on_child_already_gone(self, message: ChildAlreadyGone) -> None:
@@ -417,36 +415,25 @@ class SupervisorActor(pykka.ThreadingActor):
     # --- shutdown (supervisor.shutdown decides) ----------------------------------------------
 
     def _refuse_while_shutting_down(self) -> None:
-        if self._shutdown is not None:
+        if self._stopping.in_progress:
             raise XianyuSupervisorError(
                 "the supervisor is shutting down; try again once the service is back"
             )
 
     def _on_shutdown(self, message: Shutdown) -> None:
-        if self._shutdown is not None:
+        if self._stopping.in_progress:
             message.reply.set_exception(XianyuSupervisorError("shutdown already in progress"))
             return
-        flow = sd.ShutdownFlow(timeout_s=message.timeout_s)
-        self._shutdown = (flow, message.reply)
         if self._cancel_sweep is not None:
             self._cancel_sweep()
-        running = [e.account_id for e in self._entries.values() if e.child is not None]
-        log.info("supervisor_stopping", children=len(running))
-        self._run_shutdown(flow.begin(running, now=self._clock()))
+        if self._stopping.begin(message, now=self._clock()):
+            self.stop()
 
     def _on_shutdown_deadline(self, _message: ShutdownDeadline) -> None:
         self._feed_shutdown(m.DeadlinePassed(m.DeadlineKind.STOP))
 
     def _feed_shutdown(self, event: sd.ShutdownEvent) -> None:
-        if self._shutdown is not None:
-            self._run_shutdown(self._shutdown[0].handle(event, now=self._clock()))
-
-    def _run_shutdown(self, effects: list[sd.ShutdownEffect]) -> None:
-        assert self._shutdown is not None
-        flow, reply = self._shutdown
-        for effect in effects:
-            self._stopping.carry_out(effect, reply)
-        if flow.done:
+        if self._stopping.feed(event, now=self._clock()):
             self.stop()
 
     # --- helpers -----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Carrying out the shutdown flow's effects (``supervisor.shutdown`` decides, as data)."""
+"""The supervisor's shutdown in progress: its flow (``supervisor.shutdown`` decides, as data),
+the caller waiting on it, and carrying the flow's effects out."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from supervisor import machine as m
 from supervisor import shutdown as sd
 from supervisor.effects import Effects
 from supervisor.entry import AccountEntry
-from supervisor.requests import Reply, ShutdownDeadline, Sweep
+from supervisor.requests import Reply, Shutdown, ShutdownDeadline, Sweep
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +32,32 @@ class ShutdownEffects:
         self._entries = entries
         self._io = io
         self._tell_self = tell_self
+        self._shutdown: tuple[sd.ShutdownFlow, Reply] | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        return self._shutdown is not None
+
+    def begin(self, message: Shutdown, *, now: float) -> bool:
+        """Start stopping every child; True when nothing was left to wait for."""
+        flow = sd.ShutdownFlow(timeout_s=message.timeout_s)
+        self._shutdown = (flow, message.reply)
+        running = [e.account_id for e in self._entries.values() if e.child is not None]
+        log.info("supervisor_stopping", children=len(running))
+        return self._run(flow.begin(running, now=now))
+
+    def feed(self, event: sd.ShutdownEvent, *, now: float) -> bool:
+        """A child gone or the deadline passed; True once the shutdown is complete."""
+        if self._shutdown is None:
+            return False
+        return self._run(self._shutdown[0].handle(event, now=now))
+
+    def _run(self, effects: list[sd.ShutdownEffect]) -> bool:
+        assert self._shutdown is not None
+        flow, reply = self._shutdown
+        for effect in effects:
+            self.carry_out(effect, reply)
+        return flow.done
 
     def abandon(self) -> None:
         """The supervisor stopped (outside a shutdown flow too): stop asking, tell the waiting."""
