@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -87,6 +88,30 @@ class Cluster:
             self.call("set_rules", account=account, rules=[], default_reply=DEFAULT_REPLY)
             self.call("enable", account=account)
             chats.append(Chat(self.sim, seller))
+        return chats
+
+    def balanced(self, nodes: list[str], per_node: int, slack: int) -> bool:
+        """Every account served, each of ``nodes`` holding ``per_node`` +- ``slack``."""
+        counts = self.counts()
+        return None not in counts and all(abs(counts.get(n, 0) - per_node) <= slack for n in nodes)
+
+    def balanced_fleet(
+        self, nodes: list[str], accounts: int, *, slack: int = 0, **node_args: float
+    ) -> list[Chat]:
+        """The first node with ``accounts`` added through it, then the others joining; returns
+        once the fleet is balanced (within 20 s) and online. ``node_args``: ``start``'s."""
+        self.start(nodes[0], **node_args)
+        chats = self.add_accounts(accounts)
+        for node in nodes[1:]:
+            self.start(node, **node_args)
+        per_node = math.ceil(accounts / len(nodes))
+        wait_for(
+            lambda: self.balanced(nodes, per_node, slack),
+            timeout=20,
+            interval=0.2,
+            what=f"{accounts} accounts balanced {per_node} +- {slack} over {len(nodes)} nodes",
+        )
+        self.wait_online(accounts, timeout=20)
         return chats
 
     def wait_online(self, count: int, *, timeout: float = 30.0, via: str | None = None) -> None:
