@@ -194,15 +194,18 @@ class Service:
                 passport=self._passport_client,
                 cluster=None if self._node is None else _hooks(self._node),
             )
-            control_api: SupervisorApi = self._client
-            nodes: ClusterApi = SingleNode(
-                default_node_id(settings.data_dir),
-                time.time(),
-                lambda: len(self.store.list_accounts()),
-            )
+            control_api: SupervisorApi
+            nodes: ClusterApi
             if self._node is not None:  # every account of the cluster, wherever it is served
                 control_api = nodes = self._node.attach(self._client)
                 self._node.start()
+            else:
+                control_api = self._client
+                nodes = SingleNode(
+                    default_node_id(settings.data_dir),
+                    time.time(),
+                    lambda: len(self.store.list_accounts()),
+                )
             self._logins = LoginManager(
                 self._passport_client,
                 self._io,
